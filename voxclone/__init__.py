@@ -1,0 +1,3 @@
+"""voxclone: a self-hosted voice-cloning speech server."""
+
+__version__ = "0.1.0"

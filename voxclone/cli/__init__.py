@@ -1,0 +1,20 @@
+"""The `voxclone` command: one click group, one module per command family."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .serve import serve
+from .speech import say, voices
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="voxclone")
+def main() -> None:
+    """voxclone: a self-hosted voice-cloning speech server."""
+
+
+main.add_command(serve)
+main.add_command(say)
+main.add_command(voices)

@@ -1,0 +1,44 @@
+"""Options and helpers shared by CLI commands."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import VoxcloneError
+from ..settings import Settings, load_settings
+
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Voice library and cache folder (default: VOXCLONE_DATA_DIR or the per-user data dir).",
+)
+config_option = click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="A TOML settings file (see README); environment variables override it.",
+)
+
+
+def settings_from(config_file: Path | None, data_dir: Path | None, **overrides: Any) -> Settings:
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    try:
+        return load_settings(config_file, **overrides)
+    except (ValueError, OSError) as e:
+        raise click.ClickException(f"bad settings: {e}") from e
+
+
+def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Domain errors become a one-line message and exit code 1, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except VoxcloneError as e:
+            raise click.ClickException(str(e)) from e
+
+    return wrapper

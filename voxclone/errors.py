@@ -1,0 +1,66 @@
+"""Domain exceptions. The HTTP edge maps each to a status code in one table (server/errors.py)."""
+
+from __future__ import annotations
+
+
+class VoxcloneError(Exception):
+    """Base of every error voxclone raises on purpose; its message is safe to show a client."""
+
+    code = "error"
+
+
+class VoiceNotFound(VoxcloneError):
+    code = "voice_not_found"
+
+
+class VoiceNotReady(VoxcloneError):
+    code = "voice_not_ready"
+
+
+class VoiceConflict(VoxcloneError):
+    code = "voice_conflict"
+
+
+class BadInput(VoxcloneError):
+    code = "bad_input"
+
+
+class BadAudio(BadInput):
+    code = "bad_audio"
+
+
+class UnsupportedFormat(BadInput):
+    code = "unsupported_format"
+
+
+class LimitExceeded(VoxcloneError):
+    """A configured limit was hit; `limit` names it so clients know what to change."""
+
+    code = "limit_exceeded"
+
+    def __init__(self, message: str, *, limit: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+class Busy(VoxcloneError):
+    """The synthesis queue is full; the client should retry after `retry_after` seconds."""
+
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class EngineUnavailable(VoxcloneError):
+    code = "engine_unavailable"
+
+
+class Unauthorized(VoxcloneError):
+    code = "unauthorized"
+
+
+class Forbidden(VoxcloneError):
+    code = "forbidden"

@@ -1,0 +1,54 @@
+"""The application factory: one Settings in, one FastAPI app out, with every dependency built here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+
+from .. import __version__
+from ..settings import Settings
+from ..synthesis import Speaker
+from ..workers import WorkerPool
+from . import ops, speech, voices
+from .errors import install_error_handlers
+
+log = logging.getLogger("voxclone.server")
+
+
+def create_app(settings: Settings, *, speaker: Speaker | None = None) -> FastAPI:
+    """Build the app. Models load at start-up when `settings.preload`, else on first use."""
+    speaker = speaker or Speaker.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.preload:
+            await anyio.to_thread.run_sync(speaker.load)  # off the event loop, before the first request
+        yield
+        app.state.workers.shutdown()
+
+    app = FastAPI(title="voxclone", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.speaker = speaker
+    app.state.workers = WorkerPool(settings.synthesis_workers, settings.queue_size, name="voxclone-synth")
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"],
+            expose_headers=["X-Voice-Id"],
+        )
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        speaker.metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
+        return response
+
+    for router in (speech.router, voices.router, ops.router):
+        app.include_router(router)
+    return app

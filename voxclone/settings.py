@@ -1,0 +1,114 @@
+"""The one typed place for configuration: environment variables (VOXCLONE_*) and an optional TOML file.
+
+Built once (by the CLI or `create_app`) and passed down; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("voxclone", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Every knob voxclone has, with its default. See README "Settings"."""
+
+    model_config = SettingsConfigDict(env_prefix="VOXCLONE_", extra="forbid")
+
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Voice library, uploaded samples and audio cache.")
+    default_voice: str = Field("jm_kumo", description="Voice used when a request names none.")
+    preload: bool = Field(True, description="Load models at start-up (else on first use).")
+    extra_voice_paths: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Voice models on disk to add as voices: Kokoro packs (.npy/.pt) or Piper .onnx (+ .onnx.json).",
+    )
+
+    # Cache
+    cache_size_bytes: int = Field(1 << 30, ge=0, description="Bound of the on-disk audio cache (LRU).")
+
+    # Work
+    synthesis_workers: int = Field(0, ge=0, description="Synthesis threads; 0 picks from the CPU count.")
+    onnx_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads per session; 0 = CPU count.")
+    queue_size: int = Field(16, ge=1, description="Synthesis requests waiting beyond the workers before 503.")
+    enrolment_workers: int = Field(1, ge=1, description="Voice enrolments run at once.")
+    enrolment_queue: int = Field(4, ge=0, description="Enrolments waiting before new ones are refused.")
+
+    # Limits
+    max_text_chars: int = Field(5000, ge=1)
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    max_upload_seconds: float = Field(600.0, gt=0)
+    min_speech_seconds: float = Field(3.0, ge=0)
+    max_voices: int = Field(200, ge=1)
+    rate_limit: str = Field("120/minute", description="Per key (or per IP without keys), `limits` syntax.")
+
+    # Exposure
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Keys that may do everything (admin scope).")
+    keys_file: Path | None = Field(None, description="Hashed keys with scopes, managed by `voxclone keys`.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Allowed origins: exact, or https://*.example.com for subdomains."
+    )
+    allow_public_without_keys: bool = Field(
+        False, description="Serve on a non-loopback address even though no API keys are configured."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("api_keys", "cors_origins", "extra_voice_paths", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        # Environment variables hold lists as "a,b,c"; JSON lists still work.
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+    @property
+    def voices_dir(self) -> Path:
+        return self.data_dir / "voices"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "voices.sqlite3"
+
+    def __repr__(self) -> str:  # never show keys, even in a debugger or a log line
+        shown = self.model_dump(exclude={"api_keys"})
+        return f"Settings({shown}, api_keys=<{len(self.api_keys)} hidden>)"
+
+    __str__ = __repr__
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from a TOML file (if given), then environment variables, then explicit overrides."""
+    from_file: dict[str, Any] = {}
+    if config_file is not None:
+        with open(config_file, "rb") as f:
+            from_file = tomllib.load(f)
+    env = Settings()  # environment over defaults
+    merged = {**from_file, **env.model_dump(exclude_unset=True), **overrides}
+    return Settings(**merged)

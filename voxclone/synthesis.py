@@ -1,0 +1,166 @@
+"""Speech from text: resolve the voice, split the text, run the engine piece by piece, encode, cache.
+
+This is the core the HTTP routes and the CLI call; it never touches HTTP.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import text as textlib
+from .audio import Encoder, OutputFormat, encode
+from .cache import AudioCache, cache_key
+from .engines.base import Engine
+from .errors import BadInput, EngineUnavailable, LimitExceeded
+from .metrics import Metrics
+from .settings import Settings
+from .voices import Voice, VoiceLibrary, install_voices
+
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+# Pause after a piece, by how it ends: sentences breathe longer than clauses.
+_SENTENCE_PAUSE_S = 0.28
+_CLAUSE_PAUSE_S = 0.12
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    """What to say, in which voice, how fast, in which format. Its normal form is the cache key."""
+
+    text: str
+    voice: str
+    speed: float = 1.0
+    format: OutputFormat = OutputFormat("wav")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request resolved against the library: the voice, its engine, the pieces, and the cache key."""
+
+    voice: Voice
+    engine: Engine
+    pieces: tuple[str, ...]
+    speed: float
+    format: OutputFormat
+    key: str
+
+    @property
+    def source_rate(self) -> int:
+        return self.engine.sample_rate
+
+
+def _pause(piece: str, rate: int, speed: float) -> np.ndarray:
+    seconds = _SENTENCE_PAUSE_S if piece.rstrip()[-1:] in ".!?…" else _CLAUSE_PAUSE_S
+    return np.zeros(int(seconds / speed * rate), np.float32)
+
+
+class Speaker:
+    """The synthesis core shared by every front end."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engines: dict[str, Engine],
+        library: VoiceLibrary,
+        cache: AudioCache,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engines = engines
+        self.library = library
+        self.cache = cache
+        self.metrics = metrics or Metrics()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Speaker:
+        """Engines, library (with stock and on-disk voices installed) and cache, as configured."""
+        from .engines import build_engines
+
+        engines = build_engines(settings)
+        library = VoiceLibrary(settings.db_path, settings.voices_dir, settings.max_voices)
+        install_voices(library, engines, settings.extra_voice_paths)
+        return cls(settings, engines, library, AudioCache(settings.cache_dir, settings.cache_size_bytes))
+
+    def load(self) -> None:
+        """Load every engine's models now (start-up) rather than on first use."""
+        for engine in self.engines.values():
+            engine.load()
+
+    def plan(self, request: SpeechRequest) -> Plan:
+        """Validate and resolve a request; raises VoiceNotFound/VoiceNotReady/BadInput/LimitExceeded."""
+        if not MIN_SPEED <= request.speed <= MAX_SPEED:
+            raise BadInput(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {request.speed}")
+        if len(request.text) > self.settings.max_text_chars:
+            raise LimitExceeded(
+                f"text is {len(request.text)} characters; the limit is {self.settings.max_text_chars}",
+                limit="max_text_chars",
+            )
+        pieces = tuple(textlib.split(request.text))
+        if not pieces:
+            raise BadInput("text has nothing speakable in it")
+        voice = self.library.get(request.voice)
+        voice.require_ready()
+        engine = self.engines.get(voice.engine)
+        if engine is None:
+            raise EngineUnavailable(f"voice {voice.name!r} needs the {voice.engine} engine, which is not installed")
+        key = cache_key(
+            engine=voice.engine, voice=voice.id, version=voice.version, pieces=pieces,
+            speed=round(request.speed, 3), format=request.format.cache_token(),
+        )
+        return Plan(voice, engine, pieces, request.speed, request.format, key)
+
+    def pieces_audio(self, plan: Plan) -> Iterator[np.ndarray]:
+        """Audio of each piece in order, each followed by its pause (but the last)."""
+        spec = plan.voice.spec()
+        rate = plan.source_rate
+        for index, piece in enumerate(plan.pieces):
+            started = time.perf_counter()
+            audio = plan.engine.synthesize(piece, spec, plan.speed)
+            self.metrics.synthesis_seconds.labels(plan.engine.name).inc(time.perf_counter() - started)
+            self.metrics.audio_seconds.labels(plan.engine.name).inc(audio.size / rate)
+            if index < len(plan.pieces) - 1:
+                audio = np.concatenate([audio, _pause(piece, rate, plan.speed)])
+            yield audio
+
+    def cached(self, plan: Plan) -> bytes | None:
+        body = self.cache.get(plan.key)
+        (self.metrics.cache_hits if body is not None else self.metrics.cache_misses).inc()
+        return body
+
+    def render(self, plan: Plan, *, bypass_cache: bool = False) -> bytes:
+        """The whole clip, encoded; from the cache unless bypassed. Blocking: call from a worker thread."""
+        if not bypass_cache:
+            body = self.cached(plan)
+            if body is not None:
+                return body
+        audio = np.concatenate(list(self.pieces_audio(plan)))
+        body = encode(audio, plan.source_rate, plan.format)
+        self.cache.put(plan.key, body, voice_id=plan.voice.id)
+        return body
+
+    def stream(self, plan: Plan) -> Iterator[bytes]:
+        """Encoded bytes as each piece is synthesised (WAV with an open-ended header). Blocking iterator."""
+        encoder = Encoder(plan.format, plan.source_rate)
+        yield encoder.header()
+        for audio in self.pieces_audio(plan):
+            data = encoder.encode(audio)
+            if data:
+                yield data
+        tail = encoder.finish()
+        if tail:
+            yield tail
+
+    def say_to_file(self, request: SpeechRequest, path: Path) -> float:
+        """Synthesise into a file (format from the request); returns seconds of audio. For the CLI."""
+        plan = self.plan(request)
+        audio = np.concatenate(list(self.pieces_audio(plan)))
+        body = encode(audio, plan.source_rate, plan.format)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(body)
+        tmp.replace(path)
+        return audio.size / plan.source_rate
+
