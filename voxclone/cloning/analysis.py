@@ -1,0 +1,108 @@
+"""Cheap voice statistics of a recording: pitch (WORLD DIO) and long-term average spectrum.
+
+These are what the clone search matches besides the speaker embedding: median pitch and its spread
+(speaker-embedding judges weigh pitch heavily), and the average spectral envelope of voiced speech,
+which a static equaliser (post.py) can then impose on the synthesised voice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pyworld
+import soxr
+
+ANALYSIS_RATE = 16_000  # every statistic is taken at 16 kHz so 16 kHz uploads and 24 kHz output compare
+_N_FFT = 512
+_HOP = 160
+N_BANDS = 32
+_F_LO = 80.0
+_F_HI = 7_600.0  # below Nyquist of 16 kHz uploads: no band ever depends on missing spectrum
+
+
+@dataclass(frozen=True)
+class VoiceStats:
+    """Pitch and spectrum summary of one or more recordings."""
+
+    f0_median: float  # Hz, over voiced frames (0 if nothing voiced)
+    f0_log_std: float  # spread of log2 F0 (octaves)
+    ltas: np.ndarray  # (N_BANDS,) mean log power per band over active frames (natural log)
+    voiced_seconds: float
+
+
+def to_analysis_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mono float32 at ANALYSIS_RATE."""
+    x = np.asarray(audio, np.float32)
+    if sample_rate != ANALYSIS_RATE:
+        x = soxr.resample(x, sample_rate, ANALYSIS_RATE).astype(np.float32)
+    return x
+
+
+def band_edges() -> np.ndarray:
+    """N_BANDS+1 edges in Hz, equally spaced on a log-frequency scale between 80 Hz and 7.6 kHz."""
+    return np.geomspace(_F_LO, _F_HI, N_BANDS + 1)
+
+
+def band_centres() -> np.ndarray:
+    """Geometric centre of each band, Hz."""
+    e = band_edges()
+    return np.sqrt(e[:-1] * e[1:])
+
+
+@lru_cache(maxsize=1)
+def _band_matrix() -> np.ndarray:
+    # (bins, bands) averaging matrix: each band is the mean power of the FFT bins inside it, with a
+    # minimum of one bin so narrow low bands are never empty.
+    freqs = np.fft.rfftfreq(_N_FFT, 1 / ANALYSIS_RATE)
+    edges = band_edges()
+    m = np.zeros((len(freqs), N_BANDS), np.float32)
+    for b in range(N_BANDS):
+        inside = (freqs >= edges[b]) & (freqs < edges[b + 1])
+        if not inside.any():
+            inside[np.argmin(np.abs(freqs - np.sqrt(edges[b] * edges[b + 1])))] = True
+        m[inside, b] = 1.0 / inside.sum()
+    return m
+
+
+def band_log_power(x16: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame (frames, N_BANDS) log band power and (frames,) frame energy in dB."""
+    if len(x16) < _N_FFT:
+        x16 = np.pad(x16, (0, _N_FFT - len(x16)))
+    n = 1 + (len(x16) - _N_FFT) // _HOP
+    idx = np.arange(_N_FFT)[None, :] + _HOP * np.arange(n)[:, None]
+    spec = np.abs(np.fft.rfft(x16[idx] * np.hanning(_N_FFT).astype(np.float32), axis=1)) ** 2
+    bands = spec @ _band_matrix()
+    energy_db = 10 * np.log10(spec.sum(axis=1) + 1e-10)
+    return np.log(bands + 1e-10), energy_db
+
+
+def ltas(x16: np.ndarray) -> np.ndarray:
+    """Long-term average log band power over frames within 30 dB of the loudest (speech, not pauses)."""
+    logp, energy = band_log_power(x16)
+    active = energy > energy.max() - 30.0
+    return logp[active].mean(axis=0)
+
+
+def f0_track(x16: np.ndarray) -> np.ndarray:
+    """Voiced F0 values in Hz (DIO + StoneMask, 10 ms frames); empty when nothing is voiced."""
+    x = x16.astype(np.float64)
+    f0, t = pyworld.dio(x, ANALYSIS_RATE, f0_floor=60.0, f0_ceil=500.0, frame_period=10.0)
+    f0 = pyworld.stonemask(x, f0, t, ANALYSIS_RATE)
+    return f0[f0 > 0]
+
+
+def voice_stats(audios: list[np.ndarray], sample_rate: int) -> VoiceStats:
+    """Summary over several recordings, pooled frame by frame (more audio = more evidence, same weight per frame)."""
+    xs = [to_analysis_rate(a, sample_rate) for a in audios]
+    f0 = np.concatenate([f0_track(x) for x in xs])
+    logps = []
+    for x in xs:
+        logp, energy = band_log_power(x)
+        logps.append(logp[energy > energy.max() - 30.0])
+    spectrum = np.concatenate(logps).mean(axis=0)
+    if len(f0) < 10:
+        return VoiceStats(0.0, 0.0, spectrum, 0.0)
+    lf = np.log2(f0)
+    return VoiceStats(float(2 ** np.median(lf)), float(np.std(lf)), spectrum, len(f0) * 0.01)

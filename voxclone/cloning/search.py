@@ -1,0 +1,197 @@
+"""Black-box search for the Kokoro style that sounds most like a reference speaker.
+
+Kokoro's int8 graph has no gradients, so candidates are scored by synthesising short probe
+sentences. The score is the d-vector cosine between the (equalised) probe speech and one half of the
+reference, minus a pitch-mismatch penalty (d-vectors under-weight pitch: for a male speaker the
+nearest pack by d-vector alone was a female voice). The other half of the reference and a probe
+sentence never used in the search pick the final candidate, with Whisper rejecting broken speech,
+so the result is judged on evidence the optimiser did not fit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import asr
+from .analysis import ANALYSIS_RATE, VoiceStats, to_analysis_rate, voice_stats
+from .embedding import SpeakerEncoder, normalise
+from .post import MAX_GAIN_DB, equalise
+from .space import StyleSpace
+
+SEARCH_PROBES = (
+    "The quick brown fox jumped over the sleeping dog by the river.",
+    "We should be home before nine, if the trains are running on time.",
+)
+CHECK_PROBE = "My grandmother kept a small garden full of roses and tall green beans."
+PITCH_WEIGHT = 0.6  # score lost per octave of median-pitch mismatch
+EQ_STRENGTH = 0.8  # how far the equaliser moves toward the reference spectrum (1 = all the way)
+MAX_CHECK_WER = 0.15
+GENERATIONS = 5
+POPULATION = 6
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class Candidate:
+    x: np.ndarray
+    score: float
+    similarity: float
+    f0: float
+    eq_db: np.ndarray
+    info: dict[str, float] = field(default_factory=dict)
+
+
+class _AudioCache:
+    """Probe audio per (style, text): the five packs are re-scored for every enrolment for free."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, engine: object, style: np.ndarray, text: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+        key = hashlib.sha1(style.tobytes() + text.encode() + str(id(engine)).encode()).hexdigest()
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        audio = make()
+        with self._lock:
+            self._items[key] = audio
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return audio
+
+
+_cache = _AudioCache()
+
+
+def eq_gains(target: VoiceStats, current: VoiceStats, strength: float = EQ_STRENGTH) -> np.ndarray:
+    """Band gains (dB) moving `current`'s average spectrum toward `target`'s, level-neutral and smooth."""
+    diff_db = (10.0 / np.log(10.0)) * (target.ltas - current.ltas)
+    diff_db = np.convolve(np.pad(diff_db, 1, mode="edge"), np.ones(3) / 3, mode="valid")  # no narrow notches
+    diff_db -= diff_db.mean()  # colour only; loudness is normalised elsewhere
+    return np.clip(strength * diff_db, -MAX_GAIN_DB, MAX_GAIN_DB)
+
+
+def pitch_penalty(f0: float, target_f0: float) -> float:
+    if f0 <= 0 or target_f0 <= 0:
+        return 0.0
+    return PITCH_WEIGHT * abs(float(np.log2(f0 / target_f0)))
+
+
+class CloneSearch:
+    """One enrolment: reference statistics, the style space, and the candidates scored so far."""
+
+    def __init__(
+        self,
+        engine: object,
+        encoder: SpeakerEncoder,
+        space: StyleSpace,
+        ref_audio16k: list[np.ndarray],
+        seed: int = 0,
+    ) -> None:
+        self.engine = engine
+        self.encoder = encoder
+        self.space = space
+        self.rng = np.random.default_rng(seed)
+        self.stats = voice_stats(ref_audio16k, ANALYSIS_RATE)
+        windows = np.concatenate([encoder.embed_windows(a, ANALYSIS_RATE) for a in ref_audio16k])
+        # Interleaved 4 s blocks (10 windows of 0.4 s stride): both halves see every recording, and
+        # extra audio adds evidence to both rather than replacing either.
+        block = (np.arange(len(windows)) // 10) % 2
+        if block.min() == block.max():
+            block = np.arange(len(windows)) % 2
+        self.ref_search = normalise(windows[block == 0].mean(axis=0))
+        self.ref_check = normalise(windows[block == 1].mean(axis=0))
+        self.evaluated: list[Candidate] = []
+
+    def _speak(self, table: np.ndarray, text: str) -> np.ndarray:
+        engine = self.engine
+
+        def make() -> np.ndarray:
+            return to_analysis_rate(engine.synthesize_style(text, table), engine.sample_rate)  # type: ignore[attr-defined]
+
+        return _cache.get(engine, table, text, make)
+
+    def _score_audio(self, audio16k: np.ndarray, ref_vec: np.ndarray) -> tuple[float, float, np.ndarray, float]:
+        stats = voice_stats([audio16k], ANALYSIS_RATE)
+        gains = eq_gains(self.stats, stats)
+        emb = self.encoder.embed(equalise(audio16k, ANALYSIS_RATE, gains), ANALYSIS_RATE)
+        sim = float(emb @ ref_vec)
+        return sim - pitch_penalty(stats.f0_median, self.stats.f0_median), sim, gains, stats.f0_median
+
+    def evaluate(self, x: np.ndarray) -> Candidate:
+        table = self.space.table(x)
+        audio = np.concatenate([self._speak(table, t) for t in SEARCH_PROBES])
+        score, sim, gains, f0 = self._score_audio(audio, self.ref_search)
+        cand = Candidate(np.array(x), score, sim, f0, gains)
+        self.evaluated.append(cand)
+        return cand
+
+    def warm_starts(self, pack_f0: dict[str, float]) -> list[np.ndarray]:
+        """Each pure pack, plus the best pack's timbre with the prosody blend closest in pitch to the reference."""
+        n = self.space.n_packs
+        eye = np.eye(n)
+        starts = [self.space.point(eye[i], eye[i]) for i in range(n)]
+        target = self.stats.f0_median
+        if target > 0:
+            names = self.space.names
+            logs = np.log2([max(pack_f0[nm], 1.0) for nm in names])
+            lo, hi = int(np.argmin(logs)), int(np.argmax(logs))
+            t = float(np.clip((np.log2(target) - logs[lo]) / max(logs[hi] - logs[lo], 1e-6), 0.0, 1.0))
+            wp = (1 - t) * eye[lo] + t * eye[hi]
+            starts.append(self.space.point(np.full(n, 1.0 / n), wp))
+        return starts
+
+    def run(self, pack_f0: dict[str, float], deadline: float, progress: Progress) -> list[Candidate]:
+        """Warm starts, then a small evolution strategy; returns all candidates best-first."""
+        total = len(self.warm_starts(pack_f0)) + 1 + GENERATIONS * POPULATION
+        done = 0
+        for x in self.warm_starts(pack_f0):
+            self.evaluate(x)
+            done += 1
+            progress(done / total, "scoring stock voices")
+        best = sorted(self.evaluated, key=lambda c: -c.score)
+        # Blend of the two best packs' timbres with the pitch-matched prosody of the best start.
+        n = self.space.n_packs
+        wt0, _, _ = self.space.weights(best[0].x)
+        wt1, _, _ = self.space.weights(best[1].x)
+        _, wp, _ = self.space.weights(self.evaluated[-1].x) if len(self.evaluated) > n else self.space.weights(best[0].x)
+        self.evaluate(self.space.point(0.6 * wt0 + 0.4 * wt1, wp))
+        done += 1
+        sigma = np.concatenate([np.full(2 * n, 1.0), np.full(len(self.space.directions), 0.6)])
+        for gen in range(GENERATIONS):
+            if time.monotonic() > deadline:
+                break
+            parents = sorted(self.evaluated, key=lambda c: -c.score)[:3]
+            centre = np.average([p.x for p in parents], axis=0, weights=[3, 2, 1])
+            for _ in range(POPULATION):
+                if time.monotonic() > deadline:
+                    break
+                self.evaluate(centre + sigma * self.rng.standard_normal(len(centre)))
+                done += 1
+                progress(done / total, f"searching ({done}/{total} candidates)")
+            sigma *= 0.75
+        return sorted(self.evaluated, key=lambda c: -c.score)
+
+    def check(self, cand: Candidate) -> Candidate:
+        """Score a candidate on evidence the search never saw: a new sentence and the other reference half."""
+        table = self.space.table(cand.x)
+        held = self._speak(table, CHECK_PROBE)
+        search_audio = np.concatenate([self._speak(table, t) for t in SEARCH_PROBES])
+        full_stats = voice_stats([search_audio, held], ANALYSIS_RATE)
+        gains = eq_gains(self.stats, full_stats)
+        emb = self.encoder.embed(equalise(held, ANALYSIS_RATE, gains), ANALYSIS_RATE)
+        sim = float(emb @ self.ref_check)
+        wer = asr.word_error_rate(CHECK_PROBE, asr.transcribe(held, ANALYSIS_RATE))
+        score = sim - pitch_penalty(full_stats.f0_median, self.stats.f0_median)
+        return Candidate(cand.x, score, sim, full_stats.f0_median, gains, {"wer": wer, "search_score": cand.score})
