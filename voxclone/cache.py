@@ -28,7 +28,7 @@ class AudioCache:
     def __init__(self, directory: Path, size_limit: int) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._cache = diskcache.Cache(
-            str(directory), size_limit=size_limit, eviction_policy="least-recently-used", cull_limit=100, tag_index=True
+            str(directory), size_limit=size_limit, eviction_policy="least-recently-used", cull_limit=0, tag_index=True
         )
         self.enabled = size_limit > 0
 
@@ -47,6 +47,9 @@ class AudioCache:
     def put(self, key: str, body: bytes, *, voice_id: str) -> None:
         if self.enabled:
             self._cache.set(key, hashlib.sha256(body).digest() + body, tag=voice_id)
+            # diskcache's automatic cull drops up to `cull_limit` entries at once (often all of them);
+            # culling here removes least-recently-used entries only until the cache is under its bound.
+            self._cache.cull()
 
     def drop_voice(self, voice_id: str) -> int:
         """Forget every entry of a voice (deleted or re-enrolled)."""

@@ -1,0 +1,134 @@
+"""Speech through every HTTP API and format: decoded audio has the right rate and length, and is speech."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import decode_audio, wer
+
+SENTENCE = "Please call Stella and ask her to bring these things."
+
+
+def test_speak_as_wav_is_intelligible_speech(client, transcribe):
+    response = client.get("/speak_as/jm_kumo", params={"prompt": SENTENCE})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "audio/wav"
+    audio, rate = decode_audio(response.content)
+    assert rate == 24_000
+    assert 2.0 < audio.size / rate < 6.0
+    assert wer(SENTENCE, transcribe(audio, rate)) <= 0.15
+
+
+def test_speak_as_accepts_the_original_typed_parameters(client):
+    response = client.get(
+        "/speak_as/jm_kumo", params={"prompt": "Hello.", "speed": "1.0", "text_temp": "0.7", "waveform_temp": 0.7}
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type", "rate"),
+    [
+        ("mp3", "audio/mpeg", 24_000),
+        ("opus", "audio/ogg", 48_000),
+        ("aac", "audio/aac", 24_000),
+        ("flac", "audio/flac", 24_000),
+        ("wav", "audio/wav", 24_000),
+        ("pcm", "audio/pcm", 24_000),
+    ],
+)
+def test_openai_speech_every_format_decodes_to_the_same_length(client, fmt, content_type, rate):
+    response = client.post(
+        "/v1/audio/speech",
+        json={"model": "tts-1", "input": "Good morning, everyone.", "voice": "jm_kumo", "response_format": fmt},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == content_type
+    audio, got_rate = decode_audio(response.content, fmt, rate)
+    assert got_rate == rate
+    reference = client.post(
+        "/v1/audio/speech", json={"input": "Good morning, everyone.", "voice": "jm_kumo", "response_format": "wav"}
+    )
+    ref_audio, ref_rate = decode_audio(reference.content)
+    assert audio.size / got_rate == pytest.approx(ref_audio.size / ref_rate, abs=0.12)  # codec padding only
+    assert audio.std() > 0.01  # not silence
+
+
+def test_openai_speech_defaults_to_mp3_and_maps_openai_voice_names(client):
+    response = client.post("/v1/audio/speech", json={"model": "tts-1", "input": "Hi there.", "voice": "alloy"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "audio/mpeg"
+    assert response.headers["x-voice-id"] == "jf_alpha"
+
+
+@pytest.mark.parametrize(
+    ("output_format", "fmt", "rate"),
+    [
+        ("mp3_44100_128", "mp3", 44_100),
+        ("pcm_16000", "pcm", 16_000),
+        ("pcm_22050", "pcm", 22_050),
+        ("pcm_24000", "pcm", 24_000),
+        ("pcm_44100", "pcm", 44_100),
+        ("ulaw_8000", "ulaw", 8_000),
+        ("opus_48000_64", "opus", 48_000),
+    ],
+)
+def test_elevenlabs_output_formats(client, output_format, fmt, rate):
+    response = client.post(
+        f"/v1/text-to-speech/jm_kumo?output_format={output_format}",
+        json={"text": "Good morning, everyone.", "model_id": "eleven_multilingual_v2"},
+    )
+    assert response.status_code == 200, response.text
+    audio, got_rate = decode_audio(response.content, fmt, rate)
+    assert got_rate == rate
+    assert 0.8 < audio.size / rate < 3.0
+    assert audio.std() > 0.01
+
+
+def test_elevenlabs_speed_setting_changes_duration(client):
+    def seconds(speed: float) -> float:
+        response = client.post(
+            "/v1/text-to-speech/jm_kumo?output_format=pcm_24000",
+            json={"text": SENTENCE, "voice_settings": {"speed": speed, "stability": 0.5}},
+        )
+        assert response.status_code == 200
+        return len(response.content) / 2 / 24_000
+
+    assert seconds(2.0) < 0.7 * seconds(1.0)
+
+
+@pytest.mark.parametrize("voice", ["jm_kumo", "joe"])
+def test_speed_range_works_on_every_engine(client, voice):
+    durations = {}
+    for speed in (0.25, 1.0, 4.0):
+        response = client.get(f"/speak_as/{voice}", params={"prompt": "One two three four five.", "speed": speed})
+        assert response.status_code == 200
+        audio, rate = decode_audio(response.content)
+        durations[speed] = audio.size / rate
+    assert durations[0.25] > 2 * durations[1.0] > 2 * 2 * durations[4.0] * 0.5
+    assert durations[4.0] < durations[1.0] < durations[0.25]
+
+
+def test_piper_voice_joe_is_intelligible(client, transcribe):
+    response = client.post("/v1/audio/speech", json={"input": SENTENCE, "voice": "joe", "response_format": "wav"})
+    assert response.status_code == 200
+    audio, rate = decode_audio(response.content)
+    assert rate == 22_050
+    assert wer(SENTENCE, transcribe(audio, rate)) <= 0.15
+
+
+@pytest.mark.slow
+def test_long_text_is_fully_spoken(client, transcribe):
+    ending = "Finally, the purple elephant sang a lullaby."
+    sentences: list[str] = []
+    topics = ["weather", "garden", "river", "market", "mountain", "library"]
+    while len(" ".join(sentences)) < 5000 - 150:
+        sentences.append(f"This is sentence number {len(sentences) + 1}, about the {topics[len(sentences) % 6]} for a while.")
+    text = " ".join([*sentences, ending])
+    assert 4800 < len(text) <= 5000
+    response = client.post("/v1/text-to-speech/jm_kumo?output_format=pcm_16000", json={"text": text})
+    assert response.status_code == 200, response.text
+    seconds = len(response.content) / 2 / 16_000
+    assert seconds > 4.5 * len(sentences) * 0.6  # every sentence spoken (~4.5 s each), nothing cut off
+    audio, rate = decode_audio(response.content, "pcm", 16_000)
+    tail = transcribe(audio[-6 * rate :], rate).lower()
+    assert "elephant" in tail or "lullaby" in tail
