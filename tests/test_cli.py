@@ -1,0 +1,98 @@
+"""The `voxclone` command: say, voices, serve; clear errors and non-zero exits on bad input."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import decode_audio
+
+VOXCLONE = [sys.executable, "-m", "voxclone.cli"]
+
+
+def run(*args: str, data_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "VOXCLONE_DATA_DIR": str(data_dir)}
+    return subprocess.run([*VOXCLONE, *args], capture_output=True, text=True, env=env, input=stdin, timeout=120)
+
+
+@pytest.mark.slow
+def test_say_writes_an_mp3_file(tmp_path):
+    out = tmp_path / "hello.mp3"
+    result = run("say", "--voice", "jm_kumo", "--out", str(out), "Hello from the command line.", data_dir=tmp_path / "d")
+    assert result.returncode == 0, result.stderr
+    audio, rate = decode_audio(out.read_bytes())
+    assert 1.0 < audio.size / rate < 5.0
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_say_reads_standard_input(tmp_path):
+    out = tmp_path / "stdin.wav"
+    result = run("say", "--out", str(out), "-", data_dir=tmp_path / "d", stdin="Words from a pipe.")
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("say", "--voice", "nobody", "--out", "x.wav", "Hi."), "no voice named"),
+        (("say", "--out", "x.xyz", "Hi."), "cannot write"),
+        (("say", "--speed", "9", "--out", "x.wav", "Hi."), "speed"),
+        (("say", "--out", "x.wav", "..."), "speakable"),
+    ],
+)
+def test_bad_input_gives_a_message_and_non_zero_exit(tmp_path, args, needle):
+    result = run(*args, data_dir=tmp_path / "d")
+    assert result.returncode != 0
+    assert needle in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+def test_voices_lists_the_library(tmp_path):
+    result = run("voices", data_dir=tmp_path / "d")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["ID", "NAME", "ENGINE"]
+    assert any(line.startswith("jm_kumo") and "kokoro" in line for line in lines)
+    assert any(line.startswith("joe") and "piper" in line for line in lines)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_serve_answers_health_and_speech(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "VOXCLONE_DATA_DIR": str(tmp_path / "d")}
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [*VOXCLONE, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail("server never became healthy")
+        response = httpx.get(f"http://127.0.0.1:{port}/speak_as/jm_kumo", params={"prompt": "Served."}, timeout=60)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "audio/wav"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
