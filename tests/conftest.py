@@ -129,3 +129,71 @@ def wer(reference: str, hypothesis: str) -> float:
         for j, h in enumerate(hyp, 1):
             prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
     return row[len(hyp)] / max(1, len(ref))
+
+
+class LiveServer:
+    """A real uvicorn server on 127.0.0.1 in a background thread, for streaming, concurrency and browser tests."""
+
+    def __init__(self, app) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.app = app
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets-sansio"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        import httpx
+
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("live server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+
+    def metric(self, name: str) -> float:
+        """Sum of a Prometheus metric's samples (all labels)."""
+        import httpx
+
+        total = 0.0
+        for line in httpx.get(f"{self.url}/metrics", timeout=10).text.splitlines():
+            if line.startswith((name + " ", name + "{", name + "_total ", name + "_total{")):
+                total += float(line.split()[-1])
+        return total
+
+
+@pytest.fixture
+def make_live_server(make_speaker):
+    servers: list[LiveServer] = []
+
+    def make(settings: Settings) -> LiveServer:
+        server = LiveServer(create_app(settings, speaker=make_speaker(settings)))
+        server.__enter__()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def live_server(settings, make_live_server) -> LiveServer:
+    return make_live_server(settings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from voxclone.text import MAX_PIECE_CHARS, normalise, split
+from voxclone.text import FIRST_PIECE_CHARS, MAX_PIECE_CHARS, RAMP_GROWTH, normalise, split
 
 
 def _words(text: str) -> list[str]:
@@ -26,16 +26,23 @@ def test_a_sentence_without_punctuation_is_cut_at_spaces_not_mid_word():
 
 
 def test_abbreviations_do_not_end_sentences():
-    assert split("Dr. Smith met Mr. Jones on Jan. 5th. They talked.", short_first=False) == [
+    assert split("Dr. Smith met Mr. Jones on Jan. 5th. They talked.", ramp=False) == [
         "Dr. Smith met Mr. Jones on Jan. 5th.",
         "They talked.",
     ]
 
 
-def test_first_piece_is_a_short_clause_for_fast_first_audio():
-    pieces = split("When the morning came over the hills, the travellers packed their bags and set off again.")
-    assert pieces[0] == "When the morning came over the hills,"
-    assert len(pieces) == 2
+def test_pieces_start_short_and_grow_so_streams_start_fast_and_never_stall():
+    text = (
+        "When the morning came over the hills, the travellers packed their bags and set off again, "
+        "following the river south until the road turned towards the mountains and the weather changed."
+    )
+    pieces = split(text)
+    assert _words(" ".join(pieces)) == _words(text)
+    assert len(pieces[0]) <= FIRST_PIECE_CHARS and len(pieces[0].split()) >= 3
+    for before, after in zip(pieces, pieces[1:4], strict=False):
+        assert len(after) <= RAMP_GROWTH * len(before)
+    assert split("Yes, of course, we will all be there on time, I promise you that.")[0] == "Yes, of course,"
 
 
 def test_control_characters_and_odd_unicode_are_cleaned():

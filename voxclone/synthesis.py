@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import text as textlib
-from .audio import Encoder, OutputFormat, encode
+from .audio import OutputFormat, encode
 from .cache import AudioCache, cache_key
 from .engines.base import Engine
 from .errors import BadInput, EngineUnavailable, LimitExceeded
@@ -34,7 +34,7 @@ class SpeechRequest:
     text: str
     voice: str
     speed: float = 1.0
-    format: OutputFormat = OutputFormat("wav")
+    format: OutputFormat = field(default_factory=lambda: OutputFormat("wav"))
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,9 @@ class Plan:
 
 
 def _pause(piece: str, rate: int, speed: float) -> np.ndarray:
-    seconds = _SENTENCE_PAUSE_S if piece.rstrip()[-1:] in ".!?…" else _CLAUSE_PAUSE_S
+    """Silence after a piece, by how it ends; none where a piece was cut between words."""
+    end = piece.rstrip()[-1:]
+    seconds = _SENTENCE_PAUSE_S if end in ".!?…" else _CLAUSE_PAUSE_S if end in ",;:—–" else 0.0
     return np.zeros(int(seconds / speed * rate), np.float32)
 
 
@@ -113,18 +115,21 @@ class Speaker:
         )
         return Plan(voice, engine, pieces, request.speed, request.format, key)
 
+    def piece_audio(self, plan: Plan, index: int) -> np.ndarray:
+        """Audio of piece `index`, followed by its pause unless it is the last. Blocking."""
+        piece = plan.pieces[index]
+        started = time.perf_counter()
+        audio = plan.engine.synthesize(piece, plan.voice.spec(), plan.speed)
+        self.metrics.synthesis_seconds.labels(plan.engine.name).inc(time.perf_counter() - started)
+        self.metrics.audio_seconds.labels(plan.engine.name).inc(audio.size / plan.source_rate)
+        if index < len(plan.pieces) - 1:
+            audio = np.concatenate([audio, _pause(piece, plan.source_rate, plan.speed)])
+        return audio
+
     def pieces_audio(self, plan: Plan) -> Iterator[np.ndarray]:
-        """Audio of each piece in order, each followed by its pause (but the last)."""
-        spec = plan.voice.spec()
-        rate = plan.source_rate
-        for index, piece in enumerate(plan.pieces):
-            started = time.perf_counter()
-            audio = plan.engine.synthesize(piece, spec, plan.speed)
-            self.metrics.synthesis_seconds.labels(plan.engine.name).inc(time.perf_counter() - started)
-            self.metrics.audio_seconds.labels(plan.engine.name).inc(audio.size / rate)
-            if index < len(plan.pieces) - 1:
-                audio = np.concatenate([audio, _pause(piece, rate, plan.speed)])
-            yield audio
+        """Audio of each piece in order (see `piece_audio`)."""
+        for index in range(len(plan.pieces)):
+            yield self.piece_audio(plan, index)
 
     def cached(self, plan: Plan) -> bytes | None:
         body = self.cache.get(plan.key)
@@ -141,18 +146,6 @@ class Speaker:
         body = encode(audio, plan.source_rate, plan.format)
         self.cache.put(plan.key, body, voice_id=plan.voice.id)
         return body
-
-    def stream(self, plan: Plan) -> Iterator[bytes]:
-        """Encoded bytes as each piece is synthesised (WAV with an open-ended header). Blocking iterator."""
-        encoder = Encoder(plan.format, plan.source_rate)
-        yield encoder.header()
-        for audio in self.pieces_audio(plan):
-            data = encoder.encode(audio)
-            if data:
-                yield data
-        tail = encoder.finish()
-        if tail:
-            yield tail
 
     def say_to_file(self, request: SpeechRequest, path: Path) -> float:
         """Synthesise into a file (format from the request); returns seconds of audio. For the CLI."""

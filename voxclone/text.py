@@ -14,9 +14,11 @@ import unicodedata
 # Longest piece sent to an engine in one call. Kokoro's context is 510 phonemes (~ 250-300 chars);
 # 220 characters stays clear of it and keeps each piece's latency low.
 MAX_PIECE_CHARS = 220
-# The first piece of a stream is cut at the first clause boundary after this many characters, so
-# audio can start while the rest of the sentence is still being synthesised.
-FIRST_PIECE_MIN_CHARS = 24
+# The first pieces grow in size: the first is a few words, so audio starts quickly, and each next
+# piece is at most RAMP_GROWTH times longer, so it is synthesised (at a real-time factor of ~0.3)
+# before the previous one has finished playing. That keeps a stream from stalling once it starts.
+FIRST_PIECE_CHARS = 22
+RAMP_GROWTH = 3
 
 _CONTROL = {cat for cat in ("Cc", "Cf", "Cs", "Co", "Cn")}
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\u00C0-\u024F\u3000-\u9fff])|\n{2,}|(?<=[。！？])")
@@ -30,9 +32,7 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
     kept = []
     for char in text:
-        if char in "\n\t":
-            kept.append(char)
-        elif unicodedata.category(char) not in _CONTROL:
+        if char in "\n\t" or unicodedata.category(char) not in _CONTROL:
             kept.append(char)
     text = "".join(kept)
     text = re.sub(r"[ \t]+", " ", text)
@@ -75,24 +75,38 @@ def _fit(piece: str, limit: int) -> list[str]:
     return [chunk[i : i + limit] for chunk in out for i in range(0, len(chunk), limit)]
 
 
-def _split_first_clause(piece: str) -> list[str]:
-    match = None
-    for candidate in _CLAUSE_END.finditer(piece):
-        if candidate.start() >= FIRST_PIECE_MIN_CHARS:
-            match = candidate
-            break
-    if match is None or len(piece) - match.end() < FIRST_PIECE_MIN_CHARS:
-        return [piece]
-    return [piece[: match.start()].strip(), piece[match.end() :].strip()]
+def _cut(piece: str, limit: int) -> tuple[str, str]:
+    """Cut before `limit` characters: at a clause boundary in its second half, else at the last space."""
+    clauses = [m for m in _CLAUSE_END.finditer(piece) if limit // 2 <= m.start() <= limit]
+    if clauses:
+        return piece[: clauses[-1].start()].strip(), piece[clauses[-1].end() :].strip()
+    space = piece.rfind(" ", 0, limit + 1)
+    if space <= 0:
+        return piece, ""
+    return piece[:space].strip(), piece[space + 1 :].strip()
 
 
-def split(text: str, *, limit: int = MAX_PIECE_CHARS, short_first: bool = True) -> list[str]:
+def _ramp(pieces: list[str]) -> list[str]:
+    out: list[str] = []
+    rest = list(pieces)
+    limit = FIRST_PIECE_CHARS
+    while rest and limit < MAX_PIECE_CHARS:
+        head = rest.pop(0)
+        if len(head) > limit:
+            head, tail = _cut(head, limit)
+            if tail:
+                rest.insert(0, tail)
+        out.append(head)
+        limit = RAMP_GROWTH * len(head)
+    return out + rest
+
+
+def split(text: str, *, limit: int = MAX_PIECE_CHARS, ramp: bool = True) -> list[str]:
     """Normalised text as speakable pieces, in order; joined they hold every word of the input.
 
-    With `short_first`, the first sentence is cut at its first clause so the first audio comes sooner.
+    With `ramp`, the first pieces are short and grow (see RAMP_GROWTH) so streamed audio starts soon
+    and never runs dry.
     """
     pieces = [chunk for sentence in _sentences(normalise(text)) for chunk in _fit(sentence, limit)]
     pieces = [p for p in pieces if any(ch.isalnum() for ch in p)]
-    if short_first and pieces:
-        pieces[:1] = _split_first_clause(pieces[0])
-    return pieces
+    return _ramp(pieces) if ramp else pieces

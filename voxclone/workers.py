@@ -35,11 +35,15 @@ class WorkerPool:
         """Jobs running or waiting for a thread."""
         return self._active
 
-    async def run(self, fn: Callable[[], T], *, key: str | None = None) -> T:
-        """Run `fn` on a worker thread; share the result with identical in-flight jobs."""
+    async def run(self, fn: Callable[[], T], *, key: str | None = None, admit: bool = True) -> T:
+        """Run `fn` on a worker thread; share the result with identical in-flight jobs.
+
+        `admit=False` skips the capacity check: for the next piece of a stream already admitted,
+        which must not fail half-way (its stream was counted when it was opened).
+        """
         if key is not None and key in self._inflight:
             return await asyncio.shield(self._inflight[key])
-        if self._active >= self.capacity:
+        if admit and self._active >= self.capacity:
             raise Busy(f"the server is busy ({self._active} requests in progress); retry shortly", retry_after=1.0)
         self._active += 1
         future = asyncio.get_running_loop().run_in_executor(self._executor, fn)

@@ -26,4 +26,4 @@ def serve(host: str, port: int, data_dir: Path | None, config_file: Path | None,
     settings = settings_from(config_file, data_dir, **overrides)
     app = create_app(settings)
     click.echo(f"voxclone serving on http://{host}:{port} (data: {settings.data_dir})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, ws="websockets")
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, ws="websockets-sansio")

@@ -12,9 +12,10 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__
 from ..settings import Settings
+from ..streaming import Streamer
 from ..synthesis import Speaker
 from ..workers import WorkerPool
-from . import ops, speech, voices
+from . import ops, speech, streaming, voices, websocket
 from .errors import install_error_handlers
 
 log = logging.getLogger("voxclone.server")
@@ -35,6 +36,7 @@ def create_app(settings: Settings, *, speaker: Speaker | None = None) -> FastAPI
     app.state.settings = settings
     app.state.speaker = speaker
     app.state.workers = WorkerPool(settings.synthesis_workers, settings.queue_size, name="voxclone-synth")
+    app.state.streamer = Streamer(speaker, app.state.workers, max_streams=app.state.workers.capacity)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -49,6 +51,6 @@ def create_app(settings: Settings, *, speaker: Speaker | None = None) -> FastAPI
         speaker.metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
         return response
 
-    for router in (speech.router, voices.router, ops.router):
+    for router in (speech.router, streaming.router, websocket.router, voices.router, ops.router):
         app.include_router(router)
     return app

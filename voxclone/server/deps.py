@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from ..settings import Settings
+from ..streaming import Streamer
 from ..synthesis import Speaker
 from ..workers import WorkerPool
 
@@ -19,3 +20,7 @@ def settings(request: Request) -> Settings:
 
 def workers(request: Request) -> WorkerPool:
     return request.app.state.workers  # type: ignore[no-any-return]
+
+
+def streamer(request: Request) -> Streamer:
+    return request.app.state.streamer  # type: ignore[no-any-return]

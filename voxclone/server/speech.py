@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..audio import OutputFormat, parse_elevenlabs_format
+from ..streaming import Streamer
 from ..synthesis import MAX_SPEED, MIN_SPEED, Speaker, SpeechRequest
 from ..workers import WorkerPool
 from . import deps
+from .schemas import ElevenLabsSpeech, OpenAISpeech
+from .streaming import audio_response, sse_response
 
 router = APIRouter(tags=["speech"])
 
@@ -46,17 +48,6 @@ async def speak_as(
     return await _speak(speaker, workers, request, bypass_cache=bypass_cache)
 
 
-class OpenAISpeech(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    model: str = Field("kokoro", max_length=100, description="Accepted for compatibility (tts-1, gpt-4o-mini-tts, ...)")
-    input: str = Field(..., min_length=1)
-    voice: str = Field(..., min_length=1, max_length=200)
-    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
-    speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
-    instructions: str | None = Field(None, max_length=4096, description="Accepted; not used by these engines")
-
-
 def openai_voice(speaker: Speaker, name: str) -> str:
     """An OpenAI voice name maps to a stock voice, unless the library has a voice by that name."""
     if name.lower() in OPENAI_VOICES:
@@ -67,36 +58,21 @@ def openai_voice(speaker: Speaker, name: str) -> str:
     return name
 
 
-@router.post("/v1/audio/speech", summary="OpenAI-compatible text to speech")
+@router.post("/v1/audio/speech", summary="OpenAI-compatible text to speech (whole file, or streamed)")
 async def openai_speech(
     body: OpenAISpeech,
     speaker: Annotated[Speaker, Depends(deps.speaker)],
     workers: Annotated[WorkerPool, Depends(deps.workers)],
+    streamer: Annotated[Streamer, Depends(deps.streamer)],
 ) -> Response:
     request = SpeechRequest(
         text=body.input, voice=openai_voice(speaker, body.voice), speed=body.speed, format=OutputFormat(body.response_format)
     )
+    if body.stream_format == "sse":
+        return sse_response(streamer.open(speaker.plan(request)))
+    if body.stream:
+        return audio_response(streamer.open(speaker.plan(request)))
     return await _speak(speaker, workers, request)
-
-
-class VoiceSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    stability: float | None = Field(None, ge=0, le=1)
-    similarity_boost: float | None = Field(None, ge=0, le=1)
-    style: float | None = Field(None, ge=0, le=1)
-    use_speaker_boost: bool | None = None
-    speed: float | None = Field(None, ge=MIN_SPEED, le=MAX_SPEED)
-
-
-class ElevenLabsSpeech(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    text: str = Field(..., min_length=1)
-    model_id: str | None = Field(None, max_length=100)
-    voice_settings: VoiceSettings | None = None
-    seed: int | None = Field(None, ge=0, le=4294967295)
-    language_code: str | None = Field(None, max_length=16)
 
 
 @router.post("/v1/text-to-speech/{voice_id}", summary="ElevenLabs-compatible text to speech")

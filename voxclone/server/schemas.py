@@ -1,0 +1,44 @@
+"""Request bodies of the speech APIs, in the shapes OpenAI's and ElevenLabs' clients send."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..synthesis import MAX_SPEED, MIN_SPEED
+
+
+class OpenAISpeech(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field("kokoro", max_length=100, description="Accepted for compatibility (tts-1, gpt-4o-mini-tts, ...)")
+    input: str = Field(..., min_length=1)
+    voice: str = Field(..., min_length=1, max_length=200)
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
+    instructions: str | None = Field(None, max_length=4096, description="Accepted; not used by these engines")
+    stream: bool = Field(False, description="Send audio as it is synthesised (chunked), first clause first")
+    stream_format: Literal["audio", "sse"] = Field(
+        "audio", description="With `sse`, a text/event-stream of base64 `speech.audio.delta` events (implies streaming)"
+    )
+
+
+class VoiceSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    stability: float | None = Field(None, ge=0, le=1)
+    similarity_boost: float | None = Field(None, ge=0, le=1)
+    style: float | None = Field(None, ge=0, le=1)
+    use_speaker_boost: bool | None = None
+    speed: float | None = Field(None, ge=MIN_SPEED, le=MAX_SPEED)
+
+
+class ElevenLabsSpeech(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    text: str = Field(..., min_length=1)
+    model_id: str | None = Field(None, max_length=100)
+    voice_settings: VoiceSettings | None = None
+    seed: int | None = Field(None, ge=0, le=4294967295)
+    language_code: str | None = Field(None, max_length=16)

@@ -1,0 +1,52 @@
+"""Streaming speech over HTTP: ElevenLabs' /stream route and OpenAI's `stream`/`stream_format`."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+
+from ..audio import parse_elevenlabs_format
+from ..streaming import AudioStream, Streamer
+from ..synthesis import Speaker, SpeechRequest
+from . import deps
+from .schemas import ElevenLabsSpeech
+
+router = APIRouter(tags=["speech"])
+
+
+def audio_response(stream: AudioStream) -> StreamingResponse:
+    return StreamingResponse(
+        stream.read(), media_type=stream.content_type,
+        headers={"X-Voice-Id": stream.plan.voice.id, "Cache-Control": "no-store"},
+    )
+
+
+async def _sse(stream: AudioStream) -> AsyncIterator[bytes]:
+    """OpenAI's speech SSE: `speech.audio.delta` events with base64 audio, then `speech.audio.done`."""
+    async for chunk in stream.read():
+        event = {"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()}
+        yield f"data: {json.dumps(event)}\n\n".encode()
+    done = {"type": "speech.audio.done", "usage": {"input_tokens": len(stream.plan.pieces), "output_tokens": 0, "total_tokens": 0}}
+    yield f"data: {json.dumps(done)}\n\n".encode()
+
+
+def sse_response(stream: AudioStream) -> StreamingResponse:
+    return StreamingResponse(_sse(stream), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/v1/text-to-speech/{voice_id}/stream", summary="ElevenLabs-compatible streaming text to speech")
+async def elevenlabs_stream(
+    voice_id: str,
+    body: ElevenLabsSpeech,
+    speaker: Annotated[Speaker, Depends(deps.speaker)],
+    streamer: Annotated[Streamer, Depends(deps.streamer)],
+    output_format: Annotated[str, Query(max_length=32)] = "mp3_44100_128",
+) -> StreamingResponse:
+    speed = body.voice_settings.speed if body.voice_settings and body.voice_settings.speed else 1.0
+    plan = speaker.plan(SpeechRequest(text=body.text, voice=voice_id, speed=speed, format=parse_elevenlabs_format(output_format)))
+    return audio_response(streamer.open(plan))
