@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     queue_size: int = Field(16, ge=1, description="Synthesis requests waiting beyond the workers before 503.")
     enrolment_workers: int = Field(1, ge=1, description="Voice enrolments run at once.")
     enrolment_queue: int = Field(4, ge=0, description="Enrolments waiting before new ones are refused.")
+    enrolment_time_budget_s: float = Field(90.0, gt=0, description="Wall seconds one voice's clone search may take.")
 
     # Limits
     max_text_chars: int = Field(5000, ge=1)

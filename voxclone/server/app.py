@@ -11,17 +11,18 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__
+from ..enrolment import Enroller
 from ..settings import Settings
 from ..streaming import Streamer
 from ..synthesis import Speaker
 from ..workers import WorkerPool
-from . import ops, speech, streaming, voices, websocket
+from . import enrol, ops, speech, streaming, voices, websocket
 from .errors import install_error_handlers
 
 log = logging.getLogger("voxclone.server")
 
 
-def create_app(settings: Settings, *, speaker: Speaker | None = None) -> FastAPI:
+def create_app(settings: Settings, *, speaker: Speaker | None = None, enroller: Enroller | None = None) -> FastAPI:
     """Build the app. Models load at start-up when `settings.preload`, else on first use."""
     speaker = speaker or Speaker.from_settings(settings)
 
@@ -29,14 +30,17 @@ def create_app(settings: Settings, *, speaker: Speaker | None = None) -> FastAPI
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.preload:
             await anyio.to_thread.run_sync(speaker.load)  # off the event loop, before the first request
+        app.state.enroller.resume_interrupted()
         yield
         app.state.workers.shutdown()
+        app.state.enroller.shutdown()
 
     app = FastAPI(title="voxclone", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.speaker = speaker
     app.state.workers = WorkerPool(settings.synthesis_workers, settings.queue_size, name="voxclone-synth")
     app.state.streamer = Streamer(speaker, app.state.workers, max_streams=app.state.workers.capacity)
+    app.state.enroller = enroller or Enroller(speaker)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -51,6 +55,6 @@ def create_app(settings: Settings, *, speaker: Speaker | None = None) -> FastAPI
         speaker.metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
         return response
 
-    for router in (speech.router, streaming.router, websocket.router, voices.router, ops.router):
+    for router in (speech.router, streaming.router, websocket.router, enrol.router, voices.router, ops.router):
         app.include_router(router)
     return app

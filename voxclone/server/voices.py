@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
+from ..enrolment import list_samples
 from ..synthesis import Speaker
 from ..voices import Voice
 from . import deps
@@ -28,6 +29,9 @@ def voice_json(voice: Voice) -> dict[str, Any]:
         "scores": voice.scores,
         "created_at_unix": int(voice.created_at),
         "version": voice.version,
+        "samples": [
+            {"sample_id": s["sample_id"], "file_name": s["file_name"], "duration_s": s["duration_s"]} for s in list_samples(voice.files_dir)
+        ],
     }
 
 
