@@ -1,0 +1,183 @@
+"""Voice enrolment through the API: formats, bad input, progress and status, restarts, more samples."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import av
+import numpy as np
+import pytest
+import soundfile
+from conftest import SHARED_DATA, decode_audio, wer
+
+from voxclone.cloning.prepare import prepare
+from voxclone.enrolment import Enroller, _store
+from voxclone.errors import BadAudio
+
+CLIP = SHARED_DATA / "103-1240-0000.flac"  # 14 s of one reader
+
+
+def _clip(seconds: float | None = None) -> tuple[np.ndarray, int]:
+    audio, rate = soundfile.read(CLIP, dtype="float32")
+    return (audio if seconds is None else audio[: int(seconds * rate)]), rate
+
+
+def encode_as(audio: np.ndarray, rate: int, container: str, codec: str, out_rate: int | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=out_rate or rate, layout="mono")
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=out_rate or rate)
+        frame = av.AudioFrame.from_ndarray((audio * 32767).astype(np.int16).reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = rate
+        for chunk in resampler.resample(frame):
+            for packet in stream.encode(chunk):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+FORMATS = {
+    "wav": ("wav", "pcm_s16le", None),
+    "flac": ("flac", "flac", None),
+    "mp3": ("mp3", "libmp3lame", None),
+    "ogg": ("ogg", "libopus", 48_000),
+    "webm": ("webm", "libopus", 48_000),  # what a browser's MediaRecorder produces
+    "m4a": ("ipod", "aac", None),
+}
+
+
+@pytest.mark.parametrize("extension", sorted(FORMATS))
+def test_every_accepted_format_prepares_to_the_same_speech(extension):
+    audio, rate = _clip()
+    container, codec, out_rate = FORMATS[extension]
+    sample = prepare(encode_as(audio, rate, container, codec, out_rate), f"me.{extension}", max_seconds=600)
+    assert 10.0 < sample.speech_seconds < 14.5  # the reader's speech, silences trimmed
+    assert abs(20 * np.log10(np.sqrt(np.mean(sample.audio**2)) + 1e-9) + 23) < 6  # levelled near -23 LUFS
+
+
+def _add(client, name: str, files: list[tuple[str, bytes]], **data) -> object:
+    return client.post("/v1/voices/add", data={"name": name, **data}, files=[("files", f) for f in files])
+
+
+def _folders(settings) -> set[str]:
+    return {p.name for p in settings.voices_dir.iterdir()} if settings.voices_dir.exists() else set()
+
+
+@pytest.mark.parametrize(
+    ("make", "status", "needle"),
+    [
+        (lambda: [("short.flac", encode_as(_clip(2.0)[0], 16_000, "flac", "flac"))], 422, "at least 3 s"),
+        (lambda: [("silent.wav", encode_as(np.zeros(16_000 * 5, np.float32), 16_000, "wav", "pcm_s16le"))], 422, "silent"),
+        (lambda: [("loud.wav", encode_as(np.clip(_clip()[0] * 40, -1, 1), 16_000, "wav", "pcm_s16le"))], 422, "clipped"),
+        (lambda: [("notes.txt", b"this is not audio at all")], 422, "could not decode"),
+        (lambda: [("empty.wav", b"")], 422, "empty"),
+        (lambda: [("long.flac", encode_as(np.tile(_clip()[0], 2), 16_000, "flac", "flac"))], 413, "limit"),
+    ],
+)
+def test_bad_recordings_are_refused_with_what_to_fix_and_leave_nothing(settings, make_client, make, status, needle):
+    client = make_client(settings.model_copy(update={"max_upload_seconds": 20.0}))
+    before_voices, before_folders = len(client.get("/v1/voices").json()["voices"]), _folders(settings)
+    response = _add(client, "Broken", make())
+    assert response.status_code == status, response.text
+    assert needle in response.json()["detail"]["message"]
+    assert len(client.get("/v1/voices").json()["voices"]) == before_voices
+    assert _folders(settings) == before_folders
+
+
+def test_add_without_files_or_name_is_422(client):
+    assert client.post("/v1/voices/add", data={"name": "x"}).status_code == 422
+    assert client.post("/v1/voices/add", files=[("files", ("a.flac", CLIP.read_bytes()))]).status_code == 422
+
+
+def _wait_ready(client, voice_id: str, timeout: float = 240) -> tuple[dict, list[float]]:
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        voice = client.get(f"/v1/voices/{voice_id}").json()
+        seen.append(voice["progress"])
+        if voice["status"] != "enrolling":
+            return voice, seen
+        time.sleep(0.5)
+    pytest.fail("enrolment did not finish")
+
+
+@pytest.mark.slow
+def test_clone_through_the_api_goes_enrolling_then_ready_and_speaks(settings, make_client, transcribe):
+    client = make_client(settings.model_copy(update={"enrolment_time_budget_s": 8.0}))
+    response = _add(client, "Reader 103", [("me.flac", CLIP.read_bytes())], labels='{"accent": "american"}', description="test")
+    assert response.status_code == 200
+    voice_id = response.json()["voice_id"]
+    first = client.get(f"/v1/voices/{voice_id}").json()
+    assert first["status"] == "enrolling" and first["labels"] == {"accent": "american"}
+    assert client.get(f"/speak_as/{voice_id}", params={"prompt": "Too early."}).status_code == 409
+    voice, progress = _wait_ready(client, voice_id)
+    assert voice["status"] == "ready", voice["error"]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert set(voice["scores"]) >= {"similarity", "baseline_similarity", "wer"}
+    assert voice["samples"][0]["file_name"] == "me.flac"
+    sample = client.get(f"/v1/voices/{voice_id}/samples/{voice['samples'][0]['sample_id']}/audio")
+    assert sample.status_code == 200 and decode_audio(sample.content)[0].size > 24_000 * 10
+    # The clone speaks through every API like a stock voice
+    sentence = "Please call Stella and ask her to bring these things with her from the store."
+    speech = client.post("/v1/audio/speech", json={"input": sentence, "voice": voice_id, "response_format": "wav"})
+    audio, rate = decode_audio(speech.content)
+    assert wer(sentence, transcribe(audio, rate)) <= 0.25
+    assert client.post(f"/v1/text-to-speech/{voice_id}/stream?output_format=pcm_16000", json={"text": "Hello."}).status_code == 200
+    # Adding a sample re-enrols it
+    second = encode_as(_clip()[0][::-1].copy(), 16_000, "wav", "pcm_s16le")
+    edit = client.post(f"/v1/voices/{voice_id}/edit", data={"name": "Reader 103 v2"}, files=[("files", ("more.wav", second))])
+    assert edit.status_code == 200
+    voice, _ = _wait_ready(client, voice_id)
+    assert voice["name"] == "Reader 103 v2" and voice["status"] == "ready" and len(voice["samples"]) == 2
+    assert voice["version"] > first["version"] + 1
+
+
+def _interrupted_voice(speaker, *, with_samples: bool) -> str:
+    voice = speaker.library.create(name="Interrupted", engine="kokoro", params={}, category="cloned", status="enrolling")
+    if with_samples:
+        _store(speaker.library.files_dir(voice.id), prepare(CLIP.read_bytes(), "me.flac", max_seconds=600))
+    return voice.id
+
+
+@pytest.mark.slow
+def test_a_restart_mid_enrolment_resumes_from_the_stored_samples(settings, make_speaker, make_client):
+    settings = settings.model_copy(update={"enrolment_time_budget_s": 6.0})
+    voice_id = _interrupted_voice(make_speaker(settings), with_samples=True)  # as a killed server left it
+    client = make_client(settings)  # start-up resumes it
+    voice, _ = _wait_ready(client, voice_id)
+    assert voice["status"] == "ready"
+
+
+def test_a_restart_with_no_stored_samples_marks_the_voice_failed(settings, make_speaker, make_client):
+    voice_id = _interrupted_voice(make_speaker(settings), with_samples=False)
+    voice = make_client(settings).get(f"/v1/voices/{voice_id}").json()
+    assert voice["status"] == "failed" and "interrupted" in voice["error"]
+
+
+def test_enrolments_beyond_the_queue_are_refused_with_429(settings, make_speaker):
+    settings = settings.model_copy(update={"enrolment_workers": 1, "enrolment_queue": 0})
+    started = []
+
+    def slow_clone(engine, references, progress, time_budget_s):
+        started.append(1)
+        time.sleep(3)
+        raise BadAudio("stopped by the test")
+
+    from fastapi.testclient import TestClient
+
+    from voxclone.server import create_app
+
+    speaker = make_speaker(settings)
+    with TestClient(create_app(settings, speaker=speaker, enroller=Enroller(speaker, clone=slow_clone))) as client:
+        assert _add(client, "First", [("a.flac", CLIP.read_bytes())]).status_code == 200
+        second = _add(client, "Second", [("a.flac", CLIP.read_bytes())])
+        assert second.status_code == 429
+        assert second.json()["detail"]["limit"] == "enrolment_queue" and second.headers["retry-after"]
+        voice = next(v for v in client.get("/v1/voices").json()["voices"] if v["name"] == "First")
+        deadline = time.monotonic() + 20
+        while voice["status"] == "enrolling" and time.monotonic() < deadline:
+            time.sleep(0.3)
+            voice = client.get(f"/v1/voices/{voice['voice_id']}").json()
+        assert voice["status"] == "failed" and voice["error"] == "stopped by the test"
