@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .cloning import clone, evaluate_voice
 from .serve import serve
 from .speech import say, voices
 
@@ -18,3 +19,5 @@ def main() -> None:
 main.add_command(serve)
 main.add_command(say)
 main.add_command(voices)
+main.add_command(clone)
+main.add_command(evaluate_voice)

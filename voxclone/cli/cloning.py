@@ -1,0 +1,72 @@
+"""`voxclone clone` and `voxclone eval`: make a voice from recordings, and score a voice against them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from ..audio import decode
+from ..enrolment import Enroller, Upload, parse_labels
+from ..synthesis import Speaker
+from .common import config_option, data_dir_option, friendly_errors, settings_from
+
+_files = click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+
+
+@click.command()
+@click.option("--name", required=True, help="Name of the new voice.")
+@_files
+@click.option("--transcript", "transcripts", multiple=True, help="What is said in each file, in order (optional).")
+@click.option("--labels", default=None, help='JSON object or key=value pairs, e.g. "accent=british,gender=female".')
+@click.option("--description", default="")
+@data_dir_option
+@config_option
+@friendly_errors
+def clone(name: str, files: tuple[Path, ...], transcripts: tuple[str, ...], labels: str | None, description: str, data_dir: Path | None, config_file: Path | None) -> None:
+    """Clone a voice from one or more recordings (wav, flac, mp3, ogg/opus, webm, m4a)."""
+    settings = settings_from(config_file, data_dir)
+    speaker = Speaker.from_settings(settings)
+    enroller = Enroller(speaker)
+    uploads = [
+        Upload(file_name=f.name, data=f.read_bytes(), transcript=transcripts[i] if i < len(transcripts) else None)
+        for i, f in enumerate(files)
+    ]
+    voice = enroller.add_voice(name=name, uploads=uploads, description=description, labels=parse_labels(labels))
+    with tqdm(total=100, desc=f"cloning {name}", unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}]") as bar:
+        while voice.status == "enrolling":
+            time.sleep(0.5)
+            voice = speaker.library.get(voice.id)
+            bar.update(round(voice.progress * 100) - bar.n)
+        bar.update(100 - bar.n if voice.status == "ready" else 0)
+    enroller.shutdown()
+    if voice.status != "ready":
+        raise click.ClickException(f"cloning failed: {voice.error}")
+    click.echo(f"voice {voice.name!r} is ready: id {voice.id}")
+    for key in ("similarity", "baseline_similarity", "wer"):
+        if key in voice.scores:
+            click.echo(f"  {key}: {voice.scores[key]:.3f}")
+
+
+@click.command(name="eval")
+@click.option("--voice", "-v", required=True, help="Voice id or name to score.")
+@_files
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=Path("voxclone-eval.html"), show_default=True)
+@data_dir_option
+@config_option
+@friendly_errors
+def evaluate_voice(voice: str, files: tuple[Path, ...], report: Path, data_dir: Path | None, config_file: Path | None) -> None:
+    """Score VOICE against recordings of the speaker it imitates; writes an HTML report."""
+    from ..evaluation import evaluate, write_report
+
+    settings = settings_from(config_file, data_dir)
+    speaker = Speaker.from_settings(settings)
+    references = [(decode(f.read_bytes(), target_rate=16_000, max_seconds=settings.max_upload_seconds), 16_000) for f in files]
+    with tqdm(total=100, desc=f"evaluating {voice}", unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}]") as bar:
+        result = evaluate(speaker, voice, references, progress=lambda f: bar.update(round(f * 100) - bar.n))
+    write_report(result, report)
+    click.echo(json.dumps(result.summary(), indent=2))
+    click.echo(f"report: {report}", err=True)
