@@ -7,8 +7,10 @@ python=$(command -v python3.11 || command -v python3)
 "$python" -c 'import sys; assert sys.version_info[:2] == (3, 11), "voxclone needs Python 3.11"'
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade "pip==25.3"
-if [[ ",$extras," == *",test,"* ]]; then
-  # The speaker-similarity judge (resemblyzer) needs torch; this pin takes the CPU build on this disk.
-  .venv/bin/python -m pip install --quiet "torch==2.13.0"
-fi
 .venv/bin/python -m pip install --quiet -e ".[$extras]"
+if [[ ",$extras," == *",test,"* ]]; then
+  # The speaker-similarity judge (resemblyzer, GE2E) needs torch: this pin takes the CPU build on
+  # this disk. resemblyzer goes in without its declared deps (`typing`, `webrtcvad`): see pyproject.
+  .venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[judge]"
+  .venv/bin/python -m pip install --quiet --no-deps "resemblyzer==0.1.4"
+fi
