@@ -94,6 +94,10 @@ class Settings(BaseSettings):
         return self.data_dir / "models"
 
     @property
+    def keys_path(self) -> Path:
+        return self.keys_file or self.data_dir / "keys.json"
+
+    @property
     def db_path(self) -> Path:
         return self.data_dir / "voices.sqlite3"
 

@@ -6,6 +6,7 @@ import click
 
 from .. import __version__
 from .cloning import clone, evaluate_voice
+from .keys import keys
 from .serve import serve
 from .speech import say, voices
 
@@ -21,3 +22,4 @@ main.add_command(say)
 main.add_command(voices)
 main.add_command(clone)
 main.add_command(evaluate_voice)
+main.add_command(keys)

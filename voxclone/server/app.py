@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__
+from ..auth import KeyRing, KeysFile
 from ..enrolment import Enroller
 from ..settings import Settings
 from ..streaming import Streamer
@@ -18,12 +19,21 @@ from ..synthesis import Speaker
 from ..workers import WorkerPool
 from . import enrol, ops, speech, streaming, voices, websocket
 from .errors import install_error_handlers
+from .security import AuthMiddleware, BodyLimitMiddleware, RateLimitMiddleware, origin_pattern
 
 log = logging.getLogger("voxclone.server")
+_FORM_OVERHEAD = 256 * 1024  # multipart boundaries and form fields around an upload
+
+
+def key_ring(settings: Settings) -> KeyRing:
+    """Keys from VOXCLONE_API_KEYS (every scope) and the keys file (default: DATA_DIR/keys.json)."""
+    return KeyRing(settings.api_keys, KeysFile(settings.keys_path))
 
 
 def create_app(settings: Settings, *, speaker: Speaker | None = None, enroller: Enroller | None = None) -> FastAPI:
     """Build the app. Models load at start-up when `settings.preload`, else on first use."""
+    keys = key_ring(settings)  # bad keys file or CORS origins fail here, at start-up, not per request
+    origin_pattern(settings.cors_origins)
     speaker = speaker or Speaker.from_settings(settings)
 
     @asynccontextmanager
@@ -42,10 +52,17 @@ def create_app(settings: Settings, *, speaker: Speaker | None = None, enroller: 
     app.state.streamer = Streamer(speaker, app.state.workers, max_streams=app.state.workers.capacity)
     app.state.enroller = enroller or Enroller(speaker)
     install_error_handlers(app)
-    if settings.cors_origins:
+    # Added last runs first: CORS answers preflights before auth; auth identifies the caller before
+    # the rate limit counts it; the body limit guards everything after.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes + _FORM_OVERHEAD)
+    if settings.rate_limit:
+        app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit)
+    app.add_middleware(AuthMiddleware, keys=keys)
+    pattern = origin_pattern(settings.cors_origins)
+    if pattern:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"],
-            expose_headers=["X-Voice-Id"],
+            CORSMiddleware, allow_origin_regex=pattern, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "xi-api-key"], expose_headers=["X-Voice-Id"],
         )
 
     @app.middleware("http")
