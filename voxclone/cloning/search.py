@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,13 +26,16 @@ from .embedding import SpeakerEncoder, normalise
 from .post import MAX_GAIN_DB, equalise
 from .space import StyleSpace
 
+if TYPE_CHECKING:
+    from ..engines.kokoro import KokoroEngine
+
 SEARCH_PROBES = (
     "The quick brown fox jumped over the sleeping dog by the river.",
     "We should be home before nine, if the trains are running on time.",
 )
 CHECK_PROBE = "My grandmother kept a small garden full of roses and tall green beans."
 PITCH_WEIGHT = 0.6  # score lost per octave of median-pitch mismatch
-EQ_STRENGTH = 0.8  # how far the equaliser moves toward the reference spectrum (1 = all the way)
+EQ_STRENGTH = 1.0  # measured 0.6/1.0/1.3: 1.0 best (+0.06 GE2E mean over 4 speakers)
 MAX_CHECK_WER = 0.15
 GENERATIONS = 5
 POPULATION = 6
@@ -93,7 +97,7 @@ class CloneSearch:
 
     def __init__(
         self,
-        engine: object,
+        engine: KokoroEngine,
         encoder: SpeakerEncoder,
         space: StyleSpace,
         ref_audio16k: list[np.ndarray],
@@ -103,7 +107,7 @@ class CloneSearch:
         self.encoder = encoder
         self.space = space
         self.rng = np.random.default_rng(seed)
-        self.stats = voice_stats(ref_audio16k, ANALYSIS_RATE)
+        self.stats = voice_stats(ref_audio16k, ANALYSIS_RATE, robust=True)
         windows = np.concatenate([encoder.embed_windows(a, ANALYSIS_RATE) for a in ref_audio16k])
         # Interleaved 4 s blocks (10 windows of 0.4 s stride): both halves see every recording, and
         # extra audio adds evidence to both rather than replacing either.
@@ -118,7 +122,7 @@ class CloneSearch:
         engine = self.engine
 
         def make() -> np.ndarray:
-            return to_analysis_rate(engine.synthesize_style(text, table), engine.sample_rate)  # type: ignore[attr-defined]
+            return to_analysis_rate(engine.synthesize_style(text, table), engine.sample_rate)
 
         return _cache.get(engine, table, text, make)
 
@@ -137,49 +141,39 @@ class CloneSearch:
         self.evaluated.append(cand)
         return cand
 
-    def warm_starts(self, pack_f0: dict[str, float]) -> list[np.ndarray]:
-        """Each pure pack, plus the best pack's timbre with the prosody blend closest in pitch to the reference."""
-        n = self.space.n_packs
-        eye = np.eye(n)
-        starts = [self.space.point(eye[i], eye[i]) for i in range(n)]
-        target = self.stats.f0_median
-        if target > 0:
-            names = self.space.names
-            logs = np.log2([max(pack_f0[nm], 1.0) for nm in names])
-            lo, hi = int(np.argmin(logs)), int(np.argmax(logs))
-            t = float(np.clip((np.log2(target) - logs[lo]) / max(logs[hi] - logs[lo], 1e-6), 0.0, 1.0))
-            wp = (1 - t) * eye[lo] + t * eye[hi]
-            starts.append(self.space.point(np.full(n, 1.0 / n), wp))
-        return starts
+    def _pitch_matched_prosody(self, pack_f0: np.ndarray) -> np.ndarray:
+        """Prosody weights blending the lowest- and highest-pitched packs to the reference's median F0."""
+        eye = np.eye(self.space.n_packs)
+        logs = np.log2(np.maximum(pack_f0, 1.0))
+        lo, hi = int(np.argmin(logs)), int(np.argmax(logs))
+        if self.stats.f0_median <= 0:
+            return np.full(self.space.n_packs, 1.0 / self.space.n_packs)
+        t = float(np.clip((np.log2(self.stats.f0_median) - logs[lo]) / max(logs[hi] - logs[lo], 1e-6), 0.0, 1.0))
+        return (1 - t) * eye[lo] + t * eye[hi]
 
-    def run(self, pack_f0: dict[str, float], deadline: float, progress: Progress) -> list[Candidate]:
-        """Warm starts, then a small evolution strategy; returns all candidates best-first."""
-        total = len(self.warm_starts(pack_f0)) + 1 + GENERATIONS * POPULATION
-        done = 0
-        for x in self.warm_starts(pack_f0):
-            self.evaluate(x)
-            done += 1
-            progress(done / total, "scoring stock voices")
-        best = sorted(self.evaluated, key=lambda c: -c.score)
-        # Blend of the two best packs' timbres with the pitch-matched prosody of the best start.
+    def run(self, deadline: float, progress: Progress) -> list[Candidate]:
+        """Pure packs, pitch-matched blends, then a small evolution strategy; all candidates best-first."""
         n = self.space.n_packs
-        wt0, _, _ = self.space.weights(best[0].x)
-        wt1, _, _ = self.space.weights(best[1].x)
-        _, wp, _ = self.space.weights(self.evaluated[-1].x) if len(self.evaluated) > n else self.space.weights(best[0].x)
-        self.evaluate(self.space.point(0.6 * wt0 + 0.4 * wt1, wp))
-        done += 1
+        total = n + 2 + GENERATIONS * POPULATION
+        eye = np.eye(n)
+        packs = []
+        for i in range(n):
+            packs.append(self.evaluate(self.space.point(eye[i], eye[i])))
+            progress(len(self.evaluated) / total, "scoring stock voices")
+        wp = self._pitch_matched_prosody(np.array([c.f0 for c in packs]))
+        order = np.argsort([-c.similarity for c in packs])
+        # The closest timbre (by d-vector), and a blend of the two closest, each with matched pitch.
+        self.evaluate(self.space.point(eye[order[0]], wp))
+        self.evaluate(self.space.point(0.6 * eye[order[0]] + 0.4 * eye[order[1]], wp))
         sigma = np.concatenate([np.full(2 * n, 1.0), np.full(len(self.space.directions), 0.6)])
-        for gen in range(GENERATIONS):
-            if time.monotonic() > deadline:
-                break
+        for _ in range(GENERATIONS):
             parents = sorted(self.evaluated, key=lambda c: -c.score)[:3]
             centre = np.average([p.x for p in parents], axis=0, weights=[3, 2, 1])
             for _ in range(POPULATION):
                 if time.monotonic() > deadline:
-                    break
+                    return sorted(self.evaluated, key=lambda c: -c.score)
                 self.evaluate(centre + sigma * self.rng.standard_normal(len(centre)))
-                done += 1
-                progress(done / total, f"searching ({done}/{total} candidates)")
+                progress(len(self.evaluated) / total, f"searching ({len(self.evaluated)}/{total} candidates)")
             sigma *= 0.75
         return sorted(self.evaluated, key=lambda c: -c.score)
 

@@ -158,7 +158,12 @@ class KokoroEngine(Engine):
 
     def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> np.ndarray:
         self.load()
-        return self.synthesize_style(text, self.style(voice), speed)
+        audio = self.synthesize_style(text, self.style(voice), speed)
+        if "post" in voice.params:  # cloned voices carry a cheap equaliser (voxclone.cloning.post)
+            from ..cloning import apply_post
+
+            audio = apply_post(audio, SAMPLE_RATE, voice.params["post"])
+        return audio
 
     def synthesize_style(self, text: str, style: np.ndarray, speed: float = 1.0) -> np.ndarray:
         """Speak `text` with an explicit style table (510x256) or single style row (256,)."""

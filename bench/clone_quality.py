@@ -1,0 +1,221 @@
+"""Clone-quality benchmark: how much a cloned Kokoro voice sounds like real LibriSpeech speakers.
+
+For each speaker (one 10-15 s clip in ../shared/data/librispeech_train-clean-100), the first 65 % is the
+reference given to `clone_voice` and the rest is held out. The clone then speaks three sentences that
+are not in the reference, and is judged against the held-out audio with GE2E (resemblyzer, which the
+optimiser never uses), the voicefilter d-vector, identification among all benchmarked speakers,
+Whisper tiny.en WER, enrolment wall time and synthesis RTF (stock pack vs clone, post included).
+
+Run (from the repo root, venv active; the judge needs torch==2.13.0 and resemblyzer==0.1.4):
+
+    python bench/clone_quality.py --speakers 10 --budget 90
+
+`--ids 26,19,...` picks speakers explicitly; the default takes the first N/2 male and N/2 female
+speakers (sorted by id) whose clip is at least 12 s long. JSON lands in bench/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from voxclone.cloning import Reference, apply_post, clone_voice, shared_encoder  # noqa: E402
+from voxclone.cloning.asr import transcribe, word_error_rate  # noqa: E402
+from voxclone.engines.kokoro import SAMPLE_RATE, KokoroEngine, stock_packs  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "librispeech_train-clean-100"
+TEST_SENTENCES = (
+    "A cold wind blew across the harbor as the fishing boats came home.",
+    "Please remember to bring your notebook and a pencil to the meeting tomorrow.",
+    "The old library was quiet, except for the ticking of a clock above the door.",
+)
+REF_FRACTION = 0.65
+
+
+def speakers_table() -> dict[str, str]:
+    """Speaker id -> 'M' or 'F', for the speakers whose clip is present."""
+    sexes = {}
+    for line in (DATA / "SPEAKERS.TXT").read_text(encoding="utf-8", errors="replace").splitlines():
+        m = re.match(r"\s*(\d+)\s*\|\s*([MF])\s*\|", line)
+        if m:
+            sexes[m.group(1)] = m.group(2)
+    present = {p.name.split("-")[0]: p for p in DATA.glob("*.flac")}
+    return {sid: sexes[sid] for sid in present if sid in sexes}
+
+
+def clip(speaker: str) -> tuple[np.ndarray, int]:
+    path = next(DATA.glob(f"{speaker}-*.flac"))
+    audio, sr = sf.read(path, dtype="float32")
+    return audio, sr
+
+
+def pick_speakers(n: int) -> list[str]:
+    table = speakers_table()
+    chosen: list[str] = []
+    for sex in ("M", "F"):
+        ids = sorted((s for s in table if table[s] == sex), key=int)
+        long_enough = [s for s in ids if len(clip(s)[0]) >= 12 * 16_000]
+        chosen += long_enough[: (n + (sex == "M")) // 2]
+    return chosen
+
+
+class Judge:
+    """GE2E (resemblyzer) embeddings: the benchmark's judge, never used by the optimiser."""
+
+    def __init__(self) -> None:
+        import torch
+        from resemblyzer import VoiceEncoder, preprocess_wav
+
+        torch.set_num_threads(2)
+        self._encoder = VoiceEncoder("cpu", verbose=False)
+        self._pre = preprocess_wav
+
+    def embed(self, audio: np.ndarray, sr: int) -> np.ndarray:
+        return self._encoder.embed_utterance(self._pre(audio.astype(np.float32), source_sr=sr))
+
+
+def speak(engine: KokoroEngine, style: np.ndarray, post: dict) -> tuple[list[np.ndarray], float, float]:
+    """The test sentences in one voice; RTF of synthesis + post, and RTF of the post-processing alone."""
+    pieces, synth_s, post_s = [], 0.0, 0.0
+    for text in TEST_SENTENCES:
+        t0 = time.perf_counter()
+        raw = engine.synthesize_style(text, style)
+        t1 = time.perf_counter()
+        pieces.append(apply_post(raw, SAMPLE_RATE, post))
+        synth_s, post_s = synth_s + t1 - t0, post_s + time.perf_counter() - t1
+    seconds = sum(len(p) for p in pieces) / SAMPLE_RATE
+    return pieces, (synth_s + post_s) / seconds, post_s / seconds
+
+
+def paired_rtf(engine: KokoroEngine, stock: np.ndarray, clone: np.ndarray, post: dict) -> tuple[float, float]:
+    """(stock RTF, clone RTF), interleaved and best of 2 each, so CPU contention from other jobs hits both alike."""
+    runs: dict[str, list[float]] = {"stock": [], "clone": []}
+    for _ in range(2):
+        runs["stock"].append(speak(engine, stock, {})[1])
+        runs["clone"].append(speak(engine, clone, post)[1])
+    return min(runs["stock"]), min(runs["clone"])
+
+
+def wer_of(pieces: list[np.ndarray]) -> float:
+    errors = [
+        word_error_rate(t, transcribe(p, SAMPLE_RATE)) * len(t.split())
+        for t, p in zip(TEST_SENTENCES, pieces, strict=True)
+    ]
+    return sum(errors) / sum(len(t.split()) for t in TEST_SENTENCES)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--speakers", type=int, default=10)
+    ap.add_argument("--ids", type=str, default="")
+    ap.add_argument("--budget", type=float, default=90.0, help="clone_voice time budget (s)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    ids = args.ids.split(",") if args.ids else pick_speakers(args.speakers)
+    sexes = speakers_table()
+    engine = KokoroEngine(Path("/tmp/vx-models"))
+    engine.load()
+    judge, dvec = Judge(), shared_encoder()
+    packs = stock_packs()
+
+    held, refs, ceiling = {}, {}, {}
+    for sid in ids:
+        audio, sr = clip(sid)
+        cut = int(len(audio) * REF_FRACTION)
+        refs[sid] = (audio[:cut], sr)
+        held[sid] = (audio[cut:], sr)
+        ceiling[sid] = float(judge.embed(audio[:cut], sr) @ judge.embed(audio[cut:], sr))
+    held_ge2e = {sid: judge.embed(*held[sid]) for sid in ids}
+    held_dvec = {sid: dvec.embed(*held[sid]) for sid in ids}
+
+    # Stock voices: each pack's speech once; the nearest pack per speaker is an oracle (best by GE2E).
+    stock = {}
+    for name, table in packs.items():
+        pieces, _, _ = speak(engine, table, {})
+        stock[name] = {"ge2e": judge.embed(np.concatenate(pieces), SAMPLE_RATE)}
+
+    rows, clone_ge2e = [], {}
+    for sid in ids:
+        audio, sr = refs[sid]
+        t0 = time.perf_counter()
+        result = clone_voice(engine, [Reference(audio, sr)], time_budget_s=args.budget, seed=args.seed)
+        enrol_s = time.perf_counter() - t0
+        pieces, _, post_rtf = speak(engine, result.style, result.post)
+        out = np.concatenate(pieces)
+        e = judge.embed(out, SAMPLE_RATE)
+        clone_ge2e[sid] = e
+        nearest = max(packs, key=lambda n: float(stock[n]["ge2e"] @ held_ge2e[sid]))
+        rtf_stock, rtf_clone = paired_rtf(engine, packs[nearest], result.style, result.post)
+        rows.append(
+            {
+                "speaker": sid,
+                "sex": sexes.get(sid, "?"),
+                "ref_s": round(len(audio) / sr, 1),
+                "ge2e_clone": float(e @ held_ge2e[sid]),
+                "ge2e_stock": float(stock[nearest]["ge2e"] @ held_ge2e[sid]),
+                "nearest_stock": nearest,
+                "ge2e_ceiling": ceiling[sid],
+                "dvec_clone": float(dvec.embed(out, SAMPLE_RATE) @ held_dvec[sid]),
+                "wer": wer_of(pieces),
+                "enrol_s": enrol_s,
+                "rtf_stock": rtf_stock,
+                "rtf_clone": rtf_clone,
+                "rtf_post": post_rtf,
+                "optimiser": result.scores,
+            }
+        )
+        print(
+            f"{sid}: ge2e {rows[-1]['ge2e_clone']:.3f} (stock {rows[-1]['ge2e_stock']:.3f}) wer {rows[-1]['wer']:.3f} enrol {enrol_s:.0f}s",
+            flush=True,
+        )
+
+    for row in rows:
+        sims = {s: float(clone_ge2e[row["speaker"]] @ held_ge2e[s]) for s in ids}
+        row["identified"] = max(sims, key=sims.__getitem__) == row["speaker"]
+
+    cols = [
+        "speaker",
+        "sex",
+        "ref_s",
+        "ge2e_clone",
+        "ge2e_stock",
+        "ge2e_ceiling",
+        "dvec_clone",
+        "identified",
+        "wer",
+        "enrol_s",
+        "rtf_stock",
+        "rtf_clone",
+        "rtf_post",
+    ]
+    print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for row in rows:
+        print("| " + " | ".join(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in cols) + " |")
+    means = {c: float(np.mean([r[c] for r in rows])) for c in cols if isinstance(rows[0][c], float)}
+    n_id = sum(r["identified"] for r in rows)
+    print(
+        "| mean | | " + " | ".join(f"{means[c]:.3f}" if c in means else f"{n_id}/{len(rows)}" for c in cols[2:]) + " |"
+    )
+
+    out_dir = ROOT / "bench" / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"clone_quality-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(
+        json.dumps({"args": vars(args), "rows": rows, "means": means, "identified": n_id}, indent=1, default=float)
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
