@@ -17,7 +17,7 @@ from ..settings import Settings
 from ..streaming import Streamer
 from ..synthesis import Speaker
 from ..workers import WorkerPool
-from . import enrol, ops, speech, streaming, voices, websocket
+from . import enrol, ops, speech, streaming, voices, web, websocket
 from .errors import install_error_handlers
 from .security import AuthMiddleware, BodyLimitMiddleware, RateLimitMiddleware, origin_pattern
 
@@ -72,6 +72,7 @@ def create_app(settings: Settings, *, speaker: Speaker | None = None, enroller: 
         speaker.metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
         return response
 
-    for router in (speech.router, streaming.router, websocket.router, enrol.router, voices.router, ops.router):
+    for router in (speech.router, streaming.router, websocket.router, enrol.router, voices.router, ops.router, web.router):
         app.include_router(router)
+    app.mount("/web", web.static_files(), name="web")
     return app

@@ -1,0 +1,375 @@
+// voxclone's page: speak with streaming playback, clone from uploads or the microphone.
+// Plain ES module, no build step. Talks to the same server (or the one saved in settings).
+
+const $ = (id) => document.getElementById(id);
+const store = window.localStorage;
+const DEMO_SENTENCE = "Hello! This is my cloned voice, reading a sentence it has never heard before.";
+
+const api = {
+  base: () => (store.getItem("voxclone.api") || "").replace(/\/$/, ""),
+  key: () => store.getItem("voxclone.key") || "",
+
+  // fetch with the saved key; on 401 ask for a key once and retry.
+  async fetch(path, options = {}, retried = false) {
+    const headers = new Headers(options.headers || {});
+    if (api.key()) headers.set("Authorization", `Bearer ${api.key()}`);
+    const response = await fetch(api.base() + path, { ...options, headers });
+    if (response.status === 401 && !retried && (await askForKey())) return api.fetch(path, options, true);
+    if (!response.ok) throw new Error(await errorMessage(response));
+    return response;
+  },
+  async json(path, options) {
+    return (await api.fetch(path, options)).json();
+  },
+};
+
+async function errorMessage(response) {
+  try {
+    const body = await response.json();
+    return body?.detail?.message || body?.error?.message || `${response.status} ${response.statusText}`;
+  } catch {
+    return `${response.status} ${response.statusText}`;
+  }
+}
+
+function askForKey() {
+  const dialog = $("key-dialog");
+  $("key-input").value = api.key();
+  $("api-base").value = api.base();
+  return new Promise((resolve) => {
+    const done = (saved) => {
+      dialog.removeEventListener("close", onClose);
+      resolve(saved);
+    };
+    const onClose = () => {
+      if (dialog.returnValue === "save" && $("key-input").value.trim()) {
+        store.setItem("voxclone.key", $("key-input").value.trim());
+        store.setItem("voxclone.api", $("api-base").value.trim());
+        done(true);
+      } else done(false);
+    };
+    dialog.addEventListener("close", onClose);
+    dialog.returnValue = "";
+    dialog.showModal();
+  });
+}
+
+function show(element, message) {
+  element.textContent = message || "";
+  element.hidden = !message;
+}
+
+// ---- voices -------------------------------------------------------------------------------
+
+let voices = [];
+
+function describe(voice) {
+  const labels = Object.values(voice.labels || {}).filter(Boolean).join(", ");
+  const state = voice.status === "ready" ? "" : ` — ${voice.status}`;
+  return `${voice.name}${labels ? ` (${labels})` : ""}${state}`;
+}
+
+async function loadVoices(select) {
+  voices = (await api.json("/v1/voices")).voices;
+  const picker = $("voice");
+  const previous = select || picker.value;
+  picker.replaceChildren();
+  const groups = { cloned: "Your voices", file: "From files", premade: "Stock voices" };
+  for (const [category, title] of Object.entries(groups)) {
+    const members = voices.filter((v) => v.category === category);
+    if (!members.length) continue;
+    const group = document.createElement("optgroup");
+    group.label = title;
+    for (const voice of members) {
+      const option = new Option(describe(voice), voice.voice_id);
+      option.disabled = voice.status !== "ready";
+      group.append(option);
+    }
+    picker.append(group);
+  }
+  const ready = voices.filter((v) => v.status === "ready");
+  picker.value = ready.some((v) => v.voice_id === previous) ? previous : ready.find((v) => v.voice_id === "jm_kumo")?.voice_id || ready[0]?.voice_id || "";
+  renderMyVoices();
+}
+
+function renderMyVoices() {
+  const list = $("my-voices");
+  list.replaceChildren();
+  for (const voice of voices.filter((v) => v.category === "cloned")) {
+    const item = document.createElement("li");
+    const name = document.createElement("span");
+    const score = voice.scores?.similarity != null ? ` · similarity ${voice.scores.similarity.toFixed(2)}` : "";
+    name.textContent = `${voice.name} — ${voice.status}${score}`;
+    const add = document.createElement("input");
+    add.type = "file";
+    add.accept = "audio/*";
+    add.multiple = true;
+    add.id = `add-${voice.voice_id}`;
+    add.className = "visually-hidden";
+    add.hidden = true;
+    const addLabel = document.createElement("label");
+    addLabel.htmlFor = add.id;
+    addLabel.className = "ghost";
+    addLabel.tabIndex = 0;
+    addLabel.textContent = "Add samples";
+    addLabel.setAttribute("role", "button");
+    addLabel.addEventListener("keydown", (e) => (e.key === "Enter" || e.key === " ") && add.click());
+    add.addEventListener("change", () => addSamples(voice, add.files));
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "ghost";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", `Delete voice ${voice.name}`);
+    remove.addEventListener("click", () => deleteVoice(voice));
+    item.append(name, addLabel, add, remove);
+    list.append(item);
+  }
+}
+
+async function deleteVoice(voice) {
+  if (!window.confirm(`Delete the voice "${voice.name}"?`)) return;
+  try {
+    await api.fetch(`/v1/voices/${encodeURIComponent(voice.voice_id)}`, { method: "DELETE" });
+    await loadVoices();
+  } catch (error) {
+    show($("clone-error"), error.message);
+  }
+}
+
+async function addSamples(voice, files) {
+  const form = new FormData();
+  for (const file of files) form.append("files", file, file.name);
+  try {
+    await api.fetch(`/v1/voices/${encodeURIComponent(voice.voice_id)}/edit`, { method: "POST", body: form });
+    await followEnrolment(voice.voice_id);
+  } catch (error) {
+    show($("clone-error"), error.message);
+  }
+}
+
+// ---- speaking -----------------------------------------------------------------------------
+
+const history = [];
+
+// Play an mp3 response while it downloads (MediaSource), and keep all its bytes as a Blob.
+async function playStreaming(response, player) {
+  const chunks = [];
+  const reader = response.body.getReader();
+  const canStream = window.MediaSource && MediaSource.isTypeSupported("audio/mpeg");
+  if (!canStream) {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(r.value);
+    const blob = new Blob(chunks, { type: "audio/mpeg" });
+    player.src = URL.createObjectURL(blob);
+    await player.play();
+    return blob;
+  }
+  const source = new MediaSource();
+  player.src = URL.createObjectURL(source);
+  await new Promise((resolve) => source.addEventListener("sourceopen", resolve, { once: true }));
+  const buffer = source.addSourceBuffer("audio/mpeg");
+  let started = false;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    chunks.push(r.value);
+    buffer.appendBuffer(r.value);
+    await new Promise((resolve) => buffer.addEventListener("updateend", resolve, { once: true }));
+    if (!started) {
+      started = true;
+      player.play().catch(() => {}); // starts as soon as the first audio is buffered
+    }
+  }
+  source.endOfStream();
+  return new Blob(chunks, { type: "audio/mpeg" });
+}
+
+function remember(text, voiceName, blob) {
+  const url = URL.createObjectURL(blob);
+  history.unshift({ text, voiceName, url });
+  history.splice(8);
+  const list = $("history");
+  list.replaceChildren();
+  for (const clip of history) {
+    const item = document.createElement("li");
+    const label = document.createElement("span");
+    label.textContent = `${clip.voiceName}: “${clip.text.slice(0, 60)}${clip.text.length > 60 ? "…" : ""}”`;
+    const play = document.createElement("button");
+    play.type = "button";
+    play.className = "ghost";
+    play.textContent = "Play";
+    play.setAttribute("aria-label", `Play ${label.textContent}`);
+    play.addEventListener("click", () => {
+      $("player").src = clip.url;
+      $("player").play();
+    });
+    const save = document.createElement("a");
+    save.href = clip.url;
+    save.download = "voxclone.mp3";
+    save.className = "ghost";
+    save.textContent = "Save";
+    item.append(label, play, save);
+    list.append(item);
+  }
+}
+
+async function speak(event) {
+  event.preventDefault();
+  const button = $("speak-button");
+  const text = $("prompt").value.trim();
+  const voice = $("voice").value;
+  show($("speak-error"), "");
+  if (!text || !voice) return show($("speak-error"), "Type some text and pick a voice.");
+  button.disabled = true;
+  $("speak-busy").hidden = false;
+  document.body.dataset.speaking = "busy";
+  $("speak-status").textContent = "Synthesising…";
+  try {
+    const started = performance.now();
+    const response = await api.fetch("/v1/audio/speech", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ model: "kokoro", input: text, voice, response_format: "mp3", speed: Number($("speed").value), stream: true }),
+    });
+    $("player").addEventListener("playing", () => {
+      $("speak-status").textContent = `Playing (first audio after ${((performance.now() - started) / 1000).toFixed(2)} s)`;
+      document.body.dataset.speaking = "playing";
+    }, { once: true });
+    const blob = await playStreaming(response, $("player"));
+    const download = $("download");
+    download.href = URL.createObjectURL(blob);
+    download.hidden = false;
+    remember(text, $("voice").selectedOptions[0]?.textContent || voice, blob);
+  } catch (error) {
+    show($("speak-error"), `Could not speak: ${error.message}`);
+    $("speak-status").textContent = "";
+    document.body.dataset.speaking = "error";
+  } finally {
+    button.disabled = false;
+    $("speak-busy").hidden = true;
+  }
+}
+
+// ---- recording and cloning ----------------------------------------------------------------
+
+let recorder = null;
+let recordings = [];
+
+async function toggleRecording() {
+  const button = $("record-button");
+  if (recorder) {
+    recorder.stop();
+    return;
+  }
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const parts = [];
+    recorder = new MediaRecorder(stream);
+    recorder.addEventListener("dataavailable", (e) => parts.push(e.data));
+    recorder.addEventListener("stop", () => {
+      stream.getTracks().forEach((t) => t.stop());
+      const type = recorder.mimeType || "audio/webm";
+      recordings.push(new File(parts, `recording-${recordings.length + 1}.webm`, { type }));
+      recorder = null;
+      button.textContent = "● Record";
+      button.setAttribute("aria-pressed", "false");
+      $("record-status").textContent = `${recordings.length} recording(s) ready`;
+    });
+    recorder.start();
+    button.textContent = "■ Stop";
+    button.setAttribute("aria-pressed", "true");
+    $("record-status").textContent = "Recording… read something aloud for 20–30 seconds";
+  } catch (error) {
+    show($("clone-error"), `Microphone unavailable: ${error.message}`);
+  }
+}
+
+async function followEnrolment(voiceId) {
+  const box = $("clone-progress-box");
+  const bar = $("clone-progress");
+  box.hidden = false;
+  for (;;) {
+    const voice = await api.json(`/v1/voices/${encodeURIComponent(voiceId)}`);
+    bar.value = voice.progress;
+    $("clone-status").textContent = voice.status === "enrolling" ? `Enrolling… ${Math.round(voice.progress * 100)}%` : `Voice “${voice.name}” is ${voice.status}`;
+    if (voice.status !== "enrolling") {
+      await loadVoices(voice.status === "ready" ? voice.voice_id : undefined);
+      if (voice.status === "failed") throw new Error(voice.error || "enrolment failed");
+      return voice;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+async function showResult(voice, transcript) {
+  const scores = $("scores");
+  scores.replaceChildren();
+  const rows = [
+    ["Similarity to the reference", voice.scores.similarity],
+    ["Nearest stock voice", voice.scores.baseline_similarity],
+    ["Intelligibility (word error rate)", voice.scores.wer],
+  ];
+  for (const [name, value] of rows) {
+    if (value == null) continue;
+    const dt = document.createElement("dt");
+    dt.textContent = name;
+    const dd = document.createElement("dd");
+    dd.textContent = Number(value).toFixed(3);
+    scores.append(dt, dd);
+  }
+  const sample = voice.samples?.[0];
+  if (sample) {
+    const ref = await api.fetch(`/v1/voices/${voice.voice_id}/samples/${sample.sample_id}/audio`);
+    $("ab-reference").src = URL.createObjectURL(await ref.blob());
+  }
+  const clone = await api.fetch("/v1/audio/speech", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ input: transcript || DEMO_SENTENCE, voice: voice.voice_id, response_format: "mp3" }),
+  });
+  $("ab-clone").src = URL.createObjectURL(await clone.blob());
+  $("clone-result").hidden = false;
+}
+
+async function cloneVoice(event) {
+  event.preventDefault();
+  const button = $("clone-button");
+  show($("clone-error"), "");
+  const files = [...$("clone-files").files, ...recordings];
+  if (!files.length) return show($("clone-error"), "Choose a recording or record one first.");
+  const form = new FormData();
+  form.append("name", $("clone-name").value.trim());
+  const labels = { gender: $("clone-gender").value.trim(), accent: $("clone-accent").value.trim() };
+  form.append("labels", JSON.stringify(Object.fromEntries(Object.entries(labels).filter(([, v]) => v))));
+  for (const file of files) {
+    form.append("files", file, file.name);
+    form.append("transcripts", $("clone-transcript").value.trim());
+  }
+  button.disabled = true;
+  $("clone-result").hidden = true;
+  try {
+    const { voice_id } = await api.json("/v1/voices/add", { method: "POST", body: form });
+    const voice = await followEnrolment(voice_id);
+    recordings = [];
+    $("record-status").textContent = "";
+    await showResult(voice, $("clone-transcript").value.trim());
+  } catch (error) {
+    show($("clone-error"), `Could not clone: ${error.message}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- start --------------------------------------------------------------------------------
+
+function start() {
+  const params = new URLSearchParams(window.location.search);
+  if (params.get("api")) store.setItem("voxclone.api", params.get("api"));
+  $("speed").addEventListener("input", () => ($("speed-value").textContent = `${Number($("speed").value).toFixed(2)}×`));
+  $("speak-form").addEventListener("submit", speak);
+  $("clone-form").addEventListener("submit", cloneVoice);
+  $("record-button").addEventListener("click", toggleRecording);
+  $("key-button").addEventListener("click", askForKey);
+  $("key-cancel").addEventListener("click", () => $("key-dialog").close(""));
+  if (!window.MediaRecorder) $("record-button").hidden = true;
+  loadVoices().catch((error) => show($("speak-error"), `Could not load voices: ${error.message}`));
+}
+
+start();
