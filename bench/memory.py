@@ -1,0 +1,54 @@
+"""Server memory over many requests (issue 4: peak RSS after 2,000 mixed requests within 10 % of after 200).
+
+    .venv/bin/python bench/memory.py [--requests 2000]
+
+Mixed load on a real server process on 127.0.0.1: new short syntheses (whole and streamed, Kokoro and
+Piper), cache hits, voice listings and errors. Prints the server's RSS after 200 requests and at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import httpx
+from server import ServerProcess
+
+
+def one(client: httpx.Client, n: int, rng: random.Random) -> None:
+    kind = rng.random()
+    if kind < 0.25:
+        client.post("/v1/audio/speech", json={"input": f"Request number {n}.", "voice": rng.choice(["jm_kumo", "joe"]), "response_format": rng.choice(["mp3", "pcm", "opus"])})
+    elif kind < 0.40:
+        client.post("/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000", json={"text": f"Streamed {n}."}).read()
+    elif kind < 0.80:
+        client.get("/speak_as/jm_kumo", params={"prompt": f"Cached sentence {n % 20}."})
+    elif kind < 0.95:
+        client.get("/v1/voices")
+    else:
+        client.get("/speak_as/nobody", params={"prompt": "x"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    rng = random.Random(0)
+    with ServerProcess() as server, httpx.Client(base_url=server.url, timeout=120) as client:
+        rss = {}
+        for n in range(1, args.requests + 1):
+            one(client, n, rng)
+            if n in (200, args.requests) or n % 500 == 0:
+                rss[n] = server.rss_mib()
+                print(f"after {n} requests: RSS {rss[n]:.0f} MiB", flush=True)
+    result = {"rss_mib": rss, "growth_after_200": rss[args.requests] / rss[200] - 1}
+    print(json.dumps(result, indent=2))
+    out = Path(__file__).parent / "out"
+    out.mkdir(exist_ok=True)
+    (out / "memory.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

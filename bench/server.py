@@ -1,0 +1,52 @@
+"""A voxclone server in a child process on 127.0.0.1, for benchmarks that must not share its CPU time
+or GIL with the client measuring it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+
+class ServerProcess:
+    def __init__(self, **env: str) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._tmp = tempfile.TemporaryDirectory()
+        self._env = {**os.environ, "VOXCLONE_DATA_DIR": self._tmp.name, "VOXCLONE_LOG_LEVEL": "warning", **env}
+
+    def __enter__(self) -> ServerProcess:
+        self._log = open(Path(self._tmp.name) / "server.log", "w")  # noqa: SIM115 - closed in __exit__
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "voxclone.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.3)
+        raise RuntimeError("server did not start")
+
+    def rss_mib(self) -> float:
+        with open(f"/proc/{self.process.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self._log.close()
+        self._tmp.cleanup()
