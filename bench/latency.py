@@ -87,7 +87,7 @@ def main() -> None:
         concurrent_ttfa, completed = [], 0
         for r in range(args.rounds):
             out: list[dict] = []
-            threads = [threading.Thread(target=lambda i=i: out.append(stream(client, "jm_kumo", f"Client {i}, round {r}. {BASE[:300]}"))) for i in range(4)]
+            threads = [threading.Thread(target=lambda i=i, r=r, out=out: out.append(stream(client, "jm_kumo", f"Client {i}, round {r}. {BASE[:300]}"))) for i in range(4)]
             for t in threads:
                 t.start()
             for t in threads:

@@ -24,7 +24,7 @@ class ServerProcess:
         self._env = {**os.environ, "VOXCLONE_DATA_DIR": self._tmp.name, "VOXCLONE_LOG_LEVEL": "warning", **env}
 
     def __enter__(self) -> ServerProcess:
-        self._log = open(Path(self._tmp.name) / "server.log", "w")  # noqa: SIM115 - closed in __exit__
+        self._log = open(Path(self._tmp.name) / "server.log", "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "voxclone.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
