@@ -42,23 +42,23 @@ class Settings(BaseSettings):
     enrolment_time_budget_s: float = Field(90.0, gt=0, description="Wall seconds one voice's clone search may take.")
 
     # Limits
-    max_text_chars: int = Field(5000, ge=1)
-    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)
-    max_upload_seconds: float = Field(600.0, gt=0)
-    min_speech_seconds: float = Field(3.0, ge=0)
-    max_voices: int = Field(200, ge=1)
+    max_text_chars: int = Field(5000, ge=1, description="Longest text one request may speak (413 beyond).")
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest upload (request body) in bytes.")
+    max_upload_seconds: float = Field(600.0, gt=0, description="Longest recording accepted for cloning.")
+    min_speech_seconds: float = Field(3.0, ge=0, description="Least speech (after VAD trimming) a clone needs.")
+    max_voices: int = Field(200, ge=1, description="Most cloned voices the library holds.")
     rate_limit: str = Field("120/minute", description="Per key (or per IP without keys), `limits` syntax.")
 
     # Exposure
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Keys that may do everything (admin scope).")
-    keys_file: Path | None = Field(None, description="Hashed keys with scopes, managed by `voxclone keys`.")
+    keys_file: Path | None = Field(None, description="Hashed keys with scopes (default DATA_DIR/keys.json), managed by `voxclone keys`.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Allowed origins: exact, or https://*.example.com for subdomains."
     )
     allow_public_without_keys: bool = Field(
         False, description="Serve on a non-loopback address even though no API keys are configured."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
 
     @field_validator("api_keys", "cors_origins", "extra_voice_paths", mode="before")
     @classmethod
