@@ -55,6 +55,7 @@ def test_speak_streams_and_plays_with_no_console_errors(live_server, page):
     page.goto(live_server.url + "/")
     page.wait_for_function("document.querySelectorAll('#voice option').length >= 6")
     assert page.locator("#voice optgroup[label='Stock voices'] option").count() >= 6
+    assert not page.locator("#download").is_visible()  # nothing to download before anything was spoken
     page.get_by_label("Text").fill("Hello from the browser. This sentence streams while it plays.")
     _speak_and_wait_for_playback(page)
     assert page.locator("#download").is_visible()

@@ -8,7 +8,6 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-
 router = APIRouter(include_in_schema=False)
 WEB_DIR = resources.files("voxclone") / "web"
 
