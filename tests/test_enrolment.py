@@ -91,6 +91,50 @@ def test_add_without_files_or_name_is_422(client):
     assert client.post("/v1/voices/add", files=[("files", ("a.flac", CLIP.read_bytes()))]).status_code == 422
 
 
+def _halted_client(settings, make_speaker):
+    """A real app whose clone step stops at once: the upload path is real, the search is skipped."""
+    from fastapi.testclient import TestClient
+
+    from voxclone.server import create_app
+
+    def halt(engine, references, progress, time_budget_s):
+        raise BadAudio("stopped by the test")
+
+    speaker = make_speaker(settings)
+    return TestClient(create_app(settings, speaker=speaker, enroller=Enroller(speaker, clone=halt)))
+
+
+def test_every_accepted_format_enrols_through_the_api(settings, make_speaker):
+    audio, rate = _clip()
+    uploads = [(f"me.{ext}", encode_as(audio, rate, *FORMATS[ext])) for ext in sorted(FORMATS)]
+    with _halted_client(settings, make_speaker) as client:
+        response = _add(client, "Every format", uploads, transcripts=[""] * len(uploads))
+        assert response.status_code == 200, response.text
+        voice_id = response.json()["voice_id"]
+        voice, _ = _wait_ready(client, voice_id, timeout=30)
+        assert voice["status"] == "failed" and voice["error"] == "stopped by the test"
+        samples = voice["samples"]
+        assert sorted(s["file_name"] for s in samples) == sorted(name for name, _ in uploads)
+        for sample in samples:
+            assert 10.0 < sample["duration_s"] < 14.5, sample
+            stored = client.get(f"/v1/voices/{voice_id}/samples/{sample['sample_id']}/audio")
+            assert stored.status_code == 200 and stored.headers["content-type"] == "audio/wav"
+            assert abs(decode_audio(stored.content)[0].size / 24_000 - sample["duration_s"]) < 0.05
+        # A bad extra sample is refused and leaves the voice's samples as they were
+        bad = client.post(f"/v1/voices/{voice_id}/edit", files=[("files", ("notes.txt", b"not audio"))])
+        assert bad.status_code == 422 and "could not decode" in bad.json()["detail"]["message"]
+        assert len(client.get(f"/v1/voices/{voice_id}").json()["samples"]) == len(uploads)
+        assert client.get(f"/v1/voices/{voice_id}/samples/../../x/audio").status_code == 404
+        assert client.delete(f"/v1/voices/{voice_id}").status_code == 200
+        assert not (settings.voices_dir / voice_id).exists()
+
+
+def test_stock_voices_take_no_samples(client):
+    stock = next(v for v in client.get("/v1/voices").json()["voices"] if v["category"] != "cloned")
+    response = client.post(f"/v1/voices/{stock['voice_id']}/edit", files=[("files", ("me.flac", CLIP.read_bytes()))])
+    assert response.status_code == 422 and "only cloned voices" in response.json()["detail"]["message"]
+
+
 def _wait_ready(client, voice_id: str, timeout: float = 240) -> tuple[dict, list[float]]:
     seen = []
     deadline = time.monotonic() + timeout

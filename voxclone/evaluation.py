@@ -89,9 +89,14 @@ def _dnsmos(x16: np.ndarray) -> float | None:
 
 
 def evaluate(
-    speaker: Speaker, voice: str, references: list[tuple[np.ndarray, int]], progress: Callable[[float], None] | None = None
+    speaker: Speaker,
+    voice: str,
+    references: list[tuple[np.ndarray, int]],
+    progress: Callable[[float], None] | None = None,
+    sentences: int = len(PROBES),
 ) -> Evaluation:
-    """Score `voice` against reference recordings (audio, rate) of the speaker. Blocking."""
+    """Score `voice` speaking the first `sentences` probes against reference recordings (audio, rate). Blocking."""
+    probes = PROBES[: max(1, sentences)]
     report = progress or (lambda f: None)
     refs16 = [resample(a, r, ANALYSIS_RATE) for a, r in references]
     encoder = shared_encoder()
@@ -99,7 +104,7 @@ def evaluate(
     ref_dvec = normalise(np.mean([encoder.embed(x, ANALYSIS_RATE) for x in refs16], axis=0))
     ref_ge2e = normalise(np.mean([ge2e(x) for x in refs16], axis=0)) if ge2e else None
     result = Evaluation(voice=voice, sentences=[], f0_reference=np.concatenate([f0_track(x) for x in refs16]).tolist())
-    for index, text in enumerate(PROBES):
+    for index, text in enumerate(probes):
         plan = speaker.plan(SpeechRequest(text=text, voice=voice))
         started = time.perf_counter()
         audio = np.concatenate(list(speaker.pieces_audio(plan)))
@@ -116,7 +121,7 @@ def evaluate(
             )
         )
         result.f0_voice.extend(f0_track(x16).tolist())
-        report((index + 1) / len(PROBES))
+        report((index + 1) / len(probes))
     return result
 
 

@@ -55,18 +55,19 @@ def clone(name: str, files: tuple[Path, ...], transcripts: tuple[str, ...], labe
 @click.option("--voice", "-v", required=True, help="Voice id or name to score.")
 @_files
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=Path("voxclone-eval.html"), show_default=True)
+@click.option("--sentences", type=click.IntRange(1, 5), default=5, show_default=True, help="How many of the 5 probe sentences to speak.")
 @data_dir_option
 @config_option
 @friendly_errors
-def evaluate_voice(voice: str, files: tuple[Path, ...], report: Path, data_dir: Path | None, config_file: Path | None) -> None:
+def evaluate_voice(voice: str, files: tuple[Path, ...], report: Path, sentences: int, data_dir: Path | None, config_file: Path | None) -> None:
     """Score VOICE against recordings of the speaker it imitates; writes an HTML report."""
-    from ..evaluation import evaluate, write_report
+    from ..evaluation import evaluate, write_report  # heavy (encoders, Whisper): only for this command
 
     settings = settings_from(config_file, data_dir)
     speaker = Speaker.from_settings(settings)
     references = [(decode(f.read_bytes(), target_rate=16_000, max_seconds=settings.max_upload_seconds), 16_000) for f in files]
     with tqdm(total=100, desc=f"evaluating {voice}", unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}]") as bar:
-        result = evaluate(speaker, voice, references, progress=lambda f: bar.update(round(f * 100) - bar.n))
+        result = evaluate(speaker, voice, references, progress=lambda f: bar.update(round(f * 100) - bar.n), sentences=sentences)
     write_report(result, report)
     click.echo(json.dumps(result.summary(), indent=2))
     click.echo(f"report: {report}", err=True)
