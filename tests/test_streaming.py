@@ -72,12 +72,12 @@ def test_openai_sse_sends_base64_deltas_then_done(client):
 
 
 def test_first_chunk_arrives_before_the_whole_text_is_synthesised(live_server):
-    with httpx.Client(base_url=live_server.url, timeout=120) as client:
-        with client.stream("POST", "/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000", json={"text": PARAGRAPH}) as r:
-            chunks = r.iter_bytes()
-            first = next(c for c in chunks if c)
-            synthesised_at_first_chunk = live_server.metric("voxclone_audio_seconds")
-            rest = b"".join(chunks)
+    url = "/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000"
+    with httpx.Client(base_url=live_server.url, timeout=120) as client, client.stream("POST", url, json={"text": PARAGRAPH}) as r:
+        chunks = r.iter_bytes()
+        first = next(c for c in chunks if c)
+        synthesised_at_first_chunk = live_server.metric("voxclone_audio_seconds")
+        rest = b"".join(chunks)
     total = _pcm_seconds(first + rest)
     assert synthesised_at_first_chunk < 0.5 * total
 
@@ -85,9 +85,9 @@ def test_first_chunk_arrives_before_the_whole_text_is_synthesised(live_server):
 @pytest.mark.slow
 def test_a_client_that_disconnects_cancels_the_rest_of_its_synthesis(live_server):
     long_text = " ".join([PARAGRAPH] * 6)
-    with httpx.Client(base_url=live_server.url, timeout=120) as client:
-        with client.stream("POST", "/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000", json={"text": long_text}) as r:
-            next(c for c in r.iter_bytes() if c)
+    url = "/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000"
+    with httpx.Client(base_url=live_server.url, timeout=120) as client, client.stream("POST", url, json={"text": long_text}) as r:
+        next(c for c in r.iter_bytes() if c)
     time.sleep(4)
     produced = live_server.metric("voxclone_audio_seconds")
     time.sleep(3)

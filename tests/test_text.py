@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from voxclone.text import FIRST_PIECE_CHARS, MAX_PIECE_CHARS, RAMP_GROWTH, normalise, split
@@ -40,7 +41,7 @@ def test_pieces_start_short_and_grow_so_streams_start_fast_and_never_stall():
     pieces = split(text)
     assert _words(" ".join(pieces)) == _words(text)
     assert len(pieces[0]) <= FIRST_PIECE_CHARS and len(pieces[0].split()) >= 3
-    for before, after in zip(pieces, pieces[1:4], strict=False):
+    for before, after in itertools.pairwise(pieces):
         assert len(after) <= RAMP_GROWTH * len(before)
     assert split("Yes, of course, we will all be there on time, I promise you that.")[0] == "Yes, of course,"
 
