@@ -13,4 +13,7 @@ if [[ ",$extras," == *",test,"* ]]; then
   # this disk. resemblyzer goes in without its declared deps (`typing`, `webrtcvad`): see pyproject.
   .venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[judge]"
   .venv/bin/python -m pip install --quiet --no-deps "resemblyzer==0.1.4"
+  # torch pulls setuptools >= 77, which has no pkg_resources; pyworld imports it. Put back the one
+  # the venv was made with (torch runs fine with it; only its install-time metadata asks for more).
+  .venv/bin/python -m pip install --quiet "setuptools==65.5.0"
 fi
