@@ -109,11 +109,16 @@ def test_speed_range_works_on_every_engine(client, voice):
 
 
 def test_piper_voice_joe_is_intelligible(client, transcribe):
-    response = client.post("/v1/audio/speech", json={"input": SENTENCE, "voice": "joe", "response_format": "wav"})
-    assert response.status_code == 200
-    audio, rate = decode_audio(response.content)
-    assert rate == 22_050
-    assert wer(SENTENCE, transcribe(audio, rate)) <= 0.15
+    # Piper's VITS decoder adds random noise, so each rendering differs a little: judge two sentences.
+    sentences = ["The weather is lovely today, so we are going to the beach.", "My brother learned to play the piano when he was seven."]
+    errors = []
+    for sentence in sentences:
+        response = client.post("/v1/audio/speech", json={"input": sentence, "voice": "joe", "response_format": "wav"})
+        assert response.status_code == 200
+        audio, rate = decode_audio(response.content)
+        assert rate == 22_050
+        errors.append(wer(sentence, transcribe(audio, rate)))
+    assert sum(errors) / len(errors) <= 0.15, errors
 
 
 @pytest.mark.slow

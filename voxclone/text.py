@@ -24,6 +24,10 @@ _CONTROL = {cat for cat in ("Cc", "Cf", "Cs", "Co", "Cn")}
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\u00C0-\u024F\u3000-\u9fff])|\n{2,}|(?<=[。！？])")
 _CLAUSE_END = re.compile(r"(?<=[,;:—–])\s+|\s+(?=—)")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
+_LEADING_WORDS = frozenset(
+    "a an the and or but nor so to of in on at by for with from into onto than that as if is are was were "
+    "be been my your his her its our their this these those i we you he she they it not no".split()
+)
 _ABBREVIATION_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|vs|etc|e\.g|i\.e|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|No|Mt|Ft)\.$")
 
 
@@ -83,7 +87,12 @@ def _cut(piece: str, limit: int) -> tuple[str, str]:
     space = piece.rfind(" ", 0, limit + 1)
     if space <= 0:
         return piece, ""
-    return piece[:space].strip(), piece[space + 1 :].strip()
+    head = piece[:space]
+    # Never end a piece on a word that leads into the next ("and", "the", "to"...): the pause at a
+    # piece boundary would then fall inside a phrase. Cut before it instead.
+    while " " in head and head.rsplit(" ", 1)[1].lower() in _LEADING_WORDS:
+        head = head.rsplit(" ", 1)[0]
+    return head.strip(), piece[len(head) :].strip()
 
 
 def _ramp(pieces: list[str]) -> list[str]:
