@@ -25,8 +25,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0
 _CLAUSE_END = re.compile(r"(?<=[,;:—–])\s+|\s+(?=—)")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
 _LEADING_WORDS = frozenset(
-    "a an the and or but nor so to of in on at by for with from into onto than that as if is are was were "
-    "be been my your his her its our their this these those i we you he she they it not no".split()
+    ["a", "an", "the", "and", "or", "but", "nor", "so", "to", "of", "in", "on", "at", "by", "for", "with", "from", "into", "onto", "than", "that", "as", "if", "is", "are", "was", "were", "be", "been", "my", "your", "his", "her", "its", "our", "their", "this", "these", "those", "i", "we", "you", "he", "she", "they", "it", "not", "no"]
 )
 _ABBREVIATION_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|vs|etc|e\.g|i\.e|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|No|Mt|Ft)\.$")
 
