@@ -207,7 +207,7 @@ def test_hostile_or_broken_audio_is_a_clear_4xx(client, settings, name, payload)
 
 @pytest.mark.parametrize(
     "text",
-    ["\x00\x01\x02 hello \x1b[31m", "\u202e\u200f reversed \ufeff", "😀🎉 emoji only 🚀", "e\u0301" * 300, "\ud800 lone surrogate".encode("utf-8", "surrogatepass").decode("utf-8", "replace")],
+    ["\x00\x01\x02 hello \x1b[31m", "\u202e\u200f reversed \ufeff", "😀🎉 emoji only 🚀", "e\u0301" * 60, "\ud800 lone surrogate".encode("utf-8", "surrogatepass").decode("utf-8", "replace")],
 )
 def test_unicode_edge_cases_and_control_characters_never_500(client, text):
     response = client.post("/v1/audio/speech", json={"input": text, "voice": "jm_kumo", "response_format": "pcm"})
