@@ -12,7 +12,6 @@ entry either valid or detected as corrupt (counted).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
-from server import ServerProcess
+from server import ServerProcess, save
 
 from voxclone.cache import AudioCache
 
@@ -89,10 +88,7 @@ def main() -> None:
         "statuses": {s: list(present.values()).count(s) for s in ("ready", "enrolling", "failed")},
         "cache_entries": len(keys), "cache_corrupt_detected": corrupt,
     }
-    print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "kill9.json").write_text(json.dumps(result, indent=2))
+    save("kill9", result)
     server._tmp.cleanup()
 
 

@@ -16,14 +16,12 @@ Writes bench/out/latency.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import threading
 import time
-from pathlib import Path
 
 import httpx
-from server import ServerProcess
+from server import ServerProcess, save
 
 RATE = 24_000
 BASE = (
@@ -123,10 +121,7 @@ def main() -> None:
         piper = [stream(client, "joe", paragraph(n), 22_050)["ttfa"] for n in range(args.rounds)]
         results["piper_ttfa_median_s"] = statistics.median(piper)
         print(f"Piper TTFA median {results['piper_ttfa_median_s']:.3f} s")
-    print(json.dumps(results, indent=2))
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "latency.json").write_text(json.dumps(results, indent=2))
+    save("latency", results)
 
 
 if __name__ == "__main__":

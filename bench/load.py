@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import time
-from pathlib import Path
 
 import httpx
-from server import ServerProcess
+from server import ServerProcess, save
 
 KEY = "load-test-key"
 
@@ -67,10 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     with ServerProcess(VOXCLONE_API_KEYS=KEY, VOXCLONE_RATE_LIMIT="1000000/minute") as server:
         result = asyncio.run(run(server.url, args.rate, args.seconds))
-    print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "load.json").write_text(json.dumps(result, indent=2))
+    save("load", result)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,10 @@ Piper), cache hits, voice listings and errors. Prints the server's RSS after 200
 from __future__ import annotations
 
 import argparse
-import json
 import random
-from pathlib import Path
 
 import httpx
-from server import ServerProcess
+from server import ServerProcess, save
 
 
 def one(client: httpx.Client, n: int, rng: random.Random) -> None:
@@ -44,10 +42,7 @@ def main() -> None:
                 rss[n] = server.rss_mib()
                 print(f"after {n} requests: RSS {rss[n]:.0f} MiB", flush=True)
     result = {"rss_mib": rss, "growth_after_200": rss[args.requests] / rss[200] - 1}
-    print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "memory.json").write_text(json.dumps(result, indent=2))
+    save("memory", result)
 
 
 if __name__ == "__main__":

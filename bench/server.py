@@ -13,6 +13,17 @@ from pathlib import Path
 
 import httpx
 
+OUT = Path(__file__).parent / "out"
+
+
+def save(name: str, result: object) -> None:
+    """Print a benchmark's result and keep it as bench/out/NAME.json."""
+    import json
+
+    print(json.dumps(result, indent=2))
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(result, indent=2))
+
 
 class ServerProcess:
     def __init__(self, **env: str) -> None:

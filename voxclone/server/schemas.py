@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..synthesis import MAX_SPEED, MIN_SPEED
+from ..audio import parse_elevenlabs_format
+from ..synthesis import MAX_SPEED, MIN_SPEED, SpeechRequest
 
 
 class OpenAISpeech(BaseModel):
@@ -42,3 +43,8 @@ class ElevenLabsSpeech(BaseModel):
     voice_settings: VoiceSettings | None = None
     seed: int | None = Field(None, ge=0, le=4294967295)
     language_code: str | None = Field(None, max_length=16)
+
+    def speech_request(self, voice_id: str, output_format: str) -> SpeechRequest:
+        """The request this body asks for, in `output_format` (ElevenLabs' `mp3_44100_128` style)."""
+        speed = self.voice_settings.speed if self.voice_settings and self.voice_settings.speed else 1.0
+        return SpeechRequest(text=self.text, voice=voice_id, speed=speed, format=parse_elevenlabs_format(output_format))

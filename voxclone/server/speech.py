@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from ..audio import OutputFormat, parse_elevenlabs_format
+from ..audio import OutputFormat
 from ..streaming import Streamer
 from ..synthesis import MAX_SPEED, MIN_SPEED, Speaker, SpeechRequest
 from ..workers import WorkerPool
@@ -83,6 +83,4 @@ async def elevenlabs_speech(
     workers: Annotated[WorkerPool, Depends(deps.workers)],
     output_format: Annotated[str, Query(max_length=32)] = "mp3_44100_128",
 ) -> Response:
-    speed = body.voice_settings.speed if body.voice_settings and body.voice_settings.speed else 1.0
-    request = SpeechRequest(text=body.text, voice=voice_id, speed=speed, format=parse_elevenlabs_format(output_format))
-    return await _speak(speaker, workers, request)
+    return await _speak(speaker, workers, body.speech_request(voice_id, output_format))

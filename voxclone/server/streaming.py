@@ -10,9 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from ..audio import parse_elevenlabs_format
 from ..streaming import AudioStream, Streamer
-from ..synthesis import Speaker, SpeechRequest
+from ..synthesis import Speaker
 from . import deps
 from .schemas import ElevenLabsSpeech
 
@@ -47,6 +46,4 @@ async def elevenlabs_stream(
     streamer: Annotated[Streamer, Depends(deps.streamer)],
     output_format: Annotated[str, Query(max_length=32)] = "mp3_44100_128",
 ) -> StreamingResponse:
-    speed = body.voice_settings.speed if body.voice_settings and body.voice_settings.speed else 1.0
-    plan = speaker.plan(SpeechRequest(text=body.text, voice=voice_id, speed=speed, format=parse_elevenlabs_format(output_format)))
-    return audio_response(streamer.open(plan))
+    return audio_response(streamer.open(speaker.plan(body.speech_request(voice_id, output_format))))
