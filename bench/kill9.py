@@ -1,12 +1,15 @@
 """Crash safety: start the server, load it, `kill -9` it at a random moment, restart; N rounds (issue 6).
 
-    .venv/bin/python bench/kill9.py [--rounds 50]
+    .venv/bin/python bench/kill9.py [--rounds 50] [--settle 180]
 
-Each round sends a mix of voice additions (ElevenLabs /v1/voices/add with a real clip), deletions and
-speech (which writes the cache), then SIGKILLs the server 0.5-4 s in. A voice is "committed" once
-its add answered 200 (and "gone" once its delete answered 200). At the end: SQLite integrity check,
-every committed voice present (ready, failed, or resumed), no deleted voice back, and every cache
-entry either valid or detected as corrupt (counted).
+Authentication is on (one admin key). Each round runs two clients at once: one adds voices
+(ElevenLabs /v1/voices/add with a real clip) and deletes some, the other asks for speech of new
+sentences (each answer is a cache write); then the server is SIGKILLed 0.5-6 s in. A voice is
+"committed" once its add answered 200 (and "gone" once its delete answered 200). At the end, after
+one clean start that resumes interrupted enrolments (waited on for up to --settle seconds): SQLite
+integrity check, every committed voice present, no deleted voice back, and every cache entry
+either valid or detected as corrupt (counted), and every sentence whose speech answered 200 served
+again byte for byte.
 """
 
 from __future__ import annotations
@@ -28,52 +31,75 @@ from voxclone.cache import AudioCache
 CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "librispeech_train-clean-100" / "103-1240-0000.flac"
 
 
-def load(url: str, rng: random.Random, committed: set[str], deleted: set[str], stop: threading.Event) -> None:
-    with httpx.Client(base_url=url, timeout=30) as client:
-        n = 0
+KEY = "kill9-admin-key"
+
+
+def manage(url: str, rng: random.Random, committed: set[str], deleted: set[str], stop: threading.Event) -> None:
+    with httpx.Client(base_url=url, timeout=30, headers={"xi-api-key": KEY}) as client:
         while not stop.is_set():
-            n += 1
             try:
-                kind = rng.random()
-                if kind < 0.25:
+                if rng.random() < 0.8 or not committed - deleted:
                     r = client.post("/v1/voices/add", data={"name": f"v{rng.getrandbits(40)}"}, files=[("files", ("a.flac", CLIP.read_bytes()))])
                     if r.status_code == 200:
                         committed.add(r.json()["voice_id"])
-                elif kind < 0.35 and committed - deleted:
+                else:
                     victim = rng.choice(sorted(committed - deleted))
                     if client.delete(f"/v1/voices/{victim}").status_code == 200:
                         deleted.add(victim)
-                else:
-                    client.get("/speak_as/jm_kumo", params={"prompt": f"Crash test sentence {rng.randrange(40)}."})
             except httpx.HTTPError:
                 return  # the server was killed
+
+
+def speak(url: str, spoken: dict[str, bytes], stop: threading.Event) -> None:
+    with httpx.Client(base_url=url, timeout=30, headers={"xi-api-key": KEY}) as client:
+        while not stop.is_set():
+            prompt = f"Sentence {len(spoken) + 1}."
+            try:
+                r = client.get("/speak_as/jm_kumo", params={"prompt": prompt})
+            except httpx.HTTPError:
+                return
+            if r.status_code == 200:
+                spoken[prompt] = r.content
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--settle", type=float, default=180.0, help="Seconds to wait for resumed enrolments at the end.")
     args = parser.parse_args()
     rng = random.Random(9)
     committed: set[str] = set()
     deleted: set[str] = set()
-    env = {"VOXCLONE_ENROLMENT_TIME_BUDGET_S": "5", "VOXCLONE_RATE_LIMIT": "1000000/minute", "VOXCLONE_ENROLMENT_QUEUE": "50"}
+    spoken: dict[str, bytes] = {}
+    env = {"VOXCLONE_API_KEYS": KEY, "VOXCLONE_ENROLMENT_TIME_BUDGET_S": "5", "VOXCLONE_RATE_LIMIT": "1000000/minute", "VOXCLONE_ENROLMENT_QUEUE": "50"}
     server = ServerProcess(**env)
     data_dir = Path(server._env["VOXCLONE_DATA_DIR"])
     for round_ in range(args.rounds):
         server.__enter__()
         stop = threading.Event()
-        worker = threading.Thread(target=load, args=(server.url, rng, committed, deleted, stop))
-        worker.start()
-        time.sleep(rng.uniform(0.5, 4.0))
+        clients = [
+            threading.Thread(target=manage, args=(server.url, rng, committed, deleted, stop)),
+            threading.Thread(target=speak, args=(server.url, spoken, stop)),
+        ]
+        for c in clients:
+            c.start()
+        time.sleep(rng.uniform(0.5, 6.0))
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait()
         stop.set()
-        worker.join()
+        for c in clients:
+            c.join()
         server._log.close()
-        print(f"round {round_ + 1}: {len(committed)} committed, {len(deleted)} deleted", flush=True)
+        print(f"round {round_ + 1}: {len(committed)} committed, {len(deleted)} deleted, {len(spoken)} spoken", flush=True)
     server.__enter__()  # one clean start: resumes interrupted enrolments
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        present = {v["voice_id"]: v["status"] for v in client.get("/v1/voices").json()["voices"]}
+    with httpx.Client(base_url=server.url, timeout=60, headers={"xi-api-key": KEY}) as client:
+        deadline = time.monotonic() + args.settle
+        while True:
+            present = {v["voice_id"]: v["status"] for v in client.get("/v1/voices").json()["voices"]}
+            if "enrolling" not in present.values() or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        same = sum(client.get("/speak_as/jm_kumo", params={"prompt": p}).content == body for p, body in spoken.items())
     server.process.terminate()
     server.process.wait()
     integrity = sqlite3.connect(data_dir / "voices.sqlite3").execute("PRAGMA integrity_check").fetchone()[0]
@@ -86,6 +112,7 @@ def main() -> None:
         "committed_missing": len((committed - deleted) - set(present)),
         "deleted_back": len(deleted & set(present)),
         "statuses": {s: list(present.values()).count(s) for s in ("ready", "enrolling", "failed")},
+        "spoken": len(spoken), "spoken_served_identical": same,
         "cache_entries": len(keys), "cache_corrupt_detected": corrupt,
     }
     save("kill9", result)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
 import wave
 
+import numpy as np
 import pytest
 from conftest import SHARED_DATA
+from websockets.exceptions import InvalidStatus
 
 from voxclone.auth import KeysFile
 from voxclone.server.security import origin_pattern
@@ -70,6 +73,34 @@ def test_health_and_docs_stay_open_and_websocket_needs_a_key(keyed):
     with client.websocket_connect(f"/v1/text-to-speech/jm_kumo/stream-input?xi_api_key={speak_key}") as ws:
         ws.send_json({"text": "Hi there.", "flush": True})
         assert ws.receive_json()["audio"]
+
+
+def test_a_key_in_a_websocket_url_never_reaches_the_server_log(settings, make_live_server):
+    import logging
+
+    from websockets.sync.client import connect
+
+    server = make_live_server(settings.model_copy(update={"api_keys": ["ws-secret-key-42"]}))
+    lines: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    log = logging.getLogger("uvicorn.error")  # uvicorn logs each WebSocket with its path and query
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        url = server.url.replace("http", "ws") + "/v1/text-to-speech/jm_kumo/stream-input"
+        with connect(f"{url}?output_format=pcm_16000&xi_api_key=ws-secret-key-42") as ws:
+            ws.send(json.dumps({"text": "Hello there.", "flush": True}))
+            assert json.loads(ws.recv(timeout=60))["audio"]
+        with pytest.raises(InvalidStatus) as refused:  # closed before the handshake completes
+            connect(f"{url}?xi_api_key=ws-wrong-key-43")
+        assert refused.value.response.status_code == 403
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    assert any("stream-input?output_format=pcm_16000" in line for line in lines), lines  # logged, minus the key
+    assert not any("secret" in line or "wrong-key" in line for line in lines), lines
 
 
 def test_revoked_key_stops_working_on_the_running_server(settings, make_client):
@@ -203,6 +234,24 @@ def test_hostile_or_broken_audio_is_a_clear_4xx(client, settings, name, payload)
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["detail"]["message"]
     assert client.get("/v1/voices/hostile").status_code == 404
+
+
+@pytest.mark.parametrize("rate", [3, 1_000_000, 0x7FFFFFFF])
+def test_absurd_sample_rates_are_refused_before_decoding(client, rate):
+    response = client.post("/v1/voices/add", data={"name": "odd-rate"}, files=[("files", ("odd.wav", _wav_header(rate, 100)))])
+    assert response.status_code == 422
+    assert f"sample rate of {rate} Hz" in response.json()["detail"]["message"]
+
+
+def test_a_small_file_that_expands_to_half_an_hour_is_refused_by_duration(client):
+    from voxclone.audio import OutputFormat, encode
+
+    bomb = encode(np.zeros(8000 * 1800, np.float32), 8000, OutputFormat("flac"))  # 30 min of silence
+    assert len(bomb) < 1_000_000  # well under the upload limit: only the decoded length can catch it
+    response = client.post("/v1/voices/add", data={"name": "bomb"}, files=[("files", ("bomb.flac", bomb))])
+    assert response.status_code == 413
+    assert response.json()["detail"]["limit"] == "max_upload_seconds"
+    assert client.get("/v1/voices/bomb").status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -192,6 +192,16 @@ def encode(audio: np.ndarray, source_rate: int, fmt: OutputFormat) -> bytes:
     return body
 
 
+# Sample rates a real recording can have; a header claiming anything else is broken or hostile.
+SOURCE_RATES = (4000, 384_000)
+
+
+def _check_rate(rate: int) -> None:
+    low, high = SOURCE_RATES
+    if not low <= rate <= high:
+        raise BadAudio(f"the audio's sample rate of {rate} Hz is outside {low}-{high} Hz")
+
+
 def decode(data: bytes, *, target_rate: int, max_seconds: float) -> np.ndarray:
     """Any audio file FFmpeg reads -> float32 mono at `target_rate`.
 
@@ -210,6 +220,7 @@ def decode(data: bytes, *, target_rate: int, max_seconds: float) -> np.ndarray:
                 raise BadAudio("no audio stream found; upload wav, flac, mp3, ogg/opus, webm or m4a")
             resampler = av.AudioResampler(format="flt", layout="mono", rate=target_rate)
             for frame in container.decode(streams[0]):
+                _check_rate(frame.sample_rate)  # before resampling: an absurd rate makes huge buffers
                 for out in resampler.resample(frame):
                     chunk = out.to_ndarray().reshape(-1)
                     total += chunk.size

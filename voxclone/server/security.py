@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
 from limits import parse as parse_rate
 from limits.storage import MemoryStorage
@@ -27,6 +28,7 @@ ASGIApp = Callable[[Scope_, Receive, Send], Awaitable[None]]
 _OPEN_PATHS = ("/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/favicon.ico")
 _OPEN_PREFIXES = ("/web/",)
 _WILDCARD_ORIGIN = re.compile(r"^(https?)://\*\.((?:[a-z0-9-]+\.)+[a-z0-9-]+)(:\d{1,5})?$")
+_QUERY_KEY = "xi_api_key"  # browsers cannot set headers on a WebSocket, so it may come in the URL
 _EXACT_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
 
 
@@ -73,11 +75,20 @@ def presented_key(scope: Scope_) -> str | None:
     if "xi-api-key" in headers:
         return headers["xi-api-key"].strip()
     if scope["type"] == "websocket":
-        from urllib.parse import parse_qs
-
-        values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("xi_api_key")
+        values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(_QUERY_KEY)
         return values[0] if values else None
     return None
+
+
+def _scrub_query_key(scope: Scope_) -> None:
+    """Drop `xi_api_key` from a WebSocket's query string, in place: the server's log line for the
+    connection is written from this same scope, so the key would otherwise land in the log.
+    """
+    query = scope.get("query_string", b"")
+    if _QUERY_KEY.encode() not in query:
+        return
+    kept = [(k, v) for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k != _QUERY_KEY]
+    scope["query_string"] = urlencode(kept).encode("latin-1")
 
 
 def required_scope(method: str, path: str) -> Scope | None:
@@ -97,15 +108,17 @@ class AuthMiddleware:
         self.keys = keys
 
     async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or not self.keys.enabled:
-            await self.app(scope, receive, send)
-            return
-        method = scope.get("method", "GET")
-        needed = required_scope("GET" if scope["type"] == "websocket" else method, scope["path"])
-        if needed is None or method == "OPTIONS":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         key = presented_key(scope)
+        if scope["type"] == "websocket":
+            _scrub_query_key(scope)
+        method = scope.get("method", "GET")
+        needed = required_scope("GET" if scope["type"] == "websocket" else method, scope["path"])
+        if needed is None or method == "OPTIONS" or not self.keys.enabled:
+            await self.app(scope, receive, send)
+            return
         granted = self.keys.scopes(key) if key else None
         if granted is None:
             await self._refuse(scope, receive, send, 401, "unauthorized", "a valid API key is required: send `Authorization: Bearer KEY` or `xi-api-key: KEY`")
