@@ -30,3 +30,13 @@ def test_default_voice_word_error_rate_is_at_most_ten_percent(client, transcribe
         errors.append(wer(sentence, transcribe(audio, rate)))
     mean = sum(errors) / len(errors)
     assert mean <= 0.10, f"per-sentence WER {errors}"
+
+
+@pytest.mark.slow
+def test_clock_times_and_temperatures_are_spoken_not_dropped(client, transcribe):
+    # The G2P alone says nothing for "3:30" and "20°C"; voxclone.reading writes them out.
+    response = client.post("/v1/audio/speech", json={"input": "The bus leaves at 3:30 pm when it is 20°C.", "voice": "jm_kumo", "response_format": "wav"})
+    assert response.status_code == 200
+    heard = transcribe(*decode_audio(response.content)).lower()
+    assert ("3:30" in heard or "3.30" in heard or "three thirty" in heard), heard
+    assert "degrees" in heard and "celsius" in heard, heard

@@ -28,7 +28,7 @@ def test_a_sentence_without_punctuation_is_cut_at_spaces_not_mid_word():
 
 def test_abbreviations_do_not_end_sentences():
     assert split("Dr. Smith met Mr. Jones on Jan. 5th. They talked.", ramp=False) == [
-        "Dr. Smith met Mr. Jones on Jan. 5th.",
+        "Dr. Smith met Mr. Jones on January 5th.",
         "They talked.",
     ]
 
@@ -49,3 +49,22 @@ def test_pieces_start_short_and_grow_so_streams_start_fast_and_never_stall():
 def test_control_characters_and_odd_unicode_are_cleaned():
     assert normalise("Hello\x00 wor\u200bld\x07 \u201cquoted\u201d\u00a0text") == 'Hello world "quoted" text'
     assert split("\x00\x01\x02") == []
+
+
+def test_times_ratios_degrees_and_units_are_written_as_spoken():
+    said = split("Meet me at 3:30 pm, or 10:05, not 17:00. It is 20°C and -3°F, 5 km away, 1 kg, 16:9.", ramp=False)
+    assert said == [
+        "Meet me at 3 30 PM, or 10 oh 5, not 17 hundred.",
+        "It is 20 degrees Celsius and minus 3 degrees Fahrenheit, 5 kilometers away, 1 kilogram, 16 to 9.",
+    ]
+
+
+def test_abbreviated_months_and_streets_are_read_in_full_and_keep_sentence_ends():
+    said = split("Main St. is shut until Dec. 25. We live on Baker St. Come to St. Louis.", ramp=False)
+    assert said == ["Main Street is shut until December 25.", "We live on Baker Street.", "Come to Saint Louis."]
+
+
+def test_things_that_only_look_like_times_or_units_are_left_alone():
+    assert split("Room 25:99 has 3 kmart bags and a 5-10 minute wait.", ramp=False) == [
+        "Room 25 to 99 has 3 kmart bags and a 5-10 minute wait."
+    ]

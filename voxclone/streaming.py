@@ -1,7 +1,8 @@
 """Streamed speech: pieces synthesised one at a time on the worker pool and encoded as they come.
 
-Scheduling is per piece, not per stream: each stream has at most one piece queued, so several
-streams take turns on the workers and none waits for another to finish. Identical streams opened
+Scheduling is per piece, not per stream: each stream has at most one piece queued, with the time
+its listener will need it as its deadline, so several streams take turns on the workers, a new
+stream's first piece goes ahead of pieces others need later, and none waits for another to finish. Identical streams opened
 while one is in flight share it (late readers replay from the start). When every reader has gone,
 the stream stops scheduling pieces.
 """
@@ -104,15 +105,24 @@ class Streamer:
             body.append(chunk)
             stream.push(chunk)
 
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()  # the first piece is needed now
         try:
             emit(encoder.header())
             for index in range(len(plan.pieces)):
 
-                def step(index: int = index) -> bytes:
-                    data = encoder.encode(self.speaker.piece_audio(plan, index))
-                    return data + encoder.finish() if index == len(plan.pieces) - 1 else data
+                def step(index: int = index) -> tuple[bytes, float]:
+                    audio = self.speaker.piece_audio(plan, index)
+                    data = encoder.encode(audio)
+                    last = index == len(plan.pieces) - 1
+                    return (data + encoder.finish() if last else data), audio.size / plan.source_rate
 
-                emit(await self.workers.run(step, admit=False))  # admitted as a stream in open()
+                # admit=False: admitted as a stream in open()
+                data, seconds = await self.workers.run(step, admit=False, deadline=deadline)
+                emit(data)
+                # Playback starts with the first piece; each next piece is needed once the ones
+                # before it have played.
+                deadline = (loop.time() if index == 0 else deadline) + seconds
         except asyncio.CancelledError:
             stream.finish(None)
             with contextlib.suppress(Exception):

@@ -2,14 +2,17 @@
 
 Splitting is what makes long input fully spoken (no engine sees more than one sentence, or one
 clause of a very long sentence) and what lets streaming start early (the first piece is short).
-Number and abbreviation reading is the engines' front ends' job (misaki lexicon for Kokoro, espeak-ng
-for Piper); here we only make the text safe and regular.
+Number and abbreviation reading is mostly the engines' front ends' job (misaki lexicon for Kokoro,
+espeak-ng for Piper); here we make the text safe and regular and write out the few forms they
+misread (voxclone.reading).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from .reading import read_aloud
 
 # Longest piece sent to an engine in one call. Kokoro's context is 510 phonemes (~ 250-300 chars);
 # 220 characters stays clear of it and keeps each piece's latency low.
@@ -115,6 +118,6 @@ def split(text: str, *, limit: int = MAX_PIECE_CHARS, ramp: bool = True) -> list
     With `ramp`, the first pieces are short and grow (see RAMP_GROWTH) so streamed audio starts soon
     and never runs dry.
     """
-    pieces = [chunk for sentence in _sentences(normalise(text)) for chunk in _fit(sentence, limit)]
+    pieces = [chunk for sentence in _sentences(read_aloud(normalise(text))) for chunk in _fit(sentence, limit)]
     pieces = [p for p in pieces if any(ch.isalnum() for ch in p)]
     return _ramp(pieces) if ramp else pieces

@@ -3,11 +3,19 @@
 Back-pressure: when every worker is busy and the queue is full, `run` raises Busy at once (the
 server answers 503 with Retry-After) instead of queueing without bound. Identical jobs (same key)
 in flight at the same time run once and share the result.
+
+Order: waiting jobs start earliest deadline first, not first come first served. A job's deadline is
+when its result is needed: now for a whole clip or a stream's first piece, and for a stream's later
+pieces the moment the listener will have played everything before them. So a new stream's first
+piece overtakes pieces other streams will not need for seconds, and time to first audio stays low
+when several clients speak at once, without making any stream run dry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,46 +37,75 @@ class WorkerPool:
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=name)
         self._active = 0
         self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._free = self.workers
+        self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._arrival = itertools.count()  # ties on deadline go first come first served
 
     @property
     def active(self) -> int:
         """Jobs running or waiting for a thread."""
         return self._active
 
-    async def run(self, fn: Callable[[], T], *, key: str | None = None, admit: bool = True) -> T:
+    async def run(
+        self, fn: Callable[[], T], *, key: str | None = None, admit: bool = True, deadline: float | None = None
+    ) -> T:
         """Run `fn` on a worker thread; share the result with identical in-flight jobs.
 
-        `admit=False` skips the capacity check: for the next piece of a stream already admitted,
-        which must not fail half-way (its stream was counted when it was opened).
+        `deadline` (event-loop time, default now) orders waiting jobs. `admit=False` skips the
+        capacity check: for the next piece of a stream already admitted, which must not fail half-way
+        (its stream was counted when it was opened).
         """
         if key is not None and key in self._inflight:
             return await asyncio.shield(self._inflight[key])
         if admit and self._active >= self.capacity:
             raise Busy(f"the server is busy ({self._active} requests in progress); retry shortly", retry_after=1.0)
+        loop = asyncio.get_running_loop()
         self._active += 1
-        future = asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        job = asyncio.ensure_future(self._execute(fn, loop.time() if deadline is None else deadline))
         if key is not None:
-            self._inflight[key] = future
+            self._inflight[key] = job
 
         def _done(_: asyncio.Future[Any]) -> None:
             self._active -= 1
-            if key is not None and self._inflight.get(key) is future:
+            if key is not None and self._inflight.get(key) is job:
                 del self._inflight[key]
 
-        future.add_done_callback(_done)
-        return await asyncio.shield(future)
+        job.add_done_callback(_done)
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            if key is None:  # nobody else waits for it: don't start it if it has not started
+                job.cancel()
+            raise
 
-    def submit(self, fn: Callable[[], T]) -> Any:
-        """Run without waiting (for work whose result is read elsewhere), counted like any job."""
-        if self._active >= self.capacity:
-            raise Busy("the server is busy; retry shortly", retry_after=1.0)
-        self._active += 1
-        future = self._executor.submit(fn)
-        future.add_done_callback(lambda _: self._release())
-        return future
+    async def _execute(self, fn: Callable[[], T], deadline: float) -> T:
+        await self._acquire(deadline)
+        thread_job = asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        # The thread cannot be interrupted: its slot is free only when it has really finished.
+        thread_job.add_done_callback(lambda _: self._release())
+        return await asyncio.shield(thread_job)
+
+    async def _acquire(self, deadline: float) -> None:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (deadline, next(self._arrival), waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a slot just as it was cancelled
+                self._release()
+            raise
 
     def _release(self) -> None:
-        self._active -= 1
+        """Hand the slot to the waiting job with the earliest deadline, or free it."""
+        while self._waiting:
+            _, _, waiter = heapq.heappop(self._waiting)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,106 @@
+"""The synthesis worker pool: earliest deadline first, bounded, cancellable while waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from voxclone.errors import Busy
+from voxclone.workers import WorkerPool
+
+
+async def _occupy(pool: WorkerPool) -> tuple[threading.Event, asyncio.Task[None]]:
+    """Hold the pool's only worker until the returned event is set."""
+    gate = threading.Event()
+    holder = asyncio.create_task(pool.run(gate.wait))
+    await asyncio.sleep(0.05)
+    return gate, holder
+
+
+def test_waiting_jobs_start_earliest_deadline_first() -> None:
+    async def main() -> list[str]:
+        pool = WorkerPool(1, queue_size=8)
+        gate, holder = await _occupy(pool)
+        order: list[str] = []
+        now = asyncio.get_running_loop().time()
+        jobs = [
+            asyncio.create_task(pool.run(lambda name=name: order.append(name), deadline=now + offset))
+            for name, offset in [("later piece", 5.0), ("first piece", 0.0), ("next piece", 2.0)]
+        ]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.gather(holder, *jobs)
+        pool.shutdown()
+        return order
+
+    assert asyncio.run(main()) == ["first piece", "next piece", "later piece"]
+
+
+def test_a_cancelled_waiting_job_never_runs_and_frees_its_place() -> None:
+    async def main() -> tuple[list[str], int]:
+        pool = WorkerPool(1, queue_size=8)
+        gate, holder = await _occupy(pool)
+        ran: list[str] = []
+        dropped = asyncio.create_task(pool.run(lambda: ran.append("dropped")))
+        await asyncio.sleep(0.05)
+        dropped.cancel()
+        gate.set()
+        await holder
+        result = await pool.run(lambda: ran.append("after") or 7)
+        active = pool.active
+        pool.shutdown()
+        return ran, active + (result or 0)
+
+    ran, active_plus_result = asyncio.run(main())
+    assert ran == ["after"]
+    assert active_plus_result == 7  # nothing left counted as active
+
+
+def test_full_pool_refuses_at_once_and_identical_jobs_share_one_run() -> None:
+    async def main() -> tuple[bool, list[int], int]:
+        pool = WorkerPool(1, queue_size=1)
+        gate, holder = await _occupy(pool)
+        calls: list[int] = []
+        shared = [asyncio.create_task(pool.run(lambda: calls.append(1) or len(calls), key="same")) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        try:
+            await pool.run(lambda: None)
+            refused = False
+        except Busy:
+            refused = True
+        gate.set()
+        results = await asyncio.gather(*shared)
+        await holder
+        pool.shutdown()
+        return refused, results, len(calls)
+
+    refused, results, calls = asyncio.run(main())
+    assert refused
+    assert results == [1, 1, 1] and calls == 1
+
+
+@pytest.mark.parametrize("workers", [2])
+def test_never_more_jobs_running_than_workers(workers: int) -> None:
+    async def main() -> int:
+        pool = WorkerPool(workers, queue_size=32)
+        lock, running, peak = threading.Lock(), [0], [0]
+
+        def job() -> None:
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            threading.Event().wait(0.01)
+            with lock:
+                running[0] -= 1
+
+        tasks = [asyncio.create_task(pool.run(job)) for _ in range(20)]
+        await asyncio.sleep(0.02)
+        for task in tasks[::3]:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        pool.shutdown()
+        return peak[0]
+
+    assert asyncio.run(main()) == workers
