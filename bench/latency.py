@@ -8,6 +8,8 @@ Against a real server process on 127.0.0.1 (bench/server.py), default voice jm_k
 - underrun margin: with playback starting at the first chunk at real time, how early (>0) or late
   (<0) each later chunk arrived;
 - 4 concurrent clients with different texts: completions and p95 TTFA over --rounds rounds;
+- a client joining 3 streams already playing: its TTFA (earliest-deadline-first scheduling puts its
+  first piece ahead of pieces the others need later);
 - 8 identical concurrent requests: wall time relative to one request alone;
 - Piper (voice joe) TTFA.
 Writes bench/out/latency.json.
@@ -97,6 +99,19 @@ def main() -> None:
         results["concurrent4_ttfa_p95_s"] = concurrent_ttfa[max(0, int(0.95 * len(concurrent_ttfa)) - 1)]
         results["concurrent4_ttfa_max_s"] = concurrent_ttfa[-1]
         print(f"4 clients: {completed} completed, TTFA p95 {results['concurrent4_ttfa_p95_s']:.3f} s")
+
+        joining = []
+        for r in range(args.rounds):
+            busy = [threading.Thread(target=stream, args=(client, "jm_kumo", paragraph(100 + 3 * r + i))) for i in range(3)]
+            for t in busy:
+                t.start()
+            time.sleep(3.0)  # the three are past their first pieces and queueing later ones
+            joining.append(stream(client, "jm_kumo", f"Latecomer {r}. {BASE[:200]}")["ttfa"])
+            for t in busy:
+                t.join()
+        results["joining_busy3_ttfa_median_s"] = statistics.median(joining)
+        results["joining_busy3_ttfa_max_s"] = max(joining)
+        print(f"joining 3 busy streams: TTFA median {statistics.median(joining):.3f} s, max {max(joining):.3f} s")
 
         def whole_request(text: str) -> None:
             client.post("/v1/audio/speech", json={"input": text, "voice": "jm_kumo", "response_format": "pcm"}).raise_for_status()
