@@ -91,7 +91,7 @@ def test_never_more_jobs_running_than_workers(workers: int) -> None:
             with lock:
                 running[0] += 1
                 peak[0] = max(peak[0], running[0])
-            threading.Event().wait(0.01)
+            threading.Event().wait(0.05)  # long enough that two always overlap
             with lock:
                 running[0] -= 1
 
