@@ -34,11 +34,16 @@ CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "librispeech_tr
 KEY = "kill9-admin-key"
 
 
+KEEP = 10  # committed voices never deleted, so the end check has voices to look for
+
+
 def manage(url: str, rng: random.Random, committed: set[str], deleted: set[str], stop: threading.Event) -> None:
     with httpx.Client(base_url=url, timeout=30, headers={"xi-api-key": KEY}) as client:
         while not stop.is_set():
             try:
-                if rng.random() < 0.8 or not committed - deleted:
+                # Delete only while enough stay: when adds are refused (enrolment queue full) the
+                # deletes alone would empty the library and make the "committed voices survive" check vacuous.
+                if rng.random() < 0.8 or len(committed - deleted) <= KEEP:
                     r = client.post("/v1/voices/add", data={"name": f"v{rng.getrandbits(40)}"}, files=[("files", ("a.flac", CLIP.read_bytes()))])
                     if r.status_code == 200:
                         committed.add(r.json()["voice_id"])

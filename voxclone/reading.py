@@ -2,9 +2,10 @@
 
 The front ends (misaki's lexicon G2P for Kokoro, espeak-ng for Piper) already read plain numbers,
 money, percentages, ordinals, years and most abbreviations ("Dr.", "e.g."). Measured on the default
-voice, misaki drops clock times ("3:30" became ":") and degrees ("20°C" became "C") entirely, and
-reads "Jan.", "St." and "km" as if they were words. Ratios ("16:9") it drops too. These rules fix exactly those, in English, and
-leave everything else to the front end: digits stay digits so each engine reads them its own way.
+voice, misaki drops clock times and ratios ("3:30" and "16:9" became ":") and degrees ("20°C" became
+"C") entirely, and reads "Jan.", "St." and "km" as if they were words. These rules fix exactly those,
+in English, and leave everything else to the front end: digits stay digits so each engine reads
+them its own way.
 """
 
 from __future__ import annotations

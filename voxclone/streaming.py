@@ -2,9 +2,9 @@
 
 Scheduling is per piece, not per stream: each stream has at most one piece queued, with the time
 its listener will need it as its deadline, so several streams take turns on the workers, a new
-stream's first piece goes ahead of pieces others need later, and none waits for another to finish. Identical streams opened
-while one is in flight share it (late readers replay from the start). When every reader has gone,
-the stream stops scheduling pieces.
+stream's first piece goes ahead of pieces others need later, and none waits for another to finish.
+Identical streams opened while one is in flight share it (late readers replay from the start). When
+every reader has gone, the stream stops scheduling pieces.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ in flight at the same time run once and share the result.
 Order: waiting jobs start earliest deadline first, not first come first served. A job's deadline is
 when its result is needed: now for a whole clip or a stream's first piece, and for a stream's later
 pieces the moment the listener will have played everything before them. So a new stream's first
-piece overtakes pieces other streams will not need for seconds, and time to first audio stays low
-when several clients speak at once, without making any stream run dry.
+piece overtakes pieces other streams will not need for seconds: a client who joins others already
+speaking hears its first audio after at most one of their pieces, and none of them runs dry.
 """
 
 from __future__ import annotations
