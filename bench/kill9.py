@@ -5,11 +5,11 @@
 Authentication is on (one admin key). Each round runs two clients at once: one adds voices
 (ElevenLabs /v1/voices/add with a real clip) and deletes some, the other asks for speech of new
 sentences (each answer is a cache write); then the server is SIGKILLed 0.5-6 s in. A voice is
-"committed" once its add answered 200 (and "gone" once its delete answered 200). At the end, after
-one clean start that resumes interrupted enrolments (waited on for up to --settle seconds): SQLite
-integrity check, every committed voice present, no deleted voice back, and every cache entry
-either valid or detected as corrupt (counted), and every sentence whose speech answered 200 served
-again byte for byte.
+"committed" once its add answered 200 (and "gone" once its delete answered 200; a delete the kill cut
+off may have gone either way and is not counted). At the end, after one clean start that resumes
+interrupted enrolments (waited on for up to --settle seconds): SQLite integrity check, every
+committed voice present, no deleted voice back, every cache entry either valid or detected as
+corrupt (counted), and every sentence whose speech answered 200 served again byte for byte.
 """
 
 from __future__ import annotations
@@ -37,20 +37,24 @@ KEY = "kill9-admin-key"
 KEEP = 10  # committed voices never deleted, so the end check has voices to look for
 
 
-def manage(url: str, rng: random.Random, committed: set[str], deleted: set[str], stop: threading.Event) -> None:
+def manage(
+    url: str, rng: random.Random, committed: set[str], deleted: set[str], unanswered: set[str], stop: threading.Event
+) -> None:
     with httpx.Client(base_url=url, timeout=30, headers={"xi-api-key": KEY}) as client:
         while not stop.is_set():
             try:
                 # Delete only while enough stay: when adds are refused (enrolment queue full) the
                 # deletes alone would empty the library and make the "committed voices survive" check vacuous.
-                if rng.random() < 0.8 or len(committed - deleted) <= KEEP:
+                if rng.random() < 0.8 or len(committed - deleted - unanswered) <= KEEP:
                     r = client.post("/v1/voices/add", data={"name": f"v{rng.getrandbits(40)}"}, files=[("files", ("a.flac", CLIP.read_bytes()))])
                     if r.status_code == 200:
                         committed.add(r.json()["voice_id"])
                 else:
-                    victim = rng.choice(sorted(committed - deleted))
+                    victim = rng.choice(sorted(committed - deleted - unanswered))
+                    unanswered.add(victim)  # until it answers: a kill may land after the commit
                     if client.delete(f"/v1/voices/{victim}").status_code == 200:
                         deleted.add(victim)
+                    unanswered.discard(victim)
             except httpx.HTTPError:
                 return  # the server was killed
 
@@ -75,6 +79,7 @@ def main() -> None:
     rng = random.Random(9)
     committed: set[str] = set()
     deleted: set[str] = set()
+    unanswered: set[str] = set()  # deletes cut off by the kill: either outcome is right
     spoken: dict[str, bytes] = {}
     env = {"VOXCLONE_API_KEYS": KEY, "VOXCLONE_ENROLMENT_TIME_BUDGET_S": "5", "VOXCLONE_RATE_LIMIT": "1000000/minute", "VOXCLONE_ENROLMENT_QUEUE": "50"}
     server = ServerProcess(**env)
@@ -83,7 +88,7 @@ def main() -> None:
         server.__enter__()
         stop = threading.Event()
         clients = [
-            threading.Thread(target=manage, args=(server.url, rng, committed, deleted, stop)),
+            threading.Thread(target=manage, args=(server.url, rng, committed, deleted, unanswered, stop)),
             threading.Thread(target=speak, args=(server.url, spoken, stop)),
         ]
         for c in clients:
@@ -114,7 +119,8 @@ def main() -> None:
     result = {
         "rounds": args.rounds, "sqlite_integrity": integrity,
         "committed": len(committed), "deleted": len(deleted),
-        "committed_missing": len((committed - deleted) - set(present)),
+        "deletes_unanswered": len(unanswered),
+        "committed_missing": len((committed - deleted - unanswered) - set(present)),
         "deleted_back": len(deleted & set(present)),
         "statuses": {s: list(present.values()).count(s) for s in ("ready", "enrolling", "failed")},
         "spoken": len(spoken), "spoken_served_identical": same,
