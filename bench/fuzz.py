@@ -1,5 +1,6 @@
 """Fuzz the HTTP API from its own OpenAPI schema with schemathesis (issue 6: zero 5xx).
 
+    .venv/bin/python -m pip install -e '.[bench]'   # schemathesis, pinned
     .venv/bin/python bench/fuzz.py [--examples 20]
 
 Runs `st run` against a real server process on 127.0.0.1 with authentication on (every operation
