@@ -30,6 +30,7 @@ _UNITS = {
 }
 _SCALES = {"C": "Celsius", "F": "Fahrenheit", "K": "Kelvin"}
 _STREETS = {"St": "Street", "Ave": "Avenue", "Rd": "Road", "Blvd": "Boulevard"}
+_BEFORE_NAMES = {"St": "Saint", "Mt": "Mount"}
 
 # A number, signed where the sign cannot be a hyphen ("-5°C", but "5-10 km" is a range).
 _NUMBER = r"(?:(?<![\w.,])[-−]?|(?<=\d[-–]))\d+(?:[.,]\d+)*"
@@ -40,7 +41,7 @@ _UNIT = re.compile(rf"({_NUMBER})\s?({'|'.join(sorted(map(re.escape, _UNITS), ke
 _MONTH = re.compile(rf"\b({'|'.join(_MONTHS)})\.?(?=\s+\d)")
 # "Main St." is a street; "St. Louis" and "St Ives" are saints (a capitalised word before decides).
 _STREET = re.compile(rf"\b([A-Z][a-z]+) ({'|'.join(_STREETS)})\b(\.)?")
-_SAINT = re.compile(r"\b(St|Mt)\.?\s+(?=[A-Z])")
+_SAINT = re.compile(rf"\b({'|'.join(_BEFORE_NAMES)})\.?\s+(?=[A-Z])")
 _SENTENCE_GOES_ON = re.compile(r"\s*(?:$|\n|[A-Z\"'(])")
 
 
@@ -81,10 +82,6 @@ def _street(match: re.Match[str]) -> str:
     return f"{match[1]} {_STREETS[match[2]]}" + _keep_full_stop(match, match[3])
 
 
-def _saint(match: re.Match[str]) -> str:
-    return "Saint " if match[1] == "St" else "Mount "
-
-
 def read_aloud(text: str) -> str:
     """`text` with times, ratios, degrees, units, month and street abbreviations written out as spoken."""
     text = _TIME.sub(_time, text)
@@ -93,4 +90,4 @@ def read_aloud(text: str) -> str:
     text = _UNIT.sub(_unit, text)
     text = _MONTH.sub(lambda m: _MONTHS[m[1]], text)
     text = _STREET.sub(_street, text)
-    return _SAINT.sub(_saint, text)
+    return _SAINT.sub(lambda m: f"{_BEFORE_NAMES[m[1]]} ", text)
