@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import argparse
 import random
+from collections import Counter
 
 import httpx
 from server import ServerProcess, save
 
 
-def one(client: httpx.Client, n: int, rng: random.Random) -> None:
+def one(client: httpx.Client, n: int, rng: random.Random) -> int:
+    """One request of a random kind; its status code."""
     kind = rng.random()
     if kind < 0.25:
-        client.post("/v1/audio/speech", json={"input": f"Request number {n}.", "voice": rng.choice(["jm_kumo", "joe"]), "response_format": rng.choice(["mp3", "pcm", "opus"])})
-    elif kind < 0.40:
-        client.post("/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000", json={"text": f"Streamed {n}."}).read()
-    elif kind < 0.80:
-        client.get("/speak_as/jm_kumo", params={"prompt": f"Cached sentence {n % 20}."})
-    elif kind < 0.95:
-        client.get("/v1/voices")
-    else:
-        client.get("/speak_as/nobody", params={"prompt": "x"})
+        return client.post("/v1/audio/speech", json={"input": f"Request number {n}.", "voice": rng.choice(["jm_kumo", "joe"]), "response_format": rng.choice(["mp3", "pcm", "opus"])}).status_code
+    if kind < 0.40:
+        with client.stream("POST", "/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000", json={"text": f"Streamed {n}."}) as r:
+            r.read()
+            return r.status_code
+    if kind < 0.80:
+        return client.get("/speak_as/jm_kumo", params={"prompt": f"Cached sentence {n % 20}."}).status_code
+    if kind < 0.95:
+        return client.get("/v1/voices").status_code
+    return client.get("/speak_as/nobody", params={"prompt": "x"}).status_code  # 404 on purpose
 
 
 def main() -> None:
@@ -35,13 +38,14 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(0)
     with ServerProcess() as server, httpx.Client(base_url=server.url, timeout=120) as client:
-        rss = {}
+        rss, statuses = {}, Counter()
         for n in range(1, args.requests + 1):
-            one(client, n, rng)
+            statuses[one(client, n, rng)] += 1
             if n in (200, args.requests) or n % 500 == 0:
                 rss[n] = server.rss_mib()
                 print(f"after {n} requests: RSS {rss[n]:.0f} MiB", flush=True)
-    result = {"rss_mib": rss, "growth_after_200": rss[args.requests] / rss[200] - 1}
+    # Only 200s and the deliberate 404s: a 429 or 5xx would mean it measured refusals, not serving.
+    result = {"rss_mib": rss, "growth_after_200": rss[args.requests] / rss[200] - 1, "statuses": dict(statuses)}
     save("memory", result)
 
 
