@@ -81,7 +81,7 @@ def main() -> None:
     deleted: set[str] = set()
     unanswered: set[str] = set()  # deletes cut off by the kill: either outcome is right
     spoken: dict[str, bytes] = {}
-    env = {"VOXCLONE_API_KEYS": KEY, "VOXCLONE_ENROLMENT_TIME_BUDGET_S": "5", "VOXCLONE_RATE_LIMIT": "1000000/minute", "VOXCLONE_ENROLMENT_QUEUE": "50"}
+    env = {"VOXCLONE_API_KEYS": KEY, "VOXCLONE_ENROLMENT_TIME_BUDGET_S": "5", "VOXCLONE_ENROLMENT_QUEUE": "50"}
     server = ServerProcess(**env)
     data_dir = Path(server._env["VOXCLONE_DATA_DIR"])
     for round_ in range(args.rounds):

@@ -4,7 +4,7 @@
 
 Open-loop: requests are sent on a fixed schedule whatever the latency, from one asyncio client with
 keep-alive connections, to a real server process on 127.0.0.1 with an API key required. The rate
-limit is raised for this run (VOXCLONE_RATE_LIMIT) so it measures serving, not refusing. Reports
+limit is raised for this run (by bench/server.py) so it measures serving, not refusing. Reports
 errors, achieved rate, and latency p50/p99.
 """
 
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=30)
     args = parser.parse_args()
-    with ServerProcess(VOXCLONE_API_KEYS=KEY, VOXCLONE_RATE_LIMIT="1000000/minute") as server:
+    with ServerProcess(VOXCLONE_API_KEYS=KEY) as server:
         result = asyncio.run(run(server.url, args.rate, args.seconds))
     save("load", result)
 
