@@ -3,7 +3,8 @@
     .venv/bin/python bench/memory.py [--requests 2000]
 
 Mixed load on a real server process on 127.0.0.1: new short syntheses (whole and streamed, Kokoro and
-Piper), cache hits, voice listings and errors. Prints the server's RSS after 200 requests and at the end.
+Piper), cache hits, voice listings and errors. Prints the server's RSS and peak RSS (VmHWM) after 200
+requests, every 500, and at the end.
 """
 
 from __future__ import annotations
@@ -38,14 +39,17 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(0)
     with ServerProcess() as server, httpx.Client(base_url=server.url, timeout=120) as client:
-        rss, statuses = {}, Counter()
+        rss, peak, statuses = {}, {}, Counter()
         for n in range(1, args.requests + 1):
             statuses[one(client, n, rng)] += 1
             if n in (200, args.requests) or n % 500 == 0:
-                rss[n] = server.rss_mib()
-                print(f"after {n} requests: RSS {rss[n]:.0f} MiB", flush=True)
+                rss[n], peak[n] = server.rss_mib(), server.rss_mib("VmHWM")
+                print(f"after {n} requests: RSS {rss[n]:.0f} MiB, peak {peak[n]:.0f} MiB", flush=True)
     # Only 200s and the deliberate 404s: a 429 or 5xx would mean it measured refusals, not serving.
-    result = {"rss_mib": rss, "growth_after_200": rss[args.requests] / rss[200] - 1, "statuses": dict(statuses)}
+    result = {
+        "rss_mib": rss, "peak_rss_mib": peak, "growth_after_200": rss[args.requests] / rss[200] - 1,
+        "peak_growth_after_200": peak[args.requests] / peak[200] - 1, "statuses": dict(statuses),
+    }
     save("memory", result)
 
 

@@ -54,10 +54,11 @@ class ServerProcess:
                 time.sleep(0.3)
         raise RuntimeError("server did not start")
 
-    def rss_mib(self) -> float:
+    def rss_mib(self, field: str = "VmRSS") -> float:
+        """The server's resident memory now (VmRSS) or at its peak so far (VmHWM)."""
         with open(f"/proc/{self.process.pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
         return 0.0
 

@@ -40,3 +40,12 @@ def test_clock_times_and_temperatures_are_spoken_not_dropped(client, transcribe)
     heard = transcribe(*decode_audio(response.content)).lower()
     assert ("3:30" in heard or "3.30" in heard or "three thirty" in heard), heard
     assert "degrees" in heard and "celsius" in heard, heard
+
+
+@pytest.mark.slow
+def test_money_and_page_ranges_are_spoken_not_dropped(client, transcribe):
+    # The G2P alone says nothing at all for "$5-$10" and "12–15"; voxclone.reading reads them with "to".
+    response = client.post("/v1/audio/speech", json={"input": "Tickets cost $5-$10, see pages 12–15.", "voice": "jm_kumo", "response_format": "wav"})
+    assert response.status_code == 200
+    heard = transcribe(*decode_audio(response.content)).lower()
+    assert ("10" in heard or "ten" in heard) and ("15" in heard or "fifteen" in heard), heard

@@ -2,8 +2,10 @@
 
 The front ends (misaki's lexicon G2P for Kokoro, espeak-ng for Piper) already read plain numbers,
 money, percentages, ordinals, years and most abbreviations ("Dr.", "e.g."). Measured on the default
-voice, misaki drops clock times and ratios ("3:30" and "16:9" became ":") and degrees ("20°C" became
-"C") entirely, and reads "Jan.", "St." and "km" as if they were words. These rules fix exactly those,
+voice, misaki drops clock times and ratios ("3:30" and "16:9" became ":"), degrees ("20°C" became
+"C"), en-dash and money ranges ("12–15", "$5-$10") entirely; it reads "5-10" as "five ten", a phone
+number as one large number, an ISO date as "twenty twenty four zero one fifteen", and "Jan.", "St."
+and "km" as if they were words. These rules fix exactly those,
 in English, and leave everything else to the front end: digits stay digits so each engine reads
 them its own way.
 """
@@ -17,6 +19,10 @@ _MONTHS = {
     "Aug": "August", "Sep": "September", "Sept": "September", "Oct": "October", "Nov": "November",
     "Dec": "December",
 }
+_MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+    "November", "December",
+)
 # unit -> (singular, plural); only after a number, where the letters cannot be a word.
 _UNITS = {
     "km/h": ("kilometer per hour", "kilometers per hour"), "kph": ("kilometer per hour", "kilometers per hour"),
@@ -42,6 +48,11 @@ _MONTH = re.compile(rf"\b({'|'.join(_MONTHS)})\.?(?=\s+\d)")
 # "Main St." is a street; "St. Louis" and "St Ives" are saints (a capitalised word before decides).
 _STREET = re.compile(rf"\b([A-Z][a-z]+) ({'|'.join(_STREETS)})\b(\.)?")
 _SAINT = re.compile(rf"\b({'|'.join(_BEFORE_NAMES)})\.?\s+(?=[A-Z])")
+# Phone numbers (North American shape, optional country code) are read digit by digit in groups.
+_PHONE = re.compile(r"(?<![\w+-])(\+\d{1,3}[ .-]?)?(\(\d{3}\) ?|\d{3}[ .-])(\d{3})[ .-](\d{4})(?![\w-])")
+_ISO_DATE = re.compile(r"(?<![\w-])(\d{4})-(\d{2})-(\d{2})(?![\w-])")
+# "5-10", "12–15", "$5-$10", "10%-20%": a range, read with "to". Not part of a longer dashed code.
+_RANGE = re.compile(r"(?<![\w.,-])([$€£]?\d+(?:[.,]\d+)*%?) ?[-–—] ?([$€£]?\d+(?:[.,]\d+)*%?)(?![\w-]|[.,]\d)")
 _SENTENCE_GOES_ON = re.compile(r"\s*(?:$|\n|[A-Z\"'(])")
 
 
@@ -67,6 +78,24 @@ def _time(match: re.Match[str]) -> str:
     return spoken + _keep_full_stop(match, dot)
 
 
+def _phone(match: re.Match[str]) -> str:
+    groups = [re.sub(r"\D", "", g) for g in match.groups() if g]
+    spoken = ", ".join(" ".join(group) for group in groups)
+    return ("plus " if match[0].startswith("+") else "") + spoken
+
+
+def _iso_date(match: re.Match[str]) -> str:
+    year, month, day = int(match[1]), int(match[2]), int(match[3])
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return match[0]
+    return f"{_MONTH_NAMES[month - 1]} {day}, {year}"
+
+
+def _range(match: re.Match[str]) -> str:
+    between = re.search(r"\bbetween\s+$", match.string[: match.start()], re.IGNORECASE)
+    return f"{match[1]} {'and' if between else 'to'} {match[2]}"
+
+
 def _degrees(match: re.Match[str]) -> str:
     value, scale = match[1], match[2]
     unit = "degree" if value in ("1", "-1", "−1") else "degrees"
@@ -86,6 +115,9 @@ def read_aloud(text: str) -> str:
     """`text` with times, ratios, degrees, units, month and street abbreviations written out as spoken."""
     text = _TIME.sub(_time, text)
     text = _RATIO.sub(r"\1 to \2", text)
+    text = _PHONE.sub(_phone, text)
+    text = _ISO_DATE.sub(_iso_date, text)
+    text = _RANGE.sub(_range, text)
     text = _DEGREES.sub(_degrees, text)
     text = _UNIT.sub(_unit, text)
     text = _MONTH.sub(lambda m: _MONTHS[m[1]], text)
