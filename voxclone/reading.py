@@ -5,9 +5,8 @@ money, percentages, ordinals, years and most abbreviations ("Dr.", "e.g."). Meas
 voice, misaki drops clock times and ratios ("3:30" and "16:9" became ":"), degrees ("20°C" became
 "C"), en-dash and money ranges ("12–15", "$5-$10") entirely; it reads "5-10" as "five ten", a phone
 number as one large number, an ISO date as "twenty twenty four zero one fifteen", and "Jan.", "St."
-and "km" as if they were words. These rules fix exactly those,
-in English, and leave everything else to the front end: digits stay digits so each engine reads
-them its own way.
+and "km" as if they were words. These rules fix exactly those, in English, and leave everything else
+to the front end: digits stay digits so each engine reads them its own way.
 """
 
 from __future__ import annotations
@@ -51,8 +50,11 @@ _SAINT = re.compile(rf"\b({'|'.join(_BEFORE_NAMES)})\.?\s+(?=[A-Z])")
 # Phone numbers (North American shape, optional country code) are read digit by digit in groups.
 _PHONE = re.compile(r"(?<![\w+-])(\+\d{1,3}[ .-]?)?(\(\d{3}\) ?|\d{3}[ .-])(\d{3})[ .-](\d{4})(?![\w-])")
 _ISO_DATE = re.compile(r"(?<![\w-])(\d{4})-(\d{2})-(\d{2})(?![\w-])")
-# "5-10", "12–15", "$5-$10", "10%-20%": a range, read with "to". Not part of a longer dashed code.
-_RANGE = re.compile(r"(?<![\w.,-])([$€£]?\d+(?:[.,]\d+)*%?) ?[-–—] ?([$€£]?\d+(?:[.,]\d+)*%?)(?![\w-]|[.,]\d)")
+# "5-10", "12–15", "$5-$10", "10%-20%": a range, read with "to" ("and" after "between"). Not part of a
+# longer dashed code.
+_RANGE = re.compile(
+    r"(\b(?i:between)\s+)?(?<![\w.,-])([$€£]?\d+(?:[.,]\d+)*%?) ?[-–—] ?([$€£]?\d+(?:[.,]\d+)*%?)(?![\w-]|[.,]\d)"
+)
 _SENTENCE_GOES_ON = re.compile(r"\s*(?:$|\n|[A-Z\"'(])")
 
 
@@ -92,8 +94,8 @@ def _iso_date(match: re.Match[str]) -> str:
 
 
 def _range(match: re.Match[str]) -> str:
-    between = re.search(r"\bbetween\s+$", match.string[: match.start()], re.IGNORECASE)
-    return f"{match[1]} {'and' if between else 'to'} {match[2]}"
+    between = match[1] or ""
+    return f"{between}{match[2]} {'and' if between else 'to'} {match[3]}"
 
 
 def _degrees(match: re.Match[str]) -> str:
@@ -112,7 +114,8 @@ def _street(match: re.Match[str]) -> str:
 
 
 def read_aloud(text: str) -> str:
-    """`text` with times, ratios, degrees, units, month and street abbreviations written out as spoken."""
+    """`text` with times, ratios, phone numbers, dates, ranges, degrees, units, month and street
+    abbreviations written out as spoken."""
     text = _TIME.sub(_time, text)
     text = _RATIO.sub(r"\1 to \2", text)
     text = _PHONE.sub(_phone, text)
