@@ -37,8 +37,9 @@ _SCALES = {"C": "Celsius", "F": "Fahrenheit", "K": "Kelvin"}
 _STREETS = {"St": "Street", "Ave": "Avenue", "Rd": "Road", "Blvd": "Boulevard"}
 _BEFORE_NAMES = {"St": "Saint", "Mt": "Mount"}
 
-# A number, signed where the sign cannot be a hyphen ("-5°C", but "5-10 km" is a range).
-_NUMBER = r"(?:(?<![\w.,])[-−]?|(?<=\d[-–]))\d+(?:[.,]\d+)*"
+_DIGITS = r"\d+(?:[.,]\d+)*"
+# A number, signed where the sign cannot be a hyphen: "-5°C", but in "5-10 km" the 10 is unsigned.
+_NUMBER = rf"(?<![\w.,])[-−]?{_DIGITS}"
 _TIME = re.compile(r"\b(\d{1,2}):(\d{2})(?!:?\d)(?:\s*([AaPp])\.?\s?[Mm]\b(\.)?)?")
 _RATIO = re.compile(r"(?<![\d:])(\d+):(\d+)(?![\d:])")  # a score or an aspect ratio: what a time is not
 _DEGREES = re.compile(rf"({_NUMBER})\s*°\s*([CFK]\b)?")
@@ -53,7 +54,7 @@ _ISO_DATE = re.compile(r"(?<![\w-])(\d{4})-(\d{2})-(\d{2})(?![\w-])")
 # "5-10", "12–15", "$5-$10", "10%-20%": a range, read with "to" ("and" after "between"). Not part of a
 # longer dashed code.
 _RANGE = re.compile(
-    r"(\b(?i:between)\s+)?(?<![\w.,-])([$€£]?\d+(?:[.,]\d+)*%?) ?[-–—] ?([$€£]?\d+(?:[.,]\d+)*%?)(?![\w-]|[.,]\d)"
+    rf"(\b(?i:between)\s+)?(?<![\w.,-])([$€£]?{_DIGITS}%?) ?[-–—] ?([$€£]?{_DIGITS}%?)(?![\w-]|[.,]\d)"
 )
 _SENTENCE_GOES_ON = re.compile(r"\s*(?:$|\n|[A-Z\"'(])")
 
