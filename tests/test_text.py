@@ -46,6 +46,12 @@ def test_pieces_start_short_and_grow_so_streams_start_fast_and_never_stall():
     assert split("Yes, of course, we will all be there on time, I promise you that.")[0] == "Yes, of course,"
 
 
+def test_the_first_piece_ends_at_the_first_clause_so_it_is_heard_sooner():
+    assert split("Hello there, how are you today?") == ["Hello there,", "how are you today?"]
+    assert split("Client 4, round 2. The weather is fine.")[:2] == ["Client 4,", "round 2."]
+    assert split("Hi, Bob.") == ["Hi, Bob."]  # too short a clause to stand alone: spoken whole
+
+
 def test_control_characters_and_odd_unicode_are_cleaned():
     assert normalise("Hello\x00 wor\u200bld\x07 \u201cquoted\u201d\u00a0text") == 'Hello world "quoted" text'
     assert split("\x00\x01\x02") == []
