@@ -109,8 +109,10 @@ def _ramp(pieces: list[str]) -> list[str]:
     limit = FIRST_PIECE_CHARS
     while rest and limit < MAX_PIECE_CHARS:
         head = rest.pop(0)
-        first_clause = next((m for m in _CLAUSE_END.finditer(head) if FIRST_CLAUSE_MIN_CHARS <= m.start() <= limit), None)
-        if not out and first_clause:
+        first_clause = None if out else next(
+            (m for m in _CLAUSE_END.finditer(head) if FIRST_CLAUSE_MIN_CHARS <= m.start() <= limit), None
+        )
+        if first_clause:
             head, tail = head[: first_clause.start()].strip(), head[first_clause.end() :].strip()
             rest.insert(0, tail)
         elif len(head) > limit:
