@@ -1,6 +1,7 @@
 """Real-time factor of each engine, warm, median of 5 (issue 2: kokoro <= 0.25, piper <= 0.05).
 
     .venv/bin/python bench/rtf.py [--runs 5]
+    VOXCLONE_KOKORO_RUNTIME=onnxruntime .venv/bin/python bench/rtf.py   # the int8 onnxruntime path
 
 RTF = synthesis wall seconds / seconds of audio produced, through `Speaker` (text splitting, engine,
 pauses), not the bare model call. Prints a table and writes bench/out/rtf.json.
@@ -48,6 +49,7 @@ def main() -> None:
         speaker = Speaker.from_settings(Settings(data_dir=Path(tmp)))
         speaker.load()
         results = {voice: rtf(speaker, voice, args.runs) for voice in ("jm_kumo", "joe")}
+        print(f"Kokoro runtime: {speaker.engines['kokoro'].runtime}")
     for voice, r in results.items():
         print(f"{voice:10s} median RTF {r['median_rtf']:.3f}  (min {r['min_rtf']:.3f}, {r['audio_seconds']:.1f} s of audio)")
     out = Path(__file__).parent / "out"

