@@ -141,3 +141,17 @@ def test_openvino_keeps_the_voice_pitch_and_voicing_of_onnxruntime(models_dir: P
     assert abs(len(spoken["openvino"]) - len(spoken["onnxruntime"])) < 0.05 * len(spoken["onnxruntime"])
     assert abs(ov_f0 - ort_f0) < 0.03 * ort_f0, (ov_f0, ort_f0)
     assert ov_voiced > ort_voiced - 0.1, (ov_voiced, ort_voiced)
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+def test_worker_pool_runs_one_kokoro_call_at_a_time_only_on_openvino(tmp_path: Path, runtime: str):
+    # OpenVINO runs calls one after another: a second worker would only interleave two calls and delay
+    # both (4 clients at once: p95 time to first audio 1.56 s with 2 workers, 1.39 s with 1).
+    from voxclone.server import create_app
+    from voxclone.settings import Settings
+    from voxclone.workers import default_workers
+
+    app = create_app(Settings(data_dir=tmp_path, preload=False, kokoro_runtime=runtime))
+    assert app.state.workers.workers == (1 if runtime == "openvino" else default_workers())
+    pinned = create_app(Settings(data_dir=tmp_path / "pinned", preload=False, kokoro_runtime=runtime, synthesis_workers=3))
+    assert pinned.state.workers.workers == 3

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     cache_size_bytes: int = Field(1 << 30, ge=0, description="Bound of the on-disk audio cache (LRU).")
 
     # Work
-    synthesis_workers: int = Field(0, ge=0, description="Synthesis threads; 0 picks from the CPU count.")
+    synthesis_workers: int = Field(0, ge=0, description="Synthesis threads; 0 = CPU count, or 1 if Kokoro runs on OpenVINO.")
     onnx_threads: int = Field(0, ge=0, description="Threads per model call (onnxruntime, OpenVINO); 0 = CPU count.")
     kokoro_runtime: Literal["auto", "openvino", "onnxruntime"] = Field(
         "auto", description="Kokoro's runtime; auto picks OpenVINO (bf16) where the CPU has bf16, else onnxruntime."

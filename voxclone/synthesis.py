@@ -20,6 +20,7 @@ from .errors import BadInput, EngineUnavailable, LimitExceeded
 from .metrics import Metrics
 from .settings import Settings
 from .voices import Voice, VoiceLibrary, install_voices
+from .workers import default_workers
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 # Pause after a piece, by how it ends: sentences breathe longer than clauses.
@@ -86,6 +87,10 @@ class Speaker:
         library = VoiceLibrary(settings.db_path, settings.voices_dir, settings.max_voices)
         install_voices(library, engines, settings.extra_voice_paths)
         return cls(settings, engines, library, AudioCache(settings.cache_dir, settings.cache_size_bytes))
+
+    def useful_workers(self) -> int:
+        """Synthesis threads worth running: one per core, or fewer where an engine runs calls one at a time."""
+        return min([default_workers(), *(e.concurrent_calls for e in self.engines.values() if e.concurrent_calls)])
 
     def load(self) -> None:
         """Load every engine's models now (start-up) rather than on first use."""

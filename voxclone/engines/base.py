@@ -41,6 +41,9 @@ class Engine(ABC):
 
     name: str
     sample_rate: int
+    # Calls that usefully run at once; None: one per core. An engine that runs calls one after another
+    # says 1, so the worker pool does not interleave two calls and delay both.
+    concurrent_calls: int | None = None
 
     def __init__(self) -> None:
         self._load_lock = threading.Lock()

@@ -21,6 +21,8 @@ import numpy as np
 
 from ..errors import BadInput, EngineUnavailable
 from .base import Engine, StockVoice, VoiceSpec, onnx_session, trim_silence
+from .kokoro_graph import GraphMismatch
+from .kokoro_openvino import OpenVinoKokoro, has_fast_bf16, prepared_graph
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +109,15 @@ class KokoroEngine(Engine):
             raise ValueError(f"Kokoro runtime must be one of {RUNTIMES}, not {runtime!r}")
         self._models_dir = models_dir
         self._threads = threads
-        self.runtime = runtime  # the runtime asked for; once loaded, the one actually used
+        self._requested_runtime = runtime
+        # Resolved now, not at load, so the worker pool can be sized before the model is loaded.
+        self.runtime = runtime if runtime != "auto" else "openvino" if has_fast_bf16() else "onnxruntime"
         self._graph_cache_dir = graph_cache_dir or models_dir
+
+    @property
+    def concurrent_calls(self) -> int | None:  # type: ignore[override]
+        # OpenVINO's latency stream runs one call at a time; onnxruntime sessions run side by side.
+        return 1 if self.runtime == "openvino" else None
         self._g2p_lock = threading.Lock()
         self._styles: dict[str, np.ndarray] = {}
         self._styles_lock = threading.Lock()
@@ -125,21 +134,15 @@ class KokoroEngine(Engine):
 
     def _model_runner(self, model: Path) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
         """One Kokoro call, (tokens, style row, speed) -> audio, on the runtime chosen."""
-        from .kokoro_graph import GraphMismatch
-        from .kokoro_openvino import OpenVinoKokoro, has_fast_bf16, prepared_graph
-
-        if self.runtime == "openvino" or (self.runtime == "auto" and has_fast_bf16()):
+        if self.runtime == "openvino":
             digest = (_package_data() / "model.sha256").read_text().strip()
             try:
-                runner = OpenVinoKokoro(prepared_graph(model, digest, self._graph_cache_dir), self._threads)
+                return OpenVinoKokoro(prepared_graph(model, digest, self._graph_cache_dir), self._threads)
             except (GraphMismatch, OSError, RuntimeError) as e:  # OpenVINO reports its failures as RuntimeError
-                if self.runtime == "openvino":
+                if self._requested_runtime == "openvino":
                     raise EngineUnavailable(f"Kokoro cannot run on OpenVINO: {e}") from e
                 log.warning("Kokoro falls back to onnxruntime: OpenVINO could not load it (%s)", e)
-            else:
-                self.runtime = "openvino"
-                return runner
-        self.runtime = "onnxruntime"
+                self.runtime = "onnxruntime"
         session = onnx_session(model, self._threads)
         return lambda tokens, style, speed: session.run(None, {"tokens": tokens, "style": style, "speed": speed})[0]
 

@@ -48,7 +48,7 @@ def create_app(settings: Settings, *, speaker: Speaker | None = None, enroller: 
     app = FastAPI(title="voxclone", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.speaker = speaker
-    app.state.workers = WorkerPool(settings.synthesis_workers, settings.queue_size, name="voxclone-synth")
+    app.state.workers = WorkerPool(settings.synthesis_workers or speaker.useful_workers(), settings.queue_size, name="voxclone-synth")
     app.state.streamer = Streamer(speaker, app.state.workers, max_streams=app.state.workers.capacity)
     app.state.enroller = enroller or Enroller(speaker)
     install_error_handlers(app)
