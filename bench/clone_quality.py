@@ -8,7 +8,7 @@ Whisper tiny.en WER, enrolment wall time and synthesis RTF (stock pack vs clone,
 
 Run (from the repo root, venv active; the judge needs torch==2.13.0 and resemblyzer==0.1.4):
 
-    python bench/clone_quality.py --speakers 10 --budget 90
+    python bench/clone_quality.py --speakers 10 --budget 90 [--runtime onnxruntime]
 
 `--ids 26,19,...` picks speakers explicitly; the default takes the first N/2 male and N/2 female
 speakers (sorted by id) whose clip is at least 12 s long. JSON lands in bench/out/.
@@ -120,12 +120,14 @@ def main() -> None:
     ap.add_argument("--ids", type=str, default="")
     ap.add_argument("--budget", type=float, default=90.0, help="clone_voice time budget (s)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--runtime", choices=("auto", "openvino", "onnxruntime"), default="auto", help="Kokoro's runtime")
     args = ap.parse_args()
 
     ids = args.ids.split(",") if args.ids else pick_speakers(args.speakers)
     sexes = speakers_table()
-    engine = KokoroEngine(Path("/tmp/vx-models"))
+    engine = KokoroEngine(Path("/tmp/vx-models"), runtime=args.runtime)
     engine.load()
+    print(f"Kokoro runtime: {engine.runtime}")
     judge, dvec = Judge(), shared_encoder()
     packs = stock_packs()
 
