@@ -21,7 +21,6 @@ import numpy as np
 
 from ..errors import BadInput, EngineUnavailable
 from .base import Engine, StockVoice, VoiceSpec, onnx_session, trim_silence
-from .kokoro_graph import GraphMismatch
 from .kokoro_openvino import OpenVinoKokoro, has_fast_bf16, prepared_graph
 
 log = logging.getLogger(__name__)
@@ -135,6 +134,8 @@ class KokoroEngine(Engine):
     def _model_runner(self, model: Path) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
         """One Kokoro call, (tokens, style row, speed) -> audio, on the runtime chosen."""
         if self.runtime == "openvino":
+            from .kokoro_graph import GraphMismatch  # imports onnx: only on this path
+
             digest = (_package_data() / "model.sha256").read_text().strip()
             try:
                 return OpenVinoKokoro(prepared_graph(model, digest, self._graph_cache_dir), self._threads)

@@ -223,16 +223,16 @@ def split_at_sine_source(model: onnx.ModelProto) -> SplitModel:
 
 
 def _ancestors(index: _Index, tensor: str, stop: str) -> set[int]:
-    found: dict[int, onnx.NodeProto] = {}
+    found: set[int] = set()
     pending = [tensor]
     while pending:
         name = pending.pop()
         node = index.producer.get(name)
         if name == stop or node is None or id(node) in found:
             continue
-        found[id(node)] = node
+        found.add(id(node))
         pending.extend(node.input)
-    return set(found)
+    return found
 
 
 def _descendants(index: _Index, roots: set[int]) -> set[int]:

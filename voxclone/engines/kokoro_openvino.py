@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from .base import onnx_session
-from .kokoro_graph import F0_TENSOR, SOURCE_TENSOR, dequantize, polynomial_snake, split_at_sine_source
+
+# kokoro_graph (and onnx, ~0.2 s to import) is imported only where a model is built or loaded, so
+# constructing an engine, and every CLI command that does, stays quick.
 
 # Bump whenever kokoro_graph's rewrites change, so a build made by older code is never reused.
 BUILD_VERSION = 1
@@ -37,6 +39,8 @@ def prepared_graph(int8_model: Path, digest: str, cache_dir: Path) -> Path:
     if out.is_dir():
         return out
     import onnx
+
+    from .kokoro_graph import dequantize, polynomial_snake, split_at_sine_source
 
     model = onnx.load(str(int8_model))
     dequantize(model)
@@ -70,6 +74,9 @@ class OpenVinoKokoro:
         self._before = core.compile_model(graph_dir / "before.onnx", "CPU", config)
         self._after = core.compile_model(graph_dir / "after.onnx", "CPU", config)
         self._source = onnx_session(graph_dir / "source.onnx", 1)
+        # The source part's one input is the f0 curve, its one output the excitation `after` takes.
+        self._f0 = self._source.get_inputs()[0].name
+        self._excitation = self._source.get_outputs()[0].name
         self._handoff = [o.get_any_name() for o in self._before.outputs]
         self._after_inputs = [i.get_any_name() for i in self._after.inputs]
         self._local = threading.local()  # an infer request serves one call at a time: one per thread
@@ -83,6 +90,6 @@ class OpenVinoKokoro:
         before, after = self._requests()
         before.infer({"tokens": tokens, "style": style, "speed": speed})
         tensors = {name: before.get_tensor(name).data for name in self._handoff}
-        tensors[SOURCE_TENSOR] = self._source.run(None, {F0_TENSOR: tensors[F0_TENSOR]})[0]
+        tensors[self._excitation] = self._source.run(None, {self._f0: tensors[self._f0]})[0]
         after.infer({name: tensors[name] for name in self._after_inputs})
         return after.get_output_tensor(0).data.ravel().copy()
