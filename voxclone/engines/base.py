@@ -75,8 +75,12 @@ class Engine(ABC):
         """Speak one piece of text; returns float32 samples in [-1, 1]."""
 
 
-def onnx_session(path: Path | str, threads: int) -> ort.InferenceSession:
-    """An onnxruntime CPU session with all graph optimisations and a bounded thread count."""
+def onnx_session(path: Path | str, threads: int, *, spin: bool = True) -> ort.InferenceSession:
+    """An onnxruntime CPU session with all graph optimisations and a bounded thread count.
+
+    `spin=False` where another runtime computes right after this session on the same cores: the idle
+    threads would otherwise busy-wait through the other's work.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or (os.cpu_count() or 1)
     options.inter_op_num_threads = 1
@@ -86,6 +90,8 @@ def onnx_session(path: Path | str, threads: int) -> ort.InferenceSession:
     # RSS crept up 12 % with them, 5 % without, at no measurable speed cost (bench/memory.py,
     # bench/rtf.py). The CPU arena stays on: without it RSS nearly doubled (glibc heaps fragment).
     options.enable_mem_pattern = False
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 

@@ -1,18 +1,19 @@
-"""Rewrites of Kokoro's int8 ONNX graph that let OpenVINO run it fast without hurting the voice.
+"""Rewrites of Kokoro's int8 ONNX graph that let OpenVINO run its generator fast without hurting the voice.
 
 Three steps, each checked against the graph's exact shape so an unexpected model fails loudly instead
 of being silently mis-rewritten:
 
-1. `dequantize`: the shipped graph is onnxruntime dynamic quantisation (DynamicQuantizeLinear ->
-   ConvInteger/MatMulInteger -> int32 bias -> Cast -> Mul by the scales). Each chain becomes one float
-   Conv/MatMul with weight (q - zero point) * scale, which OpenVINO's bf16 kernels run far faster than
-   its integer path.
-2. `polynomial_snake`: the generator's 48 Snake activations compute sin(z)^2. OpenVINO has no compiled
-   Sin kernel (a reference loop took about a quarter of the time), so sin^2 is evaluated as a polynomial
-   after reducing z modulo pi (max error 4.5e-6).
-3. `split_at_sine_source`: in bf16 the sine source's phase (a cumulative sum reaching thousands of
+1. `split_at_sine_source`: in bf16 the sine source's phase (a cumulative sum reaching thousands of
    radians) loses everything below a whole radian and the voice turns half-whispered. The graph is cut
-   into the part before the source, the source itself (run in float32), and the part after it.
+   into the part before the source, the source itself (run in float32), and the part after it (the
+   generator, which OpenVINO runs).
+2. `dequantize`, on the generator: the shipped graph is onnxruntime dynamic quantisation
+   (DynamicQuantizeLinear -> ConvInteger/MatMulInteger -> int32 bias -> Cast -> Mul by the scales).
+   Each chain becomes one float Conv/MatMul with weight (q - zero point) * scale, which OpenVINO's bf16
+   kernels run far faster than its integer path.
+3. `polynomial_snake`, on the generator: its 48 Snake activations compute sin(z)^2. OpenVINO has no
+   compiled Sin kernel (a reference loop took about a quarter of the time), so sin^2 is evaluated as a
+   polynomial after reducing z modulo pi (max error 4.5e-6).
 """
 
 from __future__ import annotations
