@@ -155,3 +155,17 @@ def test_worker_pool_runs_one_kokoro_call_at_a_time_only_on_openvino(tmp_path: P
     assert app.state.workers.workers == (1 if runtime == "openvino" else default_workers())
     pinned = create_app(Settings(data_dir=tmp_path / "pinned", preload=False, kokoro_runtime=runtime, synthesis_workers=3))
     assert pinned.state.workers.workers == 3
+
+
+@pytest.mark.slow
+def test_a_new_build_frees_the_space_of_older_ones(models_dir: Path, tmp_path: Path):
+    from voxclone.engines.kokoro import _package_data, assemble_model
+    from voxclone.engines.kokoro_openvino import BUILD_VERSION, prepared_graph
+
+    digest = (_package_data() / "model.sha256").read_text().strip()
+    stale = tmp_path / f"kokoro-{digest[:16]}-v{BUILD_VERSION - 1}"
+    (stale / "before.onnx").parent.mkdir()
+    (stale / "before.onnx").write_bytes(b"\0" * 1024)
+    built = prepared_graph(assemble_model(models_dir), digest, tmp_path)
+    assert sorted(p.name for p in built.iterdir()) == ["after.onnx", "before.onnx", "source.onnx"]
+    assert not stale.exists()

@@ -29,6 +29,8 @@ _SIN2_COEFFS = (1.1812561e-04, -3.1292627e-03, 4.4407691e-02, -3.3332296e-01, 9.
 # The frame-rate f0 curve enters the sine source here; the source's excitation leaves it there.
 F0_TENSOR = "/decoder/decoder/Unsqueeze_output_0"
 SOURCE_TENSOR = "/decoder/decoder/generator/m_source/l_tanh/Tanh_output_0"
+# Frames per input token (rounded, at least 1; two f0 frames each), which `before` also hands out.
+DURATIONS_TENSOR = "/encoder/Clip_output_0"
 
 
 class GraphMismatch(ValueError):
@@ -203,8 +205,8 @@ def split_at_sine_source(model: onnx.ModelProto) -> SplitModel:
     """Cut the graph so that everything from the f0 curve to the source excitation is a model of its own."""
     graph = model.graph
     index = _Index.of(graph)
-    if F0_TENSOR not in index.producer or SOURCE_TENSOR not in index.producer:
-        raise GraphMismatch("Kokoro's sine source tensors are not in this graph")
+    if not {F0_TENSOR, SOURCE_TENSOR, DURATIONS_TENSOR} <= index.producer.keys():
+        raise GraphMismatch("Kokoro's sine source or duration tensors are not in this graph")
     source = _ancestors(index, SOURCE_TENSOR, stop=F0_TENSOR)
     downstream = _descendants(index, source)
     before = [n for n in graph.node if id(n) not in downstream]
@@ -214,7 +216,7 @@ def split_at_sine_source(model: onnx.ModelProto) -> SplitModel:
         raise GraphMismatch("the part before the sine source depends on what follows it")
     graph_inputs = {i.name for i in graph.input}
     after_inputs = sorted(_inputs(after) & (made_before | made_source | graph_inputs))
-    before_outputs = sorted((_inputs(after) | {F0_TENSOR}) & made_before)
+    before_outputs = sorted((_inputs(after) | {F0_TENSOR, DURATIONS_TENSOR}) & made_before)
     extractor = utils.Extractor(model)
     return SplitModel(
         before=extractor.extract_model(sorted(graph_inputs), before_outputs),
