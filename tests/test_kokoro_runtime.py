@@ -164,7 +164,7 @@ def test_a_new_build_frees_the_space_of_older_ones(models_dir: Path, tmp_path: P
 
     digest = (_package_data() / "model.sha256").read_text().strip()
     stale = tmp_path / f"kokoro-{digest[:16]}-v{BUILD_VERSION - 1}"
-    (stale / "before.onnx").parent.mkdir()
+    stale.mkdir()
     (stale / "before.onnx").write_bytes(b"\0" * 1024)
     built = prepared_graph(assemble_model(models_dir), digest, tmp_path)
     assert sorted(p.name for p in built.iterdir()) == ["after.onnx", "before.onnx", "source.onnx"]

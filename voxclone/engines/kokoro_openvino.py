@@ -116,10 +116,12 @@ class OpenVinoKokoro:
         f0_frames = tensors[self._f0].shape[-1]
         if 2 * int(durations.sum()) != f0_frames:  # not the frame layout this relies on: cut nothing
             return
-        cut = 2 * max(0, int(durations[0]) - LEAD_FRAMES_KEPT)  # in f0 frames
+        cut = 2 * (int(durations[0]) - LEAD_FRAMES_KEPT)  # in f0 frames
+        if cut <= 0:
+            return
         for name in self._after_inputs:
             x = tensors[name]
             axis = 1 if name == self._excitation else x.ndim - 1  # (1, samples, 1) or (1, channels, time)
             if x.shape[axis] > 1 and x.shape[axis] % f0_frames == 0:  # style inputs are (1, channels, 1)
                 per_frame = x.shape[axis] // f0_frames
-                tensors[name] = np.ascontiguousarray(np.delete(x, np.s_[: cut * per_frame], axis=axis))
+                tensors[name] = np.delete(x, np.s_[: cut * per_frame], axis=axis)  # a new, contiguous array
