@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from voxclone.cloning import Reference, apply_post, clone_voice, shared_encoder  # noqa: E402
 from voxclone.cloning.asr import transcribe, word_error_rate  # noqa: E402
-from voxclone.engines.kokoro import SAMPLE_RATE, KokoroEngine, stock_packs  # noqa: E402
+from voxclone.engines.kokoro import RUNTIMES, SAMPLE_RATE, KokoroEngine, stock_packs  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "librispeech_train-clean-100"
 TEST_SENTENCES = (
@@ -120,7 +120,7 @@ def main() -> None:
     ap.add_argument("--ids", type=str, default="")
     ap.add_argument("--budget", type=float, default=90.0, help="clone_voice time budget (s)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--runtime", choices=("auto", "openvino", "onnxruntime"), default="auto", help="Kokoro's runtime")
+    ap.add_argument("--runtime", choices=RUNTIMES, default="auto", help="Kokoro's runtime")
     args = ap.parse_args()
 
     ids = args.ids.split(",") if args.ids else pick_speakers(args.speakers)
