@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from voxclone.cloning import Reference, apply_post, clone_voice, shared_encoder
-from voxclone.cloning.analysis import band_centres
+from voxclone.cloning.analysis import band_centres, shape_frames
 from voxclone.engines.kokoro import SAMPLE_RATE, KokoroEngine, stock_packs
 from voxclone.errors import BadAudio
 
@@ -139,3 +139,36 @@ def test_equaliser_keeps_length_and_moves_the_spectrum_as_asked() -> None:
     gain_low = 10 * np.log10(spec_out[low].sum() / spec_in[low].sum())
     assert gain_high - gain_low == pytest.approx(12.0, abs=2.0)
     assert np.max(np.abs(out)) <= 1.0
+
+
+
+def test_shape_mapping_changes_how_the_spectrum_moves_and_nothing_else(kokoro: KokoroEngine) -> None:
+    speech = kokoro.synthesize_style(TEST_TEXT, stock_packs()["jf_alpha"])
+    shapes = shape_frames([speech], SAMPLE_RATE)
+    centre, spread = shapes.mean(axis=1), shapes.std(axis=1)
+    loud = np.sqrt(np.mean(speech**2))
+
+    def after(scale: float) -> np.ndarray:
+        transform = scale * np.eye(len(centre))
+        out = apply_post(speech, SAMPLE_RATE, {"shape": {"centre": centre.tolist(), "transform": transform.tolist()}})
+        assert len(out) == len(speech)
+        return out
+
+    assert np.max(np.abs(after(1.0) - speech)) < 1e-4  # no change asked, none made
+    for scale, lo, hi in ((1.5, 1.2, 1.6), (0.6, 0.5, 0.85)):  # overlapping frames blur a little of it
+        out = after(scale)
+        ratio = np.median(shape_frames([out], SAMPLE_RATE).std(axis=1) / spread)
+        assert lo < ratio < hi, f"asked for x{scale} the spread, got x{ratio:.2f}"
+        assert np.sqrt(np.mean(out**2)) == pytest.approx(loud, rel=0.25)  # shape changes, not loudness
+
+
+@pytest.mark.slow
+def test_a_clone_moves_like_its_speaker_spectrally(
+    clip: tuple[np.ndarray, int], kokoro: KokoroEngine, _clone_103: object
+) -> None:
+    audio, sr = clip
+    reference = np.cov(shape_frames([audio[: int(0.65 * len(audio))]], sr))
+    raw = kokoro.synthesize_style(TEST_TEXT, _clone_103.style)  # type: ignore[attr-defined]
+    mapped = apply_post(raw, SAMPLE_RATE, _clone_103.post)  # type: ignore[attr-defined]
+    before, after = (np.linalg.norm(np.cov(shape_frames([x], SAMPLE_RATE)) - reference) for x in (raw, mapped))
+    assert after < 0.8 * before, f"shape covariance distance to the speaker {before:.2f} -> {after:.2f}"

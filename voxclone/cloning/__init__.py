@@ -1,4 +1,4 @@
-"""Voice cloning for Kokoro: find the style table (and a cheap equaliser) that sounds like a speaker.
+"""Voice cloning for Kokoro: find the style table (and cheap post-processing) that sounds like a speaker.
 
 `clone_voice` takes a few recordings of one speaker and returns a `CloneResult`; `apply_post` is run
 on every piece synthesised with the cloned voice. See search.py for the algorithm.
@@ -98,7 +98,7 @@ def clone_voice(
     time_budget_s: float = 90.0,
     seed: int = 0,
 ) -> CloneResult:
-    """Clone the speaker heard in `references` into a Kokoro style table plus an equaliser.
+    """Clone the speaker heard in `references` into a Kokoro style table plus post-processing (post.py).
 
     Deterministic for a given seed as long as the search finishes inside `time_budget_s` (the budget
     only cuts the search short on a slow machine). Safe to call from a worker thread.
@@ -115,15 +115,17 @@ def clone_voice(
     # The search gets ~80 % of the budget; checking the finalists takes the rest.
     ranked = search.run(started + 0.8 * time_budget_s, lambda f, m: report(0.02 + 0.83 * f, m))
     chosen, baseline = _pick(search, ranked, report)
+    report(0.99, "matching the speaker's spectral shape")
+    post, similarity = search.finish(chosen)
     report(1.0, "done")
     scores = {
-        "similarity": round(chosen.similarity, 4),
+        "similarity": round(similarity, 4),
         "baseline_similarity": round(baseline.similarity, 4),
         "wer": round(chosen.info["wer"], 4),
         "f0_reference": round(search.stats.f0_median, 1),
         "f0_clone": round(chosen.f0, 1),
         "candidates": float(len(search.evaluated)),
+        "shape_mapped": float("shape" in post),
         "seconds": round(time.monotonic() - started, 2),
     }
-    post = {"eq_db": [round(float(g), 2) for g in chosen.eq_db]}
     return CloneResult(style=space.table(chosen.x), post=post, scores=scores)

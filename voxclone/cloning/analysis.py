@@ -1,8 +1,9 @@
-"""Cheap voice statistics of a recording: pitch (WORLD DIO) and long-term average spectrum.
+"""Cheap voice statistics of a recording: pitch (WORLD DIO), long-term average spectrum, spectral shape.
 
 These are what the clone search matches besides the speaker embedding: median pitch and its spread
-(speaker-embedding judges weigh pitch heavily), and the average spectral envelope of voiced speech,
-which a static equaliser (post.py) can then impose on the synthesised voice.
+(speaker-embedding judges weigh pitch heavily), the average spectral envelope of voiced speech, which
+a static equaliser (post.py) can then impose on the synthesised voice, and the spectral shape of each
+frame (which bands carry its energy), whose spread and correlations post.py's shape mapping imposes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 import pyworld
 import soxr
+from scipy.signal import istft, stft
 
 ANALYSIS_RATE = 16_000  # every statistic is taken at 16 kHz so 16 kHz uploads and 24 kHz output compare
 _N_FFT = 512
@@ -20,6 +22,9 @@ _HOP = 160
 N_BANDS = 64  # 16/32/64 bands measured: +0.040/+0.050/+0.060 GE2E on 4 speakers
 _F_LO = 80.0
 _F_HI = 7_600.0  # below Nyquist of 16 kHz uploads: no band ever depends on missing spectrum
+# Spectral-shape frames last the same time at every rate (512 samples at 16 kHz, 768 at 24 kHz), so
+# their bins fall on the same frequencies and a shape measured on a 16 kHz upload applies to 24 kHz speech.
+_SHAPE_WINDOW_S = 0.032
 
 
 @dataclass(frozen=True)
@@ -51,11 +56,13 @@ def band_centres() -> np.ndarray:
     return np.sqrt(e[:-1] * e[1:])
 
 
-@lru_cache(maxsize=1)
-def _band_matrix() -> np.ndarray:
-    # (bins, bands) averaging matrix: each band is the mean power of the FFT bins inside it, with a
-    # minimum of one bin so narrow low bands are never empty.
-    freqs = np.fft.rfftfreq(_N_FFT, 1 / ANALYSIS_RATE)
+@lru_cache(maxsize=8)
+def band_matrix(sample_rate: int = ANALYSIS_RATE, n_fft: int = _N_FFT) -> np.ndarray:
+    """(bins, bands) averaging matrix: each band is the mean power of the FFT bins inside it.
+
+    Every band gets at least one bin, so narrow low bands are never empty.
+    """
+    freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
     edges = band_edges()
     m = np.zeros((len(freqs), N_BANDS), np.float32)
     for b in range(N_BANDS):
@@ -73,7 +80,7 @@ def band_log_power(x16: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = 1 + (len(x16) - _N_FFT) // _HOP
     idx = np.arange(_N_FFT)[None, :] + _HOP * np.arange(n)[:, None]
     spec = np.abs(np.fft.rfft(x16[idx] * np.hanning(_N_FFT).astype(np.float32), axis=1)) ** 2
-    bands = spec @ _band_matrix()
+    bands = spec @ band_matrix()
     energy_db = 10 * np.log10(spec.sum(axis=1) + 1e-10)
     return np.log(bands + 1e-10), energy_db
 
@@ -113,3 +120,48 @@ def voice_stats(audios: list[np.ndarray], sample_rate: int, robust: bool = False
         return VoiceStats(0.0, 0.0, spectrum, 0.0)
     lf = np.log2(f0)
     return VoiceStats(float(2 ** np.median(lf)), float(np.std(lf)), spectrum, len(f0) * 0.01)
+
+
+def shape_frame_length(sample_rate: int) -> int:
+    """Samples in one spectral-shape frame at this rate."""
+    return round(_SHAPE_WINDOW_S * sample_rate)
+
+
+def shape_freqs(sample_rate: int) -> np.ndarray:
+    """The frequencies (Hz) of shape_stft's bins."""
+    return np.fft.rfftfreq(shape_frame_length(sample_rate), 1 / sample_rate)
+
+
+def shape_stft(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(bins, frames) short-time spectrum that spectral shapes are measured and changed in (Hann, 4x overlap)."""
+    n = shape_frame_length(sample_rate)
+    return stft(audio, sample_rate, window="hann", nperseg=n, noverlap=n - n // 4)[2]
+
+
+def shape_istft(spectrum: np.ndarray, sample_rate: int, length: int) -> np.ndarray:
+    """Audio of `length` samples back from a (possibly changed) shape_stft spectrum."""
+    n = shape_frame_length(sample_rate)
+    audio = istft(spectrum, sample_rate, window="hann", nperseg=n, noverlap=n - n // 4)[1]
+    return np.pad(audio, (0, max(0, length - len(audio))))[:length]
+
+
+def spectral_shape(power: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(bands, frames) log band power less each frame's mean over bands, and (frames,) speech activity.
+
+    Taking out each frame's mean leaves the spectrum's shape (which formants and bands carry the
+    energy), not how loud the frame is. Active frames are those within 30 dB of the loudest.
+    """
+    log_bands = np.log(band_matrix(sample_rate, shape_frame_length(sample_rate)).T @ power + 1e-10)
+    energy_db = 10 * np.log10(power.sum(axis=0) + 1e-10)
+    active = energy_db > energy_db.max() - 30.0 if energy_db.size else np.zeros(0, bool)
+    return log_bands - log_bands.mean(axis=0, keepdims=True), active
+
+
+def shape_frames(audios: list[np.ndarray], sample_rate: int) -> np.ndarray:
+    """(bands, frames) spectral shapes of the active frames of all audios, pooled."""
+    frames = [np.zeros((N_BANDS, 0), np.float32)]
+    for audio in audios:
+        if len(audio) >= shape_frame_length(sample_rate):
+            shape, active = spectral_shape(np.abs(shape_stft(audio, sample_rate)) ** 2, sample_rate)
+            frames.append(shape[:, active])
+    return np.concatenate(frames, axis=1)

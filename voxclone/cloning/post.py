@@ -1,9 +1,20 @@
-"""Post-processing applied to every synthesised piece of a cloned voice: a static equaliser.
+"""Post-processing applied to every synthesised piece of a cloned voice: shape mapping, then a static equaliser.
 
 The equaliser moves the synthetic voice's long-term average spectrum toward the reference speaker's
 (vocal-tract colour, microphone brightness). It is one linear-phase FIR filter applied by FFT
 convolution, so it costs well under 1 % of synthesis time and keeps the length exactly.
-`post` params are JSON: {"eq_db": [N_BANDS gains in dB at analysis.band_centres()]}; {} means untouched.
+
+Shape mapping comes first. The equaliser fixes each band's average; this fixes how a frame's spectral
+shape (which bands carry its energy, analysis.spectral_shape) varies around that average: how far
+each band swings, and which bands rise and fall together, as the speaker's formants move. Each speech
+frame's shape, less the voice's mean shape, is multiplied by a band-by-band matrix that gives the
+synthetic voice's shapes the reference's spread and correlations (search.shape_transform). The
+difference becomes a gain per band and frame, applied in the short-time Fourier domain, so pitch,
+phase and timing are untouched.
+
+`post` params are JSON, {} meaning untouched:
+- "eq_db": N_BANDS gains in dB at analysis.band_centres();
+- "shape" (optional): {"centre": N_BANDS mean shape of the voice, "transform": N_BANDS x N_BANDS}.
 """
 
 from __future__ import annotations
@@ -13,10 +24,11 @@ from functools import lru_cache
 import numpy as np
 from scipy.signal import oaconvolve
 
-from .analysis import band_centres
+from .analysis import band_centres, shape_frame_length, shape_freqs, shape_istft, shape_stft, spectral_shape
 
 _TAPS = 511
 MAX_GAIN_DB = 12.0
+_MAX_GAIN_LOG_POWER = MAX_GAIN_DB * np.log(10.0) / 10.0  # the same limit, for natural-log power gains
 
 
 @lru_cache(maxsize=64)
@@ -48,11 +60,42 @@ def equalise(audio: np.ndarray, sample_rate: int, gains_db: list[float] | np.nda
     return y.astype(np.float32)
 
 
+@lru_cache(maxsize=4)
+def _bands_to_bins(sample_rate: int) -> np.ndarray:
+    # (bins, bands) interpolation on a log-frequency axis, flat below the first band and fading to no
+    # change above the last, as the equaliser does: 16 kHz uploads say nothing about 8-12 kHz.
+    freqs = shape_freqs(sample_rate)
+    centres = band_centres()
+    top = centres[-1]
+    fade = 1 - np.clip((freqs - top) / (0.5 * top), 0.0, 1.0)
+    log_f = np.log(np.maximum(freqs, 1.0))
+    eye = np.eye(len(centres))
+    return np.stack([np.interp(log_f, np.log(centres), eye[b]) * fade for b in range(len(centres))], axis=1).astype(np.float32)
+
+
+def map_shape(audio: np.ndarray, sample_rate: int, centre: list[float], transform: list[list[float]]) -> np.ndarray:
+    """Each speech frame's spectral shape becomes centre + transform @ (shape - centre); same length."""
+    if len(audio) < shape_frame_length(sample_rate):
+        return audio
+    spectrum = shape_stft(np.asarray(audio, np.float32), sample_rate)
+    power = np.abs(spectrum) ** 2
+    shape, active = spectral_shape(power, sample_rate)
+    offset = shape - np.asarray(centre, np.float32)[:, None]
+    log_gain = (np.asarray(transform, np.float32) @ offset - offset) * active[None, :]
+    log_gain = np.clip(log_gain, -_MAX_GAIN_LOG_POWER, _MAX_GAIN_LOG_POWER)
+    gain = np.exp(_bands_to_bins(sample_rate) @ log_gain)  # power gain per bin and frame
+    # Each frame keeps its power: the shape changes, not how loud the frame is.
+    gain *= power.sum(axis=0) / np.maximum((power * gain).sum(axis=0), 1e-20)
+    return shape_istft(spectrum * np.sqrt(gain), sample_rate, len(audio)).astype(np.float32)
+
+
 def apply_post(audio: np.ndarray, sample_rate: int, post: dict) -> np.ndarray:
     """Apply a cloned voice's post-processing; `{}` returns the audio unchanged."""
     if not post:
         return audio
     out = audio
+    if "shape" in post:
+        out = map_shape(out, sample_rate, post["shape"]["centre"], post["shape"]["transform"])
     if "eq_db" in post:
         out = equalise(out, sample_rate, post["eq_db"])
     return out

@@ -194,7 +194,7 @@ class KokoroEngine(Engine):
     def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> np.ndarray:
         self.load()
         audio = self.synthesize_style(text, self.style(voice), speed)
-        if "post" in voice.params:  # cloned voices carry a cheap equaliser (voxclone.cloning.post)
+        if "post" in voice.params:  # cloned voices carry cheap filters (voxclone.cloning.post)
             from ..cloning import apply_post
 
             audio = apply_post(audio, SAMPLE_RATE, voice.params["post"])
