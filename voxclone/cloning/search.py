@@ -104,15 +104,14 @@ def _matrix_power(cov: np.ndarray, power: float) -> np.ndarray:
     return (vectors * values**power) @ vectors.T
 
 
-def shape_transform(voice: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def shape_transform(voice: np.ndarray, reference: np.ndarray) -> np.ndarray | None:
     """(bands, bands) matrix giving `voice`'s shape frames (bands, frames) the covariance of `reference`'s.
 
     Whitening by the voice's covariance and colouring by the reference's: the classic linear mapping
-    of one speaker's spectra onto another's. Identity when either side has too few frames to say.
+    of one speaker's spectra onto another's. None when either side has too few frames to say.
     """
-    bands = len(voice)
-    if min(voice.shape[1], reference.shape[1]) < 4 * bands:
-        return np.eye(bands)
+    if min(voice.shape[1], reference.shape[1]) < 4 * len(voice):
+        return None
     return _matrix_power(_covariance(reference), 0.5) @ _matrix_power(_covariance(voice), -0.5)
 
 
@@ -229,19 +228,24 @@ class CloneSearch:
         16 kHz copies, whose top band the resampler has already dimmed). It is kept unless the
         optimiser's own encoder (never the judge) finds the held-out probe clearly less like the reference.
         """
+        rate = self.engine.sample_rate
         table = self.space.table(cand.x)
         speech = [self.engine.synthesize_style(t, table) for t in (*SEARCH_PROBES, CHECK_PROBE)]
+
+        def similarity(post: dict) -> float:
+            return float(self.encoder.embed(apply_post(speech[-1], rate, post), rate) @ self.ref_check)
+
         plain = {"eq_db": [round(float(g), 2) for g in cand.eq_db]}
-        voice = shape_frames(speech, self.engine.sample_rate)
-        shaped = {**plain, "shape": {
-            "centre": [round(float(v), 4) for v in voice.mean(axis=1)] if voice.shape[1] else [0.0] * len(voice),
-            "transform": [[round(float(v), 4) for v in row] for row in shape_transform(voice, self.shapes)],
-        }}
-        held = speech[-1]
-        similarity = {}
-        for name, post in (("plain", plain), ("shaped", shaped)):
-            audio = apply_post(held, self.engine.sample_rate, post)
-            similarity[name] = float(self.encoder.embed(audio, self.engine.sample_rate) @ self.ref_check)
-        if similarity["shaped"] >= similarity["plain"] - MAX_SHAPE_LOSS:
-            return shaped, similarity["shaped"]
-        return plain, similarity["plain"]
+        voice = shape_frames(speech, rate)
+        transform = shape_transform(voice, self.shapes)
+        if transform is None:
+            return plain, similarity(plain)
+        shaped = {
+            **plain,
+            "shape": {
+                "centre": [round(float(v), 4) for v in voice.mean(axis=1)],
+                "transform": [[round(float(v), 4) for v in row] for row in transform],
+            },
+        }
+        with_shape, without = similarity(shaped), similarity(plain)
+        return (shaped, with_shape) if with_shape >= without - MAX_SHAPE_LOSS else (plain, without)
