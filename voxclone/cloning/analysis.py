@@ -25,6 +25,7 @@ _F_HI = 7_600.0  # below Nyquist of 16 kHz uploads: no band ever depends on miss
 # Spectral-shape frames last the same time at every rate (512 samples at 16 kHz, 768 at 24 kHz), so
 # their bins fall on the same frequencies and a shape measured on a 16 kHz upload applies to 24 kHz speech.
 _SHAPE_WINDOW_S = 0.032
+_SPEECH_RANGE_DB = 30.0  # frames this far below the loudest one are pauses, not speech
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,17 @@ def band_log_power(x16: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.log(bands + 1e-10), energy_db
 
 
+def _speech(energy_db: np.ndarray) -> np.ndarray:
+    """Which frames are speech: those within _SPEECH_RANGE_DB of the loudest."""
+    if energy_db.size == 0:
+        return np.zeros(0, bool)
+    return energy_db > energy_db.max() - _SPEECH_RANGE_DB
+
+
 def ltas(x16: np.ndarray) -> np.ndarray:
     """Long-term average log band power over frames within 30 dB of the loudest (speech, not pauses)."""
     logp, energy = band_log_power(x16)
-    active = energy > energy.max() - 30.0
+    active = _speech(energy)
     return logp[active].mean(axis=0)
 
 
@@ -114,7 +122,7 @@ def voice_stats(audios: list[np.ndarray], sample_rate: int, robust: bool = False
     logps = []
     for x in xs:
         logp, energy = band_log_power(x)
-        logps.append(logp[energy > energy.max() - 30.0])
+        logps.append(logp[_speech(energy)])
     spectrum = np.concatenate(logps).mean(axis=0)
     if len(f0) < 10:
         return VoiceStats(0.0, 0.0, spectrum, 0.0)
@@ -153,7 +161,7 @@ def spectral_shape(power: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.
     """
     log_bands = np.log(band_matrix(sample_rate, shape_frame_length(sample_rate)).T @ power + 1e-10)
     energy_db = 10 * np.log10(power.sum(axis=0) + 1e-10)
-    active = energy_db > energy_db.max() - 30.0 if energy_db.size else np.zeros(0, bool)
+    active = _speech(energy_db)
     return log_bands - log_bands.mean(axis=0, keepdims=True), active
 
 

@@ -31,17 +31,25 @@ MAX_GAIN_DB = 12.0
 _MAX_GAIN_LOG_POWER = MAX_GAIN_DB * np.log(10.0) / 10.0  # the same limit, for natural-log power gains
 
 
+def _band_interpolation(freqs: np.ndarray) -> np.ndarray:
+    """(len(freqs), bands) matrix turning band gains into gains at `freqs`.
+
+    Linear on a log-frequency axis, flat below the first band, and fading to no change above the last:
+    uploads at 16 kHz say nothing about 8-12 kHz. The equaliser and the shape mapping share it.
+    """
+    centres = band_centres()
+    top = centres[-1]
+    fade = 1 - np.clip((freqs - top) / (0.5 * top), 0.0, 1.0)
+    log_f = np.log(np.maximum(freqs, 1.0))
+    eye = np.eye(len(centres))
+    return np.stack([np.interp(log_f, np.log(centres), eye[b]) * fade for b in range(len(centres))], axis=1)
+
+
 @lru_cache(maxsize=64)
 def _fir(gains_db: tuple[float, ...], sample_rate: int) -> np.ndarray:
-    # Frequency sampling: interpolate the band gains on a log-frequency axis (flat outside the
-    # bands), build a zero-phase response and window it to a short linear-phase filter.
-    freqs = np.fft.rfftfreq(_TAPS * 2 - 2, 1 / sample_rate)
-    centres = np.log(band_centres())
-    gains = np.interp(np.log(np.maximum(freqs, 1.0)), centres, np.asarray(gains_db))
-    # Above the analysed range fade toward 0 dB: uploads at 16 kHz say nothing about 8-12 kHz.
-    top = band_centres()[-1]
-    fade = np.clip((freqs - top) / (1.5 * top - top), 0.0, 1.0)
-    gains = gains * (1 - fade)
+    # Frequency sampling: band gains at every FFT bin, a zero-phase response, windowed to a short
+    # linear-phase filter.
+    gains = _band_interpolation(np.fft.rfftfreq(_TAPS * 2 - 2, 1 / sample_rate)) @ np.asarray(gains_db)
     impulse = np.fft.irfft(10 ** (gains / 20.0))
     impulse = np.roll(impulse, _TAPS // 2)[:_TAPS] * np.hanning(_TAPS)
     return impulse.astype(np.float32)
@@ -62,15 +70,7 @@ def equalise(audio: np.ndarray, sample_rate: int, gains_db: list[float] | np.nda
 
 @lru_cache(maxsize=4)
 def _bands_to_bins(sample_rate: int) -> np.ndarray:
-    # (bins, bands) interpolation on a log-frequency axis, flat below the first band and fading to no
-    # change above the last, as the equaliser does: 16 kHz uploads say nothing about 8-12 kHz.
-    freqs = shape_freqs(sample_rate)
-    centres = band_centres()
-    top = centres[-1]
-    fade = 1 - np.clip((freqs - top) / (0.5 * top), 0.0, 1.0)
-    log_f = np.log(np.maximum(freqs, 1.0))
-    eye = np.eye(len(centres))
-    return np.stack([np.interp(log_f, np.log(centres), eye[b]) * fade for b in range(len(centres))], axis=1).astype(np.float32)
+    return _band_interpolation(shape_freqs(sample_rate)).astype(np.float32)
 
 
 def map_shape(audio: np.ndarray, sample_rate: int, centre: list[float], transform: list[list[float]]) -> np.ndarray:
