@@ -140,16 +140,19 @@ def shape_freqs(sample_rate: int) -> np.ndarray:
     return np.fft.rfftfreq(shape_frame_length(sample_rate), 1 / sample_rate)
 
 
-def shape_stft(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(bins, frames) short-time spectrum that spectral shapes are measured and changed in (Hann, 4x overlap)."""
+def shape_stft(audio: np.ndarray, sample_rate: int, overlap: int = 4) -> np.ndarray:
+    """(bins, frames) short-time spectrum that spectral shapes are measured and changed in (Hann window).
+
+    Frames overlap `overlap` times. Measuring takes 4: more frames for the covariances of a short reference.
+    """
     n = shape_frame_length(sample_rate)
-    return stft(audio, sample_rate, window="hann", nperseg=n, noverlap=n - n // 4)[2]
+    return stft(audio, sample_rate, window="hann", nperseg=n, noverlap=n - n // overlap)[2]
 
 
-def shape_istft(spectrum: np.ndarray, sample_rate: int, length: int) -> np.ndarray:
-    """Audio of `length` samples back from a (possibly changed) shape_stft spectrum."""
+def shape_istft(spectrum: np.ndarray, sample_rate: int, length: int, overlap: int = 4) -> np.ndarray:
+    """Audio of `length` samples back from a (possibly changed) shape_stft spectrum of the same overlap."""
     n = shape_frame_length(sample_rate)
-    audio = istft(spectrum, sample_rate, window="hann", nperseg=n, noverlap=n - n // 4)[1]
+    audio = istft(spectrum, sample_rate, window="hann", nperseg=n, noverlap=n - n // overlap)[1]
     return np.pad(audio, (0, max(0, length - len(audio))))[:length]
 
 

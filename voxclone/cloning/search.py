@@ -23,7 +23,7 @@ import numpy as np
 from . import asr
 from .analysis import ANALYSIS_RATE, VoiceStats, shape_frames, to_analysis_rate, voice_stats
 from .embedding import SpeakerEncoder, normalise
-from .post import MAX_GAIN_DB, apply_post, equalise
+from .post import MAX_GAIN_DB, apply_post, equalise, map_shape
 from .space import StyleSpace
 
 if TYPE_CHECKING:
@@ -156,10 +156,19 @@ class CloneSearch:
 
         return _cache.get(engine, table, text, make)
 
+    def _shape_mapped(self, audio16k: np.ndarray, measured: list[np.ndarray]) -> np.ndarray:
+        """The audio with the shape mapping that `measured` speech gets toward the reference (as finish makes it)."""
+        voice = shape_frames(measured, ANALYSIS_RATE)
+        transform = shape_transform(voice, self.shapes)
+        if transform is None:
+            return audio16k
+        return map_shape(audio16k, ANALYSIS_RATE, voice.mean(axis=1), transform)
+
     def _score_audio(self, audio16k: np.ndarray, ref_vec: np.ndarray) -> tuple[float, float, np.ndarray, float]:
         stats = voice_stats([audio16k], ANALYSIS_RATE)
         gains = eq_gains(self.stats, stats)
-        emb = self.encoder.embed(equalise(audio16k, ANALYSIS_RATE, gains), ANALYSIS_RATE)
+        mapped = self._shape_mapped(audio16k, [audio16k])
+        emb = self.encoder.embed(equalise(mapped, ANALYSIS_RATE, gains), ANALYSIS_RATE)
         sim = float(emb @ ref_vec)
         return sim - pitch_penalty(stats.f0_median, self.stats.f0_median), sim, gains, stats.f0_median
 
@@ -214,7 +223,8 @@ class CloneSearch:
         search_audio = np.concatenate([self._speak(table, t) for t in SEARCH_PROBES])
         full_stats = voice_stats([search_audio, held], ANALYSIS_RATE)
         gains = eq_gains(self.stats, full_stats)
-        emb = self.encoder.embed(equalise(held, ANALYSIS_RATE, gains), ANALYSIS_RATE)
+        mapped = self._shape_mapped(held, [search_audio, held])
+        emb = self.encoder.embed(equalise(mapped, ANALYSIS_RATE, gains), ANALYSIS_RATE)
         sim = float(emb @ self.ref_check)
         wer = asr.word_error_rate(CHECK_PROBE, asr.transcribe(held, ANALYSIS_RATE))
         score = sim - pitch_penalty(full_stats.f0_median, self.stats.f0_median)
