@@ -1,7 +1,8 @@
 """Black-box search for the Kokoro style that sounds most like a reference speaker.
 
 Kokoro's int8 graph has no gradients, so candidates are scored by synthesising short probe
-sentences. The score is the d-vector cosine between the (equalised) probe speech and one half of the
+sentences. The score is the d-vector cosine between the probe speech, post-processed as the voice
+will be (shape mapping and equaliser, both fitted to that candidate), and one half of the
 reference, minus a pitch-mismatch penalty (d-vectors under-weight pitch: for a male speaker the
 nearest pack by d-vector alone was a female voice). The other half of the reference and a probe
 sentence never used in the search pick the final candidate, with Whisper rejecting broken speech,
