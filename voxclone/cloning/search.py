@@ -24,7 +24,7 @@ import numpy as np
 from . import asr
 from .analysis import ANALYSIS_RATE, VoiceStats, shape_frames, to_analysis_rate, voice_stats
 from .embedding import SpeakerEncoder, normalise
-from .post import MAX_GAIN_DB, apply_post, equalise, map_shape
+from .post import MAX_GAIN_DB, apply_post
 from .space import StyleSpace
 
 if TYPE_CHECKING:
@@ -157,19 +157,22 @@ class CloneSearch:
 
         return _cache.get(engine, table, text, make)
 
-    def _shape_mapped(self, audio16k: np.ndarray, measured: list[np.ndarray]) -> np.ndarray:
-        """The audio with the shape mapping that `measured` speech gets toward the reference (as finish makes it)."""
-        voice = shape_frames(measured, ANALYSIS_RATE)
+    def _post(self, gains: np.ndarray, measured: list[np.ndarray], rate: int) -> dict:
+        """The post-processing (post.py) a candidate with these equaliser gains gets: its shape mapping is
+        measured on `measured` speech at `rate`, and left out when there are too few frames to estimate it.
+        """
+        post: dict = {"eq_db": gains}
+        voice = shape_frames(measured, rate)
         transform = shape_transform(voice, self.shapes)
-        if transform is None:
-            return audio16k
-        return map_shape(audio16k, ANALYSIS_RATE, voice.mean(axis=1), transform)
+        if transform is not None:
+            post["shape"] = {"centre": voice.mean(axis=1), "transform": transform}
+        return post
 
     def _score_audio(self, audio16k: np.ndarray, ref_vec: np.ndarray) -> tuple[float, float, np.ndarray, float]:
         stats = voice_stats([audio16k], ANALYSIS_RATE)
         gains = eq_gains(self.stats, stats)
-        mapped = self._shape_mapped(audio16k, [audio16k])
-        emb = self.encoder.embed(equalise(mapped, ANALYSIS_RATE, gains), ANALYSIS_RATE)
+        post = self._post(gains, [audio16k], ANALYSIS_RATE)
+        emb = self.encoder.embed(apply_post(audio16k, ANALYSIS_RATE, post), ANALYSIS_RATE)
         sim = float(emb @ ref_vec)
         return sim - pitch_penalty(stats.f0_median, self.stats.f0_median), sim, gains, stats.f0_median
 
@@ -224,8 +227,8 @@ class CloneSearch:
         search_audio = np.concatenate([self._speak(table, t) for t in SEARCH_PROBES])
         full_stats = voice_stats([search_audio, held], ANALYSIS_RATE)
         gains = eq_gains(self.stats, full_stats)
-        mapped = self._shape_mapped(held, [search_audio, held])
-        emb = self.encoder.embed(equalise(mapped, ANALYSIS_RATE, gains), ANALYSIS_RATE)
+        post = self._post(gains, [search_audio, held], ANALYSIS_RATE)
+        emb = self.encoder.embed(apply_post(held, ANALYSIS_RATE, post), ANALYSIS_RATE)
         sim = float(emb @ self.ref_check)
         wer = asr.word_error_rate(CHECK_PROBE, asr.transcribe(held, ANALYSIS_RATE))
         score = sim - pitch_penalty(full_stats.f0_median, self.stats.f0_median)
@@ -246,16 +249,15 @@ class CloneSearch:
         def similarity(post: dict) -> float:
             return float(self.encoder.embed(apply_post(speech[-1], rate, post), rate) @ self.ref_check)
 
-        plain = {"eq_db": [round(float(g), 2) for g in cand.eq_db]}
-        voice = shape_frames(speech, rate)
-        transform = shape_transform(voice, self.shapes)
-        if transform is None:
+        post = self._post(cand.eq_db, speech, rate)
+        plain = {"eq_db": [round(float(g), 2) for g in post["eq_db"]]}
+        if "shape" not in post:
             return plain, similarity(plain)
         shaped = {
             **plain,
             "shape": {
-                "centre": [round(float(v), 4) for v in voice.mean(axis=1)],
-                "transform": [[round(float(v), 4) for v in row] for row in transform],
+                "centre": [round(float(v), 4) for v in post["shape"]["centre"]],
+                "transform": [[round(float(v), 4) for v in row] for row in post["shape"]["transform"]],
             },
         }
         with_shape, without = similarity(shaped), similarity(plain)
