@@ -83,6 +83,13 @@ class Judge:
     def embed(self, audio: np.ndarray, sr: int) -> np.ndarray:
         return self._encoder.embed_utterance(self._pre(audio.astype(np.float32), source_sr=sr))
 
+    def embed_windows(self, audio: np.ndarray, sr: int) -> np.ndarray:
+        """One embedding per 1.6 s window: the interface of the product's SpeakerEncoder (style_ceiling.py)."""
+        _, partials, _ = self._encoder.embed_utterance(
+            self._pre(audio.astype(np.float32), source_sr=sr), return_partials=True
+        )
+        return partials
+
 
 def speak(engine: KokoroEngine, style: np.ndarray, post: dict) -> tuple[list[np.ndarray], float, float]:
     """The test sentences in one voice; RTF of synthesis + post, and RTF of the post-processing alone."""
