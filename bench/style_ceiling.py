@@ -38,19 +38,12 @@ from clone_quality import REF_FRACTION, Judge, clip, pick_speakers, speak, wer_o
 from voxclone.cloning import Reference, clone_voice  # noqa: E402
 from voxclone.cloning.analysis import to_analysis_rate  # noqa: E402
 from voxclone.cloning.search import Candidate, CloneSearch  # noqa: E402
+from voxclone.cloning.space import HALF, StyleSpace, principal_directions  # noqa: E402
 from voxclone.engines.kokoro import SAMPLE_RATE, KokoroEngine, stock_packs  # noqa: E402
 
-HALF = 128
 TIMBRE_DIRECTIONS, PROSODY_DIRECTIONS = 32, 8
 MAX_COEF = 2.0
 POPULATION = 6
-
-
-def principal_directions(tables: np.ndarray, half: slice, k: int) -> np.ndarray:
-    """(k, 128): the main ways the stock packs' rows differ in one half, each scaled by its standard deviation."""
-    rows = tables[:, ::4, half].reshape(-1, HALF)
-    _, s, vt = np.linalg.svd(rows - rows.mean(axis=0), full_matrices=False)
-    return (vt[:k] * (s[:k] / np.sqrt(len(rows) - 1))[:, None]).astype(np.float32)
 
 
 class WideSpace:
@@ -101,7 +94,7 @@ def main() -> None:
     engine = KokoroEngine(Path("/tmp/vx-models"))
     engine.load()
     judge = Judge()
-    tables = np.stack([t for _, t in sorted(stock_packs().items())]).astype(np.float32)
+    tables = StyleSpace.from_packs(stock_packs()).tables
     rows = []
     for sid in ids:
         audio, sr = clip(sid)

@@ -24,6 +24,13 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
+def principal_directions(tables: np.ndarray, half: slice, k: int) -> np.ndarray:
+    """(k, 128): the main ways the rows of every pack differ in one half, each scaled by its standard deviation."""
+    rows = tables[:, ::4, half].reshape(-1, HALF)
+    _, s, vt = np.linalg.svd(rows - rows.mean(axis=0), full_matrices=False)
+    return (vt[:k] * (s[:k] / np.sqrt(len(rows) - 1))[:, None]).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class StyleSpace:
     """Maps a search vector to a (510, 256) style table."""
@@ -36,13 +43,9 @@ class StyleSpace:
     def from_packs(cls, packs: dict[str, np.ndarray]) -> StyleSpace:
         names = tuple(sorted(packs))
         tables = np.stack([packs[n] for n in names]).astype(np.float32)
-        # Principal directions of the timbre half across every row of every pack: the ways real
-        # Kokoro timbres differ, beyond the 4 dimensions the mixture weights already span.
-        rows = tables[:, ::4, :HALF].reshape(-1, HALF)
-        centred = rows - rows.mean(axis=0)
-        _, s, vt = np.linalg.svd(centred, full_matrices=False)
-        std = s[:N_DIRECTIONS] / np.sqrt(len(rows) - 1)
-        return cls(names, tables, (vt[:N_DIRECTIONS] * std[:, None]).astype(np.float32))
+        # Principal directions of the timbre half: the ways real Kokoro timbres differ, beyond the
+        # 4 dimensions the mixture weights already span.
+        return cls(names, tables, principal_directions(tables, slice(0, HALF), N_DIRECTIONS))
 
     @property
     def n_packs(self) -> int:
