@@ -4,7 +4,7 @@ For each speaker (one 10-15 s clip in ../shared/data/librispeech_train-clean-100
 reference given to `clone_voice` and the rest is held out. The clone then speaks three sentences that
 are not in the reference, and is judged against the held-out audio with GE2E (resemblyzer, which the
 optimiser never uses), the voicefilter d-vector, identification among all benchmarked speakers,
-Whisper tiny.en WER, enrolment wall time and synthesis RTF (stock pack vs clone, post included).
+Whisper tiny.en WER, enrolment wall time and synthesis RTF (stock pack vs clone, filters included).
 
 Run (from the repo root, venv active; the judge needs torch==2.13.0 and resemblyzer==0.1.4):
 
@@ -17,9 +17,11 @@ speakers (sorted by id) whose clip is at least 12 s long. JSON lands in bench/ou
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,9 +31,12 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from voxclone.cloning import Reference, apply_post, clone_voice, shared_encoder  # noqa: E402
-from voxclone.cloning.asr import transcribe, word_error_rate  # noqa: E402
+from voxclone.asr import Transcriber, word_error_rate  # noqa: E402
+from voxclone.cloning import CloneJob, Reference  # noqa: E402
+from voxclone.embedding import SpeakerEncoder  # noqa: E402
 from voxclone.engines.kokoro import RUNTIMES, SAMPLE_RATE, KokoroEngine, stock_packs  # noqa: E402
+from voxclone.engines.kokoro_clone import InstantCloner  # noqa: E402
+from voxclone.filters import FilterChain, build_chain  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "librispeech_train-clean-100"
 TEST_SENTENCES = (
@@ -91,31 +96,31 @@ class Judge:
         return partials
 
 
-def speak(engine: KokoroEngine, style: np.ndarray, post: dict) -> tuple[list[np.ndarray], float, float]:
-    """The test sentences in one voice; RTF of synthesis + post, and RTF of the post-processing alone."""
+def speak(engine: KokoroEngine, style: np.ndarray, chain: FilterChain) -> tuple[list[np.ndarray], float, float]:
+    """The test sentences in one voice; RTF of synthesis + filters, and RTF of the filters alone."""
     pieces, synth_s, post_s = [], 0.0, 0.0
     for text in TEST_SENTENCES:
         t0 = time.perf_counter()
         raw = engine.synthesize_style(text, style)
         t1 = time.perf_counter()
-        pieces.append(apply_post(raw, SAMPLE_RATE, post))
+        pieces.append(chain.apply(raw, SAMPLE_RATE))
         synth_s, post_s = synth_s + t1 - t0, post_s + time.perf_counter() - t1
     seconds = sum(len(p) for p in pieces) / SAMPLE_RATE
     return pieces, (synth_s + post_s) / seconds, post_s / seconds
 
 
-def paired_rtf(engine: KokoroEngine, stock: np.ndarray, clone: np.ndarray, post: dict) -> tuple[float, float]:
+def paired_rtf(engine: KokoroEngine, stock: np.ndarray, clone: np.ndarray, chain: FilterChain) -> tuple[float, float]:
     """(stock RTF, clone RTF), interleaved and best of 2 each, so CPU contention from other jobs hits both alike."""
     runs: dict[str, list[float]] = {"stock": [], "clone": []}
     for _ in range(2):
-        runs["stock"].append(speak(engine, stock, {})[1])
-        runs["clone"].append(speak(engine, clone, post)[1])
+        runs["stock"].append(speak(engine, stock, FilterChain())[1])
+        runs["clone"].append(speak(engine, clone, chain)[1])
     return min(runs["stock"]), min(runs["clone"])
 
 
-def wer_of(pieces: list[np.ndarray]) -> float:
+def wer_of(pieces: list[np.ndarray], transcriber: Transcriber) -> float:
     errors = [
-        word_error_rate(t, transcribe(p, SAMPLE_RATE)) * len(t.split())
+        word_error_rate(t, transcriber.transcribe(p, SAMPLE_RATE)) * len(t.split())
         for t, p in zip(TEST_SENTENCES, pieces, strict=True)
     ]
     return sum(errors) / sum(len(t.split()) for t in TEST_SENTENCES)
@@ -135,7 +140,7 @@ def main() -> None:
     engine = KokoroEngine(Path("/tmp/vx-models"), runtime=args.runtime)
     engine.load()
     print(f"Kokoro runtime: {engine.runtime}")
-    judge, dvec = Judge(), shared_encoder()
+    judge, dvec, transcriber, cloner = Judge(), SpeakerEncoder(), Transcriber(), InstantCloner()
     packs = stock_packs()
 
     held, refs, ceiling = {}, {}, {}
@@ -151,21 +156,24 @@ def main() -> None:
     # Stock voices: each pack's speech once; the nearest pack per speaker is an oracle (best by GE2E).
     stock = {}
     for name, table in packs.items():
-        pieces, _, _ = speak(engine, table, {})
+        pieces, _, _ = speak(engine, table, FilterChain())
         stock[name] = {"ge2e": judge.embed(np.concatenate(pieces), SAMPLE_RATE)}
 
     rows, clone_ge2e = [], {}
     for sid in ids:
         audio, sr = refs[sid]
         t0 = time.perf_counter()
-        result = clone_voice(engine, [Reference(audio, sr)], time_budget_s=args.budget, seed=args.seed)
+        job = CloneJob.direct(engine, [Reference(audio, sr)], dvec, transcriber, budget_s=args.budget,
+                              workdir=Path(tempfile.mkdtemp()), seed=args.seed)
+        result = cloner.clone(job)
         enrol_s = time.perf_counter() - t0
-        pieces, _, post_rtf = speak(engine, result.style, result.post)
+        style, chain = np.load(io.BytesIO(result.files["style.npy"])), build_chain(result.filters)
+        pieces, _, post_rtf = speak(engine, style, chain)
         out = np.concatenate(pieces)
         e = judge.embed(out, SAMPLE_RATE)
         clone_ge2e[sid] = e
         nearest = max(packs, key=lambda n: float(stock[n]["ge2e"] @ held_ge2e[sid]))
-        rtf_stock, rtf_clone = paired_rtf(engine, packs[nearest], result.style, result.post)
+        rtf_stock, rtf_clone = paired_rtf(engine, packs[nearest], style, chain)
         rows.append(
             {
                 "speaker": sid,
@@ -176,7 +184,7 @@ def main() -> None:
                 "nearest_stock": nearest,
                 "ge2e_ceiling": ceiling[sid],
                 "dvec_clone": float(dvec.embed(out, SAMPLE_RATE) @ held_dvec[sid]),
-                "wer": wer_of(pieces),
+                "wer": wer_of(pieces, transcriber),
                 "enrol_s": enrol_s,
                 "rtf_stock": rtf_stock,
                 "rtf_clone": rtf_clone,

@@ -3,24 +3,25 @@
     .venv/bin/python bench/rtf.py [--runs 5]
     VOXCLONE_KOKORO_RUNTIME=onnxruntime .venv/bin/python bench/rtf.py   # the int8 onnxruntime path
 
-RTF = synthesis wall seconds / seconds of audio produced, through `Speaker` (text splitting, engine,
-pauses), not the bare model call. Prints a table and writes bench/out/rtf.json.
+RTF = synthesis wall seconds / seconds of audio produced, through the speech service (text splitting,
+engine, filters, pauses; the piece cache bypassed), not the bare model call. Prints a table and writes
+bench/out/rtf.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from voxclone.audio import OutputFormat
+from voxclone.runtime import Runtime
 from voxclone.settings import Settings
-from voxclone.synthesis import Speaker, SpeechRequest
+from voxclone.speech import SpeechRequest
 
 TEXT = (
     "The old lighthouse keeper climbed the stairs every evening, lit the great lamp, and watched the ships "
@@ -28,15 +29,15 @@ TEXT = (
 )
 
 
-def rtf(speaker: Speaker, voice: str, runs: int) -> dict[str, float]:
-    plan = speaker.plan(SpeechRequest(text=TEXT, voice=voice, format=OutputFormat("wav")))
-    np.concatenate(list(speaker.pieces_audio(plan)))  # warm-up
+def rtf(runtime: Runtime, voice: str, runs: int) -> dict[str, float]:
+    request = SpeechRequest(text=TEXT, voice=voice, format=OutputFormat("wav"))
+    asyncio.run(runtime.speech.audio(request, use_cache=False))  # warm-up
     factors, seconds = [], 0.0
     for _ in range(runs):
         started = time.perf_counter()
-        audio = np.concatenate(list(speaker.pieces_audio(plan)))
+        audio = asyncio.run(runtime.speech.audio(request, use_cache=False))
         elapsed = time.perf_counter() - started
-        seconds = audio.size / plan.source_rate
+        seconds = audio.seconds
         factors.append(elapsed / seconds)
     return {"median_rtf": statistics.median(factors), "min_rtf": min(factors), "audio_seconds": seconds}
 
@@ -46,10 +47,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        speaker = Speaker.from_settings(Settings(data_dir=Path(tmp)))
-        speaker.load()
-        results = {voice: rtf(speaker, voice, args.runs) for voice in ("jm_kumo", "joe")}
-        print(f"Kokoro runtime: {speaker.engines['kokoro'].runtime}")
+        runtime = Runtime(Settings(data_dir=Path(tmp)))
+        runtime.load()
+        results = {voice: rtf(runtime, voice, args.runs) for voice in ("jm_kumo", "joe")}
+        print(f"Kokoro runtime: {runtime.engines['kokoro'].runtime}")  # type: ignore[attr-defined]
+        runtime.close()
     for voice, r in results.items():
         print(f"{voice:10s} median RTF {r['median_rtf']:.3f}  (min {r['min_rtf']:.3f}, {r['audio_seconds']:.1f} s of audio)")
     out = Path(__file__).parent / "out"

@@ -2,7 +2,7 @@
 
 The product may never score candidates with GE2E (it is the judge), so this is a bound, not a feature.
 For each speaker (split as in clone_quality.py: the first 65 % of the clip is the reference, the rest is
-held out), `clone_voice` makes the product's clone. Then the product's own search machinery (CloneSearch:
+held out), the product's instant cloner makes its clone. Then the product's own search machinery (CloneSearch:
 probe sentences, equaliser and shape mapping fitted to each candidate, pitch penalty) runs again from that
 clone with two things changed in the search's favour:
 
@@ -22,8 +22,10 @@ Run (from the repo root, venv active; needs torch==2.13.0 and resemblyzer==0.1.4
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,11 +37,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from clone_quality import REF_FRACTION, Judge, clip, pick_speakers, speak, wer_of  # noqa: E402
 
-from voxclone.cloning import Reference, clone_voice  # noqa: E402
-from voxclone.cloning.analysis import to_analysis_rate  # noqa: E402
-from voxclone.cloning.search import Candidate, CloneSearch  # noqa: E402
-from voxclone.cloning.space import HALF, StyleSpace, principal_directions  # noqa: E402
+from voxclone.asr import Transcriber  # noqa: E402
+from voxclone.cloning import CloneJob, Reference  # noqa: E402
+from voxclone.embedding import SpeakerEncoder  # noqa: E402
 from voxclone.engines.kokoro import SAMPLE_RATE, KokoroEngine, stock_packs  # noqa: E402
+from voxclone.engines.kokoro_clone import Candidate, CloneSearch, InstantCloner  # noqa: E402
+from voxclone.engines.kokoro_space import HALF, StyleSpace, principal_directions  # noqa: E402
+from voxclone.filters import FilterChain, build_chain  # noqa: E402
+from voxclone.spectrum import to_analysis_rate  # noqa: E402
 
 TIMBRE_DIRECTIONS, PROSODY_DIRECTIONS = 32, 8
 MAX_COEF = 2.0
@@ -77,9 +82,10 @@ def judged_search(search: CloneSearch, dim: int, evals: int, seed: int) -> Candi
     return best
 
 
-def judged(engine: KokoroEngine, judge: Judge, style: np.ndarray, post: dict, held: np.ndarray) -> tuple[float, float]:
-    pieces, _, _ = speak(engine, style, post)
-    return float(judge.embed(np.concatenate(pieces), SAMPLE_RATE) @ held), wer_of(pieces)
+def judged(engine: KokoroEngine, judge: Judge, style: np.ndarray, chain: FilterChain, held: np.ndarray,
+           transcriber: Transcriber) -> tuple[float, float]:
+    pieces, _, _ = speak(engine, style, chain)
+    return float(judge.embed(np.concatenate(pieces), SAMPLE_RATE) @ held), wer_of(pieces, transcriber)
 
 
 def main() -> None:
@@ -93,22 +99,26 @@ def main() -> None:
     ids = args.ids.split(",") if args.ids else pick_speakers(args.speakers)
     engine = KokoroEngine(Path("/tmp/vx-models"))
     engine.load()
-    judge = Judge()
+    judge, transcriber, dvec, cloner = Judge(), Transcriber(), SpeakerEncoder(), InstantCloner()
     tables = StyleSpace.from_packs(stock_packs()).tables
     rows = []
     for sid in ids:
         audio, sr = clip(sid)
         cut = int(len(audio) * REF_FRACTION)
         held = judge.embed(audio[cut:], sr)
-        product = clone_voice(engine, [Reference(audio[:cut], sr)], time_budget_s=args.budget)
-        space = WideSpace(product.style, tables)
-        search = CloneSearch(engine, judge, space, [to_analysis_rate(audio[:cut], sr)])  # type: ignore[arg-type]
+        job = CloneJob.direct(engine, [Reference(audio[:cut], sr)], dvec, transcriber, budget_s=args.budget,
+                              workdir=Path(tempfile.mkdtemp()))
+        product = cloner.clone(job)
+        product_style = np.load(io.BytesIO(product.files["style.npy"]))
+        space = WideSpace(product_style, tables)
+        search = CloneSearch(lambda table, text: engine.synthesize_style(text, table), judge, transcriber,  # type: ignore[arg-type]
+                             space, [to_analysis_rate(audio[:cut], sr)])  # type: ignore[arg-type]
         t0 = time.perf_counter()
         best = judged_search(search, space.dim, args.evals, seed=0)
-        post, _ = search.finish(best)
+        chain, _ = search.finish(best)
         row = {"speaker": sid, "evals": len(search.evaluated), "search_s": round(time.perf_counter() - t0, 1)}
-        row["ge2e_product"], row["wer_product"] = judged(engine, judge, product.style, product.post, held)
-        row["ge2e_judged"], row["wer_judged"] = judged(engine, judge, space.table(best.x), post, held)
+        row["ge2e_product"], row["wer_product"] = judged(engine, judge, product_style, build_chain(product.filters), held, transcriber)
+        row["ge2e_judged"], row["wer_judged"] = judged(engine, judge, space.table(best.x), chain, held, transcriber)
         row["objective_start"], row["objective_best"] = search.evaluated[0].similarity, best.similarity
         rows.append(row)
         print(

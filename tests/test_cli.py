@@ -11,32 +11,50 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import decode_audio
+from conftest import TONE, decode_audio
+from make_tone_model import SECONDS_PER_CHAR
 
 VOXCLONE = [sys.executable, "-m", "voxclone.cli"]
 
 
-def run(*args: str, data_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VOXCLONE_DATA_DIR": str(data_dir)}
-    return subprocess.run([*VOXCLONE, *args], capture_output=True, text=True, env=env, input=stdin, timeout=120)
+@pytest.fixture
+def run(tone_model: Path, tmp_path: Path):
+    """Run `voxclone` in a subprocess over a fresh data dir, with the tone voice as the default."""
+
+    def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+        environment = {
+            **os.environ, "VOXCLONE_DATA_DIR": str(tmp_path / "d"), "VOXCLONE_EXTRA_VOICE_PATHS": str(tone_model),
+            "VOXCLONE_DEFAULT_VOICE": TONE, **env,
+        }
+        return subprocess.run([*VOXCLONE, *args], capture_output=True, text=True, env=environment, input=stdin, timeout=120)
+
+    return run
 
 
-@pytest.mark.slow
-def test_say_writes_an_mp3_file(tmp_path):
+def test_say_writes_an_mp3_file(tmp_path, run):
     out = tmp_path / "hello.mp3"
-    result = run("say", "--voice", "jm_kumo", "--out", str(out), "Hello from the command line.", data_dir=tmp_path / "d")
+    text = "Hello from the command line."
+    result = run("say", "--voice", TONE, "--out", str(out), text)
     assert result.returncode == 0, result.stderr
     audio, rate = decode_audio(out.read_bytes())
-    assert 1.0 < audio.size / rate < 5.0
+    assert rate == 16_000 and audio.size / rate == pytest.approx(len(text) * SECONDS_PER_CHAR, abs=0.1)
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.slow
-def test_say_reads_standard_input(tmp_path):
+def test_say_reads_standard_input(tmp_path, run):
     out = tmp_path / "stdin.wav"
-    result = run("say", "--out", str(out), "-", data_dir=tmp_path / "d", stdin="Words from a pipe.")
+    result = run("say", "--out", str(out), "-", stdin="Words from a pipe.")
     assert result.returncode == 0, result.stderr
     assert out.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_say_speaks_with_kokoro(tmp_path, run):
+    out = tmp_path / "hello.mp3"
+    result = run("say", "--voice", "jm_kumo", "--out", str(out), "Hello from the command line.")
+    assert result.returncode == 0, result.stderr
+    audio, rate = decode_audio(out.read_bytes())
+    assert 1.0 < audio.size / rate < 5.0
 
 
 @pytest.mark.parametrize(
@@ -48,20 +66,21 @@ def test_say_reads_standard_input(tmp_path):
         (("say", "--out", "x.wav", "..."), "speakable"),
     ],
 )
-def test_bad_input_gives_a_message_and_non_zero_exit(tmp_path, args, needle):
-    result = run(*args, data_dir=tmp_path / "d")
+def test_bad_input_gives_a_message_and_non_zero_exit(run, args, needle):
+    result = run(*args)
     assert result.returncode != 0
     assert needle in result.stderr.lower()
     assert "Traceback" not in result.stderr
 
 
-def test_voices_lists_the_library(tmp_path):
-    result = run("voices", data_dir=tmp_path / "d")
+def test_voices_lists_the_library(run):
+    result = run("voices")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["ID", "NAME", "ENGINE"]
     assert any(line.startswith("jm_kumo") and "kokoro" in line for line in lines)
     assert any(line.startswith("joe") and "piper" in line for line in lines)
+    assert any(line.startswith(TONE) and "tone" in line for line in lines)
 
 
 def _free_port() -> int:
@@ -70,10 +89,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.slow
-def test_serve_answers_health_and_speech(tmp_path):
+def test_serve_answers_health_and_speech(tmp_path, tone_model, run):
+    assert run("voices").returncode == 0  # a library that has Kokoro's stock voices, then served without Kokoro
     port = _free_port()
-    env = {**os.environ, "VOXCLONE_DATA_DIR": str(tmp_path / "d")}
+    env = {
+        **os.environ, "VOXCLONE_DATA_DIR": str(tmp_path / "d"), "VOXCLONE_EXTRA_VOICE_PATHS": str(tone_model),
+        "VOXCLONE_DEFAULT_VOICE": TONE, "VOXCLONE_DISABLED_ENGINES": "kokoro,piper",
+    }
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
         [*VOXCLONE, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
@@ -89,9 +111,13 @@ def test_serve_answers_health_and_speech(tmp_path):
             time.sleep(0.3)
         else:
             pytest.fail("server never became healthy")
-        response = httpx.get(f"http://127.0.0.1:{port}/speak_as/jm_kumo", params={"prompt": "Served."}, timeout=60)
+        response = httpx.get(f"http://127.0.0.1:{port}/speak_as/{TONE}", params={"prompt": "Served."}, timeout=60)
         assert response.status_code == 200
         assert response.headers["content-type"] == "audio/wav"
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
+        assert health["engines"]["kokoro"]["state"] == "disabled" and health["engines"]["tone"]["state"] == "ready"
+        refused = httpx.get(f"http://127.0.0.1:{port}/speak_as/jm_kumo", params={"prompt": "Hi."}, timeout=10)
+        assert refused.status_code == 503 and "disabled" in refused.json()["detail"]["message"]
     finally:
         server.terminate()
         server.wait(timeout=20)

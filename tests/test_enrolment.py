@@ -11,9 +11,12 @@ import pytest
 import soundfile
 from conftest import SHARED_DATA, decode_audio, wer
 
+from tone_cloner import FailingCloner, ToneCloner
+
+from voxclone.cloning import Cloners
 from voxclone.cloning.prepare import prepare
-from voxclone.enrolment import Enroller, _store
-from voxclone.errors import BadAudio
+from voxclone.runtime import Parts
+from voxclone.samples import store
 
 CLIP = SHARED_DATA / "103-1240-0000.flac"  # 14 s of one reader
 
@@ -91,42 +94,35 @@ def test_add_without_files_or_name_is_422(client):
     assert client.post("/v1/voices/add", files=[("files", ("a.flac", CLIP.read_bytes()))]).status_code == 422
 
 
-def _halted_client(settings, make_speaker):
-    """A real app whose clone step stops at once: the upload path is real, the search is skipped."""
-    from fastapi.testclient import TestClient
-
-    from voxclone.server import create_app
-
-    def halt(engine, references, progress, time_budget_s):
-        raise BadAudio("stopped by the test")
-
-    speaker = make_speaker(settings)
-    return TestClient(create_app(settings, speaker=speaker, enroller=Enroller(speaker, clone=halt)))
+def _tone_client(settings, make_client, cloner=None):
+    """A real app cloning for the tone engine: the upload path and the jobs are real, the clone is quick."""
+    tone = settings.model_copy(update={"clone_engine": "tone"})
+    return make_client(tone, Parts(cloners=Cloners([cloner or ToneCloner()])))
 
 
-def test_every_accepted_format_enrols_through_the_api(settings, make_speaker):
+def test_every_accepted_format_enrols_through_the_api(settings, make_client):
     audio, rate = _clip()
     uploads = [(f"me.{ext}", encode_as(audio, rate, *FORMATS[ext])) for ext in sorted(FORMATS)]
-    with _halted_client(settings, make_speaker) as client:
-        response = _add(client, "Every format", uploads, transcripts=[""] * len(uploads))
-        assert response.status_code == 200, response.text
-        voice_id = response.json()["voice_id"]
-        voice, _ = _wait_ready(client, voice_id, timeout=30)
-        assert voice["status"] == "failed" and voice["error"] == "stopped by the test"
-        samples = voice["samples"]
-        assert sorted(s["file_name"] for s in samples) == sorted(name for name, _ in uploads)
-        for sample in samples:
-            assert 10.0 < sample["duration_s"] < 14.5, sample
-            stored = client.get(f"/v1/voices/{voice_id}/samples/{sample['sample_id']}/audio")
-            assert stored.status_code == 200 and stored.headers["content-type"] == "audio/wav"
-            assert abs(decode_audio(stored.content)[0].size / 24_000 - sample["duration_s"]) < 0.05
-        # A bad extra sample is refused and leaves the voice's samples as they were
-        bad = client.post(f"/v1/voices/{voice_id}/edit", files=[("files", ("notes.txt", b"not audio"))])
-        assert bad.status_code == 422 and "could not decode" in bad.json()["detail"]["message"]
-        assert len(client.get(f"/v1/voices/{voice_id}").json()["samples"]) == len(uploads)
-        assert client.get(f"/v1/voices/{voice_id}/samples/../../x/audio").status_code == 404
-        assert client.delete(f"/v1/voices/{voice_id}").status_code == 200
-        assert not (settings.voices_dir / voice_id).exists()
+    client = _tone_client(settings, make_client, FailingCloner())
+    response = _add(client, "Every format", uploads, transcripts=[""] * len(uploads))
+    assert response.status_code == 200, response.text
+    voice_id = response.json()["voice_id"]
+    voice, _ = _wait_ready(client, voice_id, timeout=30)
+    assert voice["status"] == "failed" and voice["error"] == "stopped by the test"
+    samples = voice["samples"]
+    assert sorted(s["file_name"] for s in samples) == sorted(name for name, _ in uploads)
+    for sample in samples:
+        assert 10.0 < sample["duration_s"] < 14.5, sample
+        stored = client.get(f"/v1/voices/{voice_id}/samples/{sample['sample_id']}/audio")
+        assert stored.status_code == 200 and stored.headers["content-type"] == "audio/wav"
+        assert abs(decode_audio(stored.content)[0].size / 24_000 - sample["duration_s"]) < 0.05
+    # A bad extra sample is refused and leaves the voice's samples as they were
+    bad = client.post(f"/v1/voices/{voice_id}/edit", files=[("files", ("notes.txt", b"not audio"))])
+    assert bad.status_code == 422 and "could not decode" in bad.json()["detail"]["message"]
+    assert len(client.get(f"/v1/voices/{voice_id}").json()["samples"]) == len(uploads)
+    assert client.get(f"/v1/voices/{voice_id}/samples/../../x/audio").status_code == 404
+    assert client.delete(f"/v1/voices/{voice_id}").status_code == 200
+    assert not (settings.voices_dir / voice_id).exists()
 
 
 def test_stock_voices_take_no_samples(client):
@@ -148,7 +144,7 @@ def _wait_ready(client, voice_id: str, timeout: float = 240) -> tuple[dict, list
 
 
 @pytest.mark.slow
-def test_clone_through_the_api_goes_enrolling_then_ready_and_speaks(settings, make_client, transcribe):
+def test_kokoro_clone_through_the_api_goes_enrolling_then_ready_and_speaks(settings, make_client, transcribe):
     client = make_client(settings.model_copy(update={"enrolment_time_budget_s": 8.0}))
     response = _add(client, "Reader 103", [("me.flac", CLIP.read_bytes())], labels='{"accent": "american"}', description="test")
     assert response.status_code == 200
@@ -178,50 +174,64 @@ def test_clone_through_the_api_goes_enrolling_then_ready_and_speaks(settings, ma
     assert voice["version"] > first["version"] + 1
 
 
-def _interrupted_voice(speaker, *, with_samples: bool) -> str:
-    voice = speaker.library.create(name="Interrupted", engine="kokoro", params={}, category="cloned", status="enrolling")
+def test_a_quick_clone_goes_enrolling_then_ready_and_speaks_at_its_engine_rate(settings, make_client):
+    client = _tone_client(settings, make_client)
+    response = _add(client, "Reader 103", [("me.flac", CLIP.read_bytes())], labels='{"accent": "american"}')
+    assert response.status_code == 200
+    voice_id = response.json()["voice_id"]
+    voice, _ = _wait_ready(client, voice_id, timeout=60)
+    assert voice["status"] == "ready" and voice["engine"] == "tone" and voice["tier"] == "instant", voice
+    assert voice["labels"] == {"accent": "american"} and 120 < voice["scores"]["f0_reference"] < 300
+    speech = client.get(f"/speak_as/{voice_id}", params={"prompt": "Hello."})
+    audio, rate = decode_audio(speech.content)
+    assert rate == 16_000 and audio.size > 0.2 * rate
+
+
+def _interrupted_voice(runtime, *, with_samples: bool) -> str:
+    voice = runtime.library.create(name="Interrupted", engine="tone", params={}, category="cloned", status="enrolling")
     if with_samples:
-        _store(speaker.library.files_dir(voice.id), prepare(CLIP.read_bytes(), "me.flac", max_seconds=600))
+        store(runtime.library.files_dir(voice.id), prepare(CLIP.read_bytes(), "me.flac", max_seconds=600))
     return voice.id
 
 
-@pytest.mark.slow
-def test_a_restart_mid_enrolment_resumes_from_the_stored_samples(settings, make_speaker, make_client):
-    settings = settings.model_copy(update={"enrolment_time_budget_s": 6.0})
-    voice_id = _interrupted_voice(make_speaker(settings), with_samples=True)  # as a killed server left it
-    client = make_client(settings)  # start-up resumes it
-    voice, _ = _wait_ready(client, voice_id)
+def test_a_restart_mid_enrolment_resumes_from_the_stored_samples(settings, make_runtime, make_client):
+    settings = settings.model_copy(update={"clone_engine": "tone"})
+    voice_id = _interrupted_voice(make_runtime(settings), with_samples=True)  # as a killed server left it
+    client = _tone_client(settings, make_client)  # start-up resumes it
+    voice, _ = _wait_ready(client, voice_id, timeout=60)
     assert voice["status"] == "ready"
 
 
-def test_a_restart_with_no_stored_samples_marks_the_voice_failed(settings, make_speaker, make_client):
-    voice_id = _interrupted_voice(make_speaker(settings), with_samples=False)
+def test_a_restart_with_no_stored_samples_marks_the_voice_failed(settings, make_runtime, make_client):
+    voice_id = _interrupted_voice(make_runtime(settings), with_samples=False)
     voice = make_client(settings).get(f"/v1/voices/{voice_id}").json()
     assert voice["status"] == "failed" and "interrupted" in voice["error"]
 
 
-def test_enrolments_beyond_the_queue_are_refused_with_429(settings, make_speaker):
+def test_enrolments_beyond_the_queue_are_refused_with_429(settings, make_client):
     settings = settings.model_copy(update={"enrolment_workers": 1, "enrolment_queue": 0})
-    started = []
+    client = _tone_client(settings, make_client, FailingCloner(wait_s=3))
+    assert _add(client, "First", [("a.flac", CLIP.read_bytes())]).status_code == 200
+    second = _add(client, "Second", [("a.flac", CLIP.read_bytes())])
+    assert second.status_code == 429
+    assert second.json()["detail"]["limit"] == "enrolment_queue" and second.headers["retry-after"]
+    voice = next(v for v in client.get("/v1/voices").json()["voices"] if v["name"] == "First")
+    voice, _ = _wait_ready(client, voice["voice_id"], timeout=20)
+    assert voice["status"] == "failed" and voice["error"] == "stopped by the test"
 
-    def slow_clone(engine, references, progress, time_budget_s):
-        started.append(1)
-        time.sleep(3)
-        raise BadAudio("stopped by the test")
 
-    from fastapi.testclient import TestClient
-
-    from voxclone.server import create_app
-
-    speaker = make_speaker(settings)
-    with TestClient(create_app(settings, speaker=speaker, enroller=Enroller(speaker, clone=slow_clone))) as client:
-        assert _add(client, "First", [("a.flac", CLIP.read_bytes())]).status_code == 200
-        second = _add(client, "Second", [("a.flac", CLIP.read_bytes())])
-        assert second.status_code == 429
-        assert second.json()["detail"]["limit"] == "enrolment_queue" and second.headers["retry-after"]
-        voice = next(v for v in client.get("/v1/voices").json()["voices"] if v["name"] == "First")
-        deadline = time.monotonic() + 20
-        while voice["status"] == "enrolling" and time.monotonic() < deadline:
-            time.sleep(0.3)
-            voice = client.get(f"/v1/voices/{voice['voice_id']}").json()
-        assert voice["status"] == "failed" and voice["error"] == "stopped by the test"
+def test_deleting_a_voice_stops_its_enrolment(settings, make_client):
+    cloner = FailingCloner(wait_s=30)
+    client = _tone_client(settings, make_client, cloner)
+    voice_id = _add(client, "Doomed", [("a.flac", CLIP.read_bytes())]).json()["voice_id"]
+    deadline = time.monotonic() + 10
+    while not cloner.started and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert client.delete(f"/v1/voices/{voice_id}").status_code == 200
+    # the job stops at its next progress report, so the next enrolment starts at once
+    assert _add(client, "Next", [("a.flac", CLIP.read_bytes())]).status_code == 200
+    deadline = time.monotonic() + 10
+    while cloner.started < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cloner.started == 2
+    assert not (settings.voices_dir / voice_id).exists()

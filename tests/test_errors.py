@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import TONE
 
 
 def _message(response) -> str:
@@ -23,17 +24,17 @@ def test_unknown_voice_is_404_with_a_hint(client):
 @pytest.mark.parametrize(
     ("method", "url", "kwargs", "needle"),
     [
-        ("get", "/speak_as/jm_kumo", {"params": {"prompt": "Hi.", "speed": "fast"}}, "speed"),
-        ("get", "/speak_as/jm_kumo", {"params": {"prompt": "Hi.", "speed": 9}}, "speed"),
-        ("get", "/speak_as/jm_kumo", {"params": {}}, "prompt"),
-        ("get", "/speak_as/jm_kumo", {"params": {"prompt": "Hi.", "bypass_cache": "perhaps"}}, "bypass_cache"),
-        ("post", "/v1/audio/speech", {"json": {"voice": "jm_kumo"}}, "input"),
-        ("post", "/v1/audio/speech", {"json": {"input": "Hi.", "voice": "jm_kumo", "response_format": "wma"}}, "response_format"),
-        ("post", "/v1/audio/speech", {"json": {"input": "Hi.", "voice": "jm_kumo", "speed": 0.1}}, "speed"),
+        ("get", f"/speak_as/{TONE}", {"params": {"prompt": "Hi.", "speed": "fast"}}, "speed"),
+        ("get", f"/speak_as/{TONE}", {"params": {"prompt": "Hi.", "speed": 9}}, "speed"),
+        ("get", f"/speak_as/{TONE}", {"params": {}}, "prompt"),
+        ("get", f"/speak_as/{TONE}", {"params": {"prompt": "Hi.", "bypass_cache": "perhaps"}}, "bypass_cache"),
+        ("post", "/v1/audio/speech", {"json": {"voice": TONE}}, "input"),
+        ("post", "/v1/audio/speech", {"json": {"input": "Hi.", "voice": TONE, "response_format": "wma"}}, "response_format"),
+        ("post", "/v1/audio/speech", {"json": {"input": "Hi.", "voice": TONE, "speed": 0.1}}, "speed"),
         ("post", "/v1/audio/speech", {"content": b"{not json", "headers": {"content-type": "application/json"}}, "JSON"),
-        ("post", "/v1/text-to-speech/jm_kumo", {"json": {"text": 5}}, "text"),
-        ("post", "/v1/text-to-speech/jm_kumo?output_format=mp3_1_2", {"json": {"text": "Hi."}}, "output_format"),
-        ("post", "/v1/text-to-speech/jm_kumo?output_format=opus_44100_64", {"json": {"text": "Hi."}}, "opus"),
+        ("post", f"/v1/text-to-speech/{TONE}", {"json": {"text": 5}}, "text"),
+        ("post", f"/v1/text-to-speech/{TONE}?output_format=mp3_1_2", {"json": {"text": "Hi."}}, "output_format"),
+        ("post", f"/v1/text-to-speech/{TONE}?output_format=opus_44100_64", {"json": {"text": "Hi."}}, "opus"),
     ],
 )
 def test_bad_parameters_are_422_and_name_the_problem(client, method, url, kwargs, needle):
@@ -43,20 +44,20 @@ def test_bad_parameters_are_422_and_name_the_problem(client, method, url, kwargs
 
 
 def test_text_with_nothing_speakable_is_422(client):
-    response = client.post("/v1/audio/speech", json={"input": "... !!! ---", "voice": "jm_kumo"})
+    response = client.post("/v1/audio/speech", json={"input": "... !!! ---", "voice": TONE})
     assert response.status_code == 422
     assert "speakable" in _message(response)
 
 
 def test_text_over_the_limit_is_413_naming_the_limit(settings, make_client):
     client = make_client(settings.model_copy(update={"max_text_chars": 50}))
-    response = client.post("/v1/audio/speech", json={"input": "word " * 20, "voice": "jm_kumo"})
+    response = client.post("/v1/audio/speech", json={"input": "word " * 20, "voice": TONE})
     assert response.status_code == 413
     assert response.json()["detail"]["limit"] == "max_text_chars"
 
 
 def test_speaking_a_voice_that_is_not_ready_is_409(client):
-    library = client.app.state.speaker.library
+    library = client.app.state.runtime.library
     library.create(name="half", engine="kokoro", params={"pack": "jm_kumo"}, category="cloned", status="enrolling")
     response = client.get("/speak_as/half", params={"prompt": "Hi."})
     assert response.status_code == 409

@@ -11,13 +11,13 @@ import wave
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, TONE
 from websockets.exceptions import InvalidStatus
 
 from voxclone.auth import KeysFile
 from voxclone.server.security import origin_pattern
 
-SPEAK = {"input": "Hello.", "voice": "jm_kumo", "response_format": "pcm"}
+SPEAK = {"input": "Hello.", "voice": TONE, "response_format": "pcm"}
 
 
 @pytest.fixture
@@ -67,10 +67,10 @@ def test_health_and_docs_stay_open_and_websocket_needs_a_key(keyed):
     assert client.get("/metrics").status_code == 401
     from starlette.websockets import WebSocketDisconnect
 
-    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/v1/text-to-speech/jm_kumo/stream-input") as ws:
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(f"/v1/text-to-speech/{TONE}/stream-input") as ws:
         ws.receive_json()
     assert closed.value.code == 1008
-    with client.websocket_connect(f"/v1/text-to-speech/jm_kumo/stream-input?xi_api_key={speak_key}") as ws:
+    with client.websocket_connect(f"/v1/text-to-speech/{TONE}/stream-input?xi_api_key={speak_key}") as ws:
         ws.send_json({"text": "Hi there.", "flush": True})
         assert ws.receive_json()["audio"]
 
@@ -89,7 +89,7 @@ def test_a_key_in_a_websocket_url_never_reaches_the_server_log(settings, make_li
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     try:
-        url = server.url.replace("http", "ws") + "/v1/text-to-speech/jm_kumo/stream-input"
+        url = server.url.replace("http", "ws") + f"/v1/text-to-speech/{TONE}/stream-input"
         with connect(f"{url}?output_format=pcm_16000&xi_api_key=ws-secret-key-42") as ws:
             ws.send(json.dumps({"text": "Hello there.", "flush": True}))
             assert json.loads(ws.recv(timeout=60))["audio"]
@@ -199,7 +199,7 @@ def test_chunked_upload_over_the_limit_is_413(settings, make_client):
 
 def test_voice_count_limit_is_enforced(settings, make_client):
     client = make_client(settings.model_copy(update={"max_voices": 1}))
-    library = client.app.state.speaker.library
+    library = client.app.state.runtime.library
     library.create(name="one", engine="kokoro", params={"pack": "jm_kumo"}, category="cloned")
     response = client.post("/v1/voices/add", data={"name": "two"}, files=[("files", ("a.flac", (SHARED_DATA / "103-1240-0000.flac").read_bytes()))])
     assert response.status_code == 413 and response.json()["detail"]["limit"] == "max_voices"
@@ -259,7 +259,7 @@ def test_a_small_file_that_expands_to_half_an_hour_is_refused_by_duration(client
     ["\x00\x01\x02 hello \x1b[31m", "\u202e\u200f reversed \ufeff", "😀🎉 emoji only 🚀", "e\u0301" * 60, "\ud800 lone surrogate".encode("utf-8", "surrogatepass").decode("utf-8", "replace")],
 )
 def test_unicode_edge_cases_and_control_characters_never_500(client, text):
-    response = client.post("/v1/audio/speech", json={"input": text, "voice": "jm_kumo", "response_format": "pcm"})
+    response = client.post("/v1/audio/speech", json={"input": text, "voice": TONE, "response_format": "pcm"})
     assert response.status_code in (200, 422), response.text
 
 

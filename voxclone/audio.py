@@ -19,6 +19,11 @@ import soxr
 
 from .errors import BadAudio, LimitExceeded, UnsupportedFormat
 
+# Everything that listens (speaker encoder, Whisper, the voice detector, voice statistics) works at 16 kHz.
+ANALYSIS_RATE = 16_000
+# Uploaded references are kept at this rate: enough for every engine's output band, and for playback.
+REFERENCE_RATE = 24_000
+
 
 @dataclass(frozen=True)
 class FormatInfo:

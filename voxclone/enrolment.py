@@ -1,35 +1,44 @@
 """Voice enrolment: store a voice's samples, clone it off the request path, report progress.
 
-A bounded pool runs enrolments (settings.enrolment_workers at once, settings.enrolment_queue
-waiting); more are refused with LimitExceeded rather than queued without bound. Samples are on disk
-before the job starts, so a restart resumes any voice left `enrolling` from its own samples.
+Every enrolment is a job in the database (voxclone.jobs), run by a bounded pool of threads
+(settings.enrolment_workers at once; with settings.enrolment_queue waiting, more are refused with
+LimitExceeded rather than queued without bound). Samples are on disk before a job is queued, so a
+restart resumes every voice left `enrolling` from its own samples. The cloner for the voice's engine
+and tier (voxclone.cloning) does the work; its engine calls go through the speech worker pool, behind
+any speech waiting, and what it returns is stored here without knowing its format.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import os
-import secrets
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-import soundfile
-
-from .cloning.prepare import SAMPLE_RATE, Sample, check_total, prepare
+from .cloning import ClonedVoice, CloneJob, Cloners
+from .cloning.prepare import Sample, check_total, prepare
+from .engines import Engines
 from .errors import BadInput, LimitExceeded, VoxcloneError
-from .synthesis import Speaker
-from .voices import Voice
+from .files import atomic_write
+from .jobs import Job, JobQueue
+from .samples import list_samples, load_references, store
+from .settings import Settings
+from .voices import Voice, VoiceLibrary, check_name
+from .workers import WorkerPool
+
+if TYPE_CHECKING:
+    from .cache import AudioCache
+    from .listeners import Listeners
 
 log = logging.getLogger("voxclone.enrolment")
-CloneFn = Callable[..., Any]
+T = TypeVar("T")
 _PROGRESS_EVERY_S = 0.5
+DEFAULT_TIER = "instant"
 
 
 @dataclass(frozen=True)
@@ -41,56 +50,8 @@ class Upload:
     transcript: str | None = None
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as f:  # a file object, so numpy does not append ".npy" to the temporary name
-        np.save(f, array)
-
-
-def samples_dir(folder: Path) -> Path:
-    return folder / "samples"
-
-
-def list_samples(folder: Path | None) -> list[dict[str, Any]]:
-    """The stored samples of a voice: id, original file name, seconds of speech, transcript."""
-    if folder is None or not samples_dir(folder).is_dir():
-        return []
-    out = []
-    for meta in sorted(samples_dir(folder).glob("*.json")):
-        info = json.loads(meta.read_text())
-        if (meta.with_suffix(".wav")).exists():
-            out.append(info)
-    return out
-
-
-def _store(folder: Path, sample: Sample) -> None:
-    directory = samples_dir(folder)
-    directory.mkdir(parents=True, exist_ok=True)
-    sample_id = f"{int(time.time() * 1000):013d}-{secrets.token_hex(3)}"
-    # Audio first, metadata last: a sample is only listed once both are complete.
-    _atomic_write(directory / f"{sample_id}.wav", lambda p: soundfile.write(p, sample.audio, SAMPLE_RATE, format="WAV", subtype="PCM_16"))
-    info = {"sample_id": sample_id, "file_name": sample.file_name[:200], "duration_s": round(sample.speech_seconds, 2), "transcript": sample.transcript}
-    _atomic_write(directory / f"{sample_id}.json", lambda p: p.write_text(json.dumps(info)))
-
-
-def _load_references(folder: Path) -> list[Any]:
-    from .cloning import Reference
-
-    refs = []
-    for info in list_samples(folder):
-        audio, rate = soundfile.read(samples_dir(folder) / f"{info['sample_id']}.wav", dtype="float32")
-        refs.append(Reference(audio=audio, sample_rate=rate, transcript=info.get("transcript")))
-    return refs
+class Cancelled(Exception):
+    """The job was cancelled while it ran (its voice was deleted)."""
 
 
 def parse_labels(raw: str | None) -> dict[str, str]:
@@ -110,129 +71,209 @@ def parse_labels(raw: str | None) -> dict[str, str]:
 
 
 class Enroller:
-    """Clones voices in the background and keeps their library entries up to date."""
+    """Makes, refines, edits and deletes cloned voices, and keeps their library entries up to date."""
 
-    def __init__(self, speaker: Speaker, clone: CloneFn | None = None) -> None:
-        self.speaker = speaker
-        self.settings = speaker.settings
-        self._clone = clone
-        self._executor = ThreadPoolExecutor(self.settings.enrolment_workers, thread_name_prefix="voxclone-enrol")
-        self._capacity = self.settings.enrolment_workers + self.settings.enrolment_queue
-        self._pending = 0
+    def __init__(
+        self,
+        settings: Settings,
+        library: VoiceLibrary,
+        jobs: JobQueue,
+        engines: Engines,
+        cloners: Cloners,
+        workers: WorkerPool,
+        cache: AudioCache,
+        listeners: Listeners,
+    ) -> None:
+        self.settings = settings
+        self.library = library
+        self.jobs = jobs
+        self.engines = engines
+        self.cloners = cloners
+        self.workers = workers
+        self.cache = cache
+        self.listeners = listeners
+        self._executor = ThreadPoolExecutor(settings.enrolment_workers, thread_name_prefix="voxclone-enrol")
+        self._capacity = settings.enrolment_workers + settings.enrolment_queue
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
-    def _clone_fn(self) -> CloneFn:
-        if self._clone is None:
-            from .cloning import clone_voice
+    # Starting and stopping ----------------------------------------------------------------------
 
-            self._clone = clone_voice
-        return self._clone
+    def start(self, loop: asyncio.AbstractEventLoop | None, *, resume: bool = True) -> None:
+        """Run jobs from now on (their engine calls scheduled on `loop`); with `resume`, also the ones a
+        stopped process left (a server does; a one-off CLI command leaves a server's jobs to it)."""
+        self._loop = loop
+        if not resume:
+            return
+        for voice in self.library.interrupted():
+            if not list_samples(voice.files_dir):
+                self.library.update(voice.id, status="failed", error="enrolment was interrupted and no samples were stored; add the voice again")
+                self.jobs.cancel_voice(voice.id)
+            elif not any(j.status in ("queued", "running") for j in self.jobs.of_voice(voice.id)):
+                self.jobs.submit(voice.id, voice.engine, voice.tier or DEFAULT_TIER)  # a voice from before jobs were recorded
+        for job in self.jobs.requeue_interrupted():
+            log.info("resuming enrolment of voice %s (%s)", job.voice_id, job.tier)
+            self._executor.submit(self._run, job.id)
 
-    def _reserve(self) -> None:
-        with self._lock:
-            if self._pending >= self._capacity:
-                raise LimitExceeded(
-                    f"{self._pending} enrolments are already running or queued; try again in a minute",
-                    limit="enrolment_queue", retry_after=30,
-                )
-            self._pending += 1
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def _release(self) -> None:
-        with self._lock:
-            self._pending -= 1
+    # Voices -------------------------------------------------------------------------------------
+
+    def _check_tier(self, engine: str, tier: str) -> None:
+        self.cloners.get(engine, tier)  # BadInput naming what is installed
 
     def _prepare(self, uploads: list[Upload]) -> list[Sample]:
         if not uploads:
             raise BadInput("upload at least one audio file in `files`")
         return [prepare(u.data, u.file_name, max_seconds=self.settings.max_upload_seconds, transcript=u.transcript) for u in uploads]
 
-    def add_voice(self, *, name: str, uploads: list[Upload], description: str = "", labels: dict[str, str] | None = None) -> Voice:
-        """Check and store the samples, create the voice as `enrolling`, and queue its cloning. Blocking."""
-        self._reserve()
-        try:
-            samples = self._prepare(uploads)
-            check_total(samples, self.settings.min_speech_seconds)
-            library = self.speaker.library
-            voice = library.create(
-                name=name, engine="kokoro", params={}, category="cloned", labels=labels, description=description, status="enrolling"
-            )
-            folder = library.files_dir(voice.id)
-            try:
-                for sample in samples:
-                    _store(folder, sample)
-            except OSError as e:  # disk full or similar: leave nothing half-made
-                library.delete(voice.id)
-                raise BadInput(f"could not store the samples: {e.strerror}") from e
-        except BaseException:
-            self._release()
-            raise
-        self._executor.submit(self._run, voice.id)
-        return library.get(voice.id)
+    def _submit(self, voice_id: str, engine: str, tier: str) -> None:
+        with self._lock:
+            if self.jobs.active_count() >= self._capacity:
+                raise LimitExceeded(
+                    f"{self._capacity} enrolments are already running or queued; try again in a minute",
+                    limit="enrolment_queue", retry_after=30,
+                )
+            job = self.jobs.submit(voice_id, engine, tier)
+        self._executor.submit(self._run, job.id)
 
-    def add_samples(self, voice_id: str, uploads: list[Upload]) -> Voice:
-        """Add recordings to a cloned voice and re-enrol it with all of its samples. Blocking."""
-        voice = self.speaker.library.get(voice_id)
+    def add_voice(
+        self, *, name: str, uploads: list[Upload], description: str = "", labels: dict[str, str] | None = None,
+        engine: str | None = None, tier: str = DEFAULT_TIER,
+    ) -> Voice:
+        """Check and store the samples, create the voice as `enrolling`, and queue its cloning. Blocking."""
+        engine = engine or self.settings.clone_engine
+        self._check_tier(engine, tier)
+        samples = self._prepare(uploads)
+        check_total(samples, self.settings.min_speech_seconds)
+        voice = self.library.create(
+            name=check_name(name), engine=engine, params={}, category="cloned", labels=labels, description=description,
+            status="enrolling",
+        )
+        try:
+            folder = self.library.files_dir(voice.id)
+            for sample in samples:
+                store(folder, sample)
+            self._submit(voice.id, engine, tier)
+        except OSError as e:  # disk full or similar: leave nothing half-made
+            self.library.delete(voice.id)
+            raise BadInput(f"could not store the samples: {e.strerror}") from e
+        except BaseException:
+            self.library.delete(voice.id)
+            raise
+        return self.library.get(voice.id)
+
+    def edit(
+        self, voice_id: str, *, name: str | None = None, description: str | None = None, labels: dict[str, str] | None = None,
+        uploads: list[Upload] | None = None, tier: str = DEFAULT_TIER,
+    ) -> Voice:
+        """Rename or relabel a voice; new recordings re-enrol it with all of its samples. Blocking."""
+        voice = self.library.get(voice_id)
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = check_name(name)
+        if description is not None:
+            changes["description"] = description
+        if labels is not None:
+            changes["labels"] = labels
+        if uploads:
+            self._check_samples_allowed(voice)
+            self._check_tier(voice.engine, tier)
+            samples = self._prepare(uploads)
+            folder = self.library.files_dir(voice.id)
+            for sample in samples:
+                store(folder, sample)
+            self._submit(voice.id, voice.engine, tier)
+            changes.update(status="enrolling", progress=0.0, error=None)
+        return self.library.update(voice.id, **changes) if changes else voice
+
+    @staticmethod
+    def _check_samples_allowed(voice: Voice) -> None:
         if voice.category != "cloned":
             raise BadInput(f"voice {voice.name!r} is a {voice.category} voice; only cloned voices take samples")
         if voice.status == "enrolling":
             raise BadInput(f"voice {voice.name!r} is still enrolling; add samples when it is ready")
-        self._reserve()
-        try:
-            samples = self._prepare(uploads)
-            folder = self.speaker.library.files_dir(voice.id)
-            for sample in samples:
-                _store(folder, sample)
-            self.speaker.library.update(voice.id, status="enrolling", progress=0.0, error=None)
-        except BaseException:
-            self._release()
-            raise
-        self._executor.submit(self._run, voice.id)
-        return self.speaker.library.get(voice.id)
 
-    def resume_interrupted(self) -> None:
-        """At start-up: voices a stopped process left `enrolling` are enrolled again from their samples."""
-        for voice in self.speaker.library.interrupted():
-            if voice.files_dir is not None and list_samples(voice.files_dir):
-                log.info("resuming enrolment of voice %s", voice.id)
-                with self._lock:
-                    self._pending += 1
-                self._executor.submit(self._run, voice.id)
-            else:
-                self.speaker.library.update(voice.id, status="failed", error="enrolment was interrupted and no samples were stored; add the voice again")
+    def delete(self, voice_id: str) -> Voice:
+        """Delete a voice: its running enrolment stops, its files and cached audio go."""
+        voice = self.library.get(voice_id)
+        self.jobs.cancel_voice(voice.id)
+        voice = self.library.delete(voice.id)
+        self.cache.drop_voice(voice.id)
+        return voice
 
-    def _run(self, voice_id: str) -> None:
-        library = self.speaker.library
+    # Running jobs -------------------------------------------------------------------------------
+
+    def _engine_calls(self, fn: Callable[[], T]) -> T:
+        """An engine call from a cloner: on the speech worker pool when a server is running."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return fn()
+        return self.workers.call_from_thread(fn, loop)
+
+    def _progress(self, job: Job, show_on_voice: bool) -> Callable[[float, str], None]:
         last = [0.0]
 
-        def progress(fraction: float, message: str) -> None:
+        def report(fraction: float, message: str) -> None:
             now = time.monotonic()
-            if now - last[0] >= _PROGRESS_EVERY_S:
-                last[0] = now
-                library.update(voice_id, progress=round(min(max(fraction, 0.0), 0.99), 3))
+            if now - last[0] < _PROGRESS_EVERY_S:
+                return
+            last[0] = now
+            if self.jobs.is_cancelled(job.id):
+                raise Cancelled(job.id)
+            fraction = round(min(max(fraction, 0.0), 0.99), 3)
+            self.jobs.report(job.id, fraction, message)
+            if show_on_voice:
+                self.library.update(job.voice_id, progress=fraction)
 
+        return report
+
+    def _run(self, job_id: str) -> None:
+        if not self.jobs.claim(job_id):
+            return  # cancelled before it started
+        job = self.jobs.get(job_id)
         try:
-            folder = library.files_dir(voice_id)
-            references = _load_references(folder)
+            voice = self.library.get(job.voice_id)
+            folder = self.library.files_dir(voice.id)
+            references = load_references(folder)
             check_total([Sample(r.audio, "", r.audio.size / r.sample_rate) for r in references], self.settings.min_speech_seconds)
-            result = self._clone_fn()(
-                self.speaker.engines["kokoro"], references, progress=progress, time_budget_s=self.settings.enrolment_time_budget_s
+            clone = CloneJob(
+                references=references, engine=self.engines.usable(job.engine), run=self._engine_calls,
+                encoder=self.listeners.encoder, transcriber=self.listeners.transcriber,
+                budget_s=self.settings.enrolment_time_budget_s, min_speech_seconds=self.settings.min_speech_seconds,
+                progress=self._progress(job, show_on_voice=voice.status == "enrolling"), workdir=folder / "work" / job.tier,
             )
-            _atomic_write(folder / "style.npy", lambda p: _save_npy(p, np.asarray(result.style, np.float32)))
-            params = {"style_file": "style.npy", "post": result.post}
-            scores = {k: float(v) for k, v in result.scores.items()}
-            library.update(voice_id, params=params, scores=scores, status="ready", progress=1.0, error=None, bump_version=True)
-            self.speaker.cache.drop_voice(voice_id)
+            result = self.cloners.get(job.engine, job.tier).clone(clone)
+            if self.jobs.end(job.id, "done"):
+                self._install(voice.id, job.tier, result)
+        except Cancelled:
+            log.info("enrolment of voice %s was cancelled", job.voice_id)
         except Exception as e:  # the voice must end ready or failed, never stuck `enrolling`
             message = str(e) if isinstance(e, VoxcloneError) else f"enrolment failed ({type(e).__name__}); see the server log"
             if not isinstance(e, VoxcloneError):
-                log.exception("enrolment of voice %s failed", voice_id)
-            try:
-                had_style = "style_file" in library.get(voice_id).params
-                library.update(voice_id, status="ready" if had_style else "failed", error=message, progress=1.0 if had_style else 0.0)
-            except VoxcloneError:
-                pass  # deleted meanwhile
-        finally:
-            self._release()
+                log.exception("enrolment of voice %s failed", job.voice_id)
+            if self.jobs.end(job.id, "failed", message):
+                self._fail(job.voice_id, message)
 
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    def _install(self, voice_id: str, tier: str, result: ClonedVoice) -> None:
+        """Store what the cloner made and let the voice speak with it."""
+        folder = self.library.files_dir(voice_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in result.files.items():
+            if "/" in name or name.startswith("."):
+                raise ValueError(f"a cloner may only write plain file names, not {name!r}")
+            atomic_write(folder / name, data)
+        self.library.update(
+            voice_id, params=result.params, filters=result.filters, scores={k: float(v) for k, v in result.scores.items()},
+            tier=tier, status="ready", progress=1.0, error=None, bump_version=True,
+        )
+        self.cache.drop_voice(voice_id)
+
+    def _fail(self, voice_id: str, message: str) -> None:
+        try:
+            voice = self.library.get(voice_id)
+        except VoxcloneError:
+            return  # deleted meanwhile
+        works = bool(voice.params)  # it spoke before this enrolment: keep it speaking
+        self.library.update(voice_id, status="ready" if works else "failed", error=message, progress=1.0 if works else 0.0)

@@ -8,6 +8,7 @@ one-file HTML report with plots.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html
 import io
@@ -19,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from .audio import resample
-from .cloning.analysis import ANALYSIS_RATE, f0_track
-from .cloning.asr import transcribe, word_error_rate
-from .cloning.embedding import normalise, shared_encoder
-from .synthesis import Speaker, SpeechRequest
+from .asr import word_error_rate
+from .audio import ANALYSIS_RATE, resample
+from .embedding import normalise
+from .runtime import Runtime
+from .spectrum import f0_track
+from .speech import SpeechRequest
 
 # Probe sentences: phonetically varied, and not what anyone reads when enrolling.
 PROBES = (
@@ -89,7 +91,7 @@ def _dnsmos(x16: np.ndarray) -> float | None:
 
 
 def evaluate(
-    speaker: Speaker,
+    runtime: Runtime,
     voice: str,
     references: list[tuple[np.ndarray, int]],
     progress: Callable[[float], None] | None = None,
@@ -99,23 +101,23 @@ def evaluate(
     probes = PROBES[: max(1, sentences)]
     report = progress or (lambda f: None)
     refs16 = [resample(a, r, ANALYSIS_RATE) for a, r in references]
-    encoder = shared_encoder()
+    encoder = runtime.listeners.encoder
+    transcriber = runtime.listeners.transcriber
     ge2e = _ge2e()
     ref_dvec = normalise(np.mean([encoder.embed(x, ANALYSIS_RATE) for x in refs16], axis=0))
     ref_ge2e = normalise(np.mean([ge2e(x) for x in refs16], axis=0)) if ge2e else None
     result = Evaluation(voice=voice, sentences=[], f0_reference=np.concatenate([f0_track(x) for x in refs16]).tolist())
     for index, text in enumerate(probes):
-        plan = speaker.plan(SpeechRequest(text=text, voice=voice))
         started = time.perf_counter()
-        audio = np.concatenate(list(speaker.pieces_audio(plan)))
-        rtf = (time.perf_counter() - started) / (audio.size / plan.source_rate)
-        x16 = resample(audio, plan.source_rate, ANALYSIS_RATE)
+        spoken = asyncio.run(runtime.speech.audio(SpeechRequest(text=text, voice=voice), use_cache=False))
+        rtf = (time.perf_counter() - started) / spoken.seconds
+        x16 = resample(spoken.samples, spoken.sample_rate, ANALYSIS_RATE)
         result.sentences.append(
             SentenceScore(
                 text=text,
                 similarity=float(encoder.embed(x16, ANALYSIS_RATE) @ ref_dvec),
                 similarity_ge2e=float(normalise(ge2e(x16)) @ ref_ge2e) if ge2e and ref_ge2e is not None else None,
-                wer=word_error_rate(text, transcribe(x16, ANALYSIS_RATE)),
+                wer=word_error_rate(text, transcriber.transcribe(x16, ANALYSIS_RATE)),
                 dnsmos=_dnsmos(x16),
                 rtf=rtf,
             )

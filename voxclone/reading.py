@@ -1,8 +1,7 @@
 """Written forms rewritten as they are read aloud, for the ones the engines' front ends get wrong.
 
-The front ends (misaki's lexicon G2P for Kokoro, espeak-ng for Piper) already read plain numbers,
-money, percentages, ordinals, years and most abbreviations ("Dr.", "e.g."). Measured on the default
-voice, misaki drops clock times and ratios ("3:30" and "16:9" became ":"), degrees ("20°C" became
+The engines' front ends (a lexicon G2P, espeak-ng) already read plain numbers, money, percentages,
+ordinals, years and most abbreviations ("Dr.", "e.g."). Measured on the default voice, its G2P drops clock times and ratios ("3:30" and "16:9" became ":"), degrees ("20°C" became
 "C"), en-dash and money ranges ("12–15", "$5-$10") entirely; it reads "5-10" as "five ten", a phone
 number as one large number, an ISO date as "twenty twenty four zero one fifteen", and "Jan.", "St."
 and "km" as if they were words. These rules fix exactly those, in English, and leave everything else

@@ -28,7 +28,16 @@ class Settings(BaseSettings):
     preload: bool = Field(True, description="Load models at start-up (else on first use).")
     extra_voice_paths: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
-        description="Voice models on disk to add as voices: Kokoro packs (.npy/.pt) or Piper .onnx (+ .onnx.json).",
+        description="Voice model files to add as voices, each read by the engine that knows its kind: Kokoro packs (.npy/.pt), Piper .onnx (+ .onnx.json).",
+    )
+
+    # Engines
+    disabled_engines: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Installed engines not to run (listed as disabled)."
+    )
+    clone_engine: str = Field("kokoro", description="Engine new cloned voices are made for.")
+    engine_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Settings of third-party engines, by engine name (a TOML table per engine)."
     )
 
     # Cache
@@ -67,7 +76,7 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
 
-    @field_validator("api_keys", "cors_origins", "extra_voice_paths", mode="before")
+    @field_validator("api_keys", "cors_origins", "extra_voice_paths", "disabled_engines", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         # Environment variables hold lists as "a,b,c"; JSON lists still work.

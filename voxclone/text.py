@@ -2,9 +2,8 @@
 
 Splitting is what makes long input fully spoken (no engine sees more than one sentence, or one
 clause of a very long sentence) and what lets streaming start early (the first piece is short).
-Number and abbreviation reading is mostly the engines' front ends' job (misaki lexicon for Kokoro,
-espeak-ng for Piper); here we make the text safe and regular and write out the few forms they
-misread (voxclone.reading).
+Number and abbreviation reading is mostly the engines' front ends' job; here we make the text safe
+and regular and write out the few forms they misread (voxclone.reading).
 """
 
 from __future__ import annotations
@@ -14,15 +13,16 @@ import unicodedata
 
 from .reading import read_aloud
 
-# Longest piece sent to an engine in one call. Kokoro's context is 510 phonemes (~ 250-300 chars);
-# 220 characters stays clear of it and keeps each piece's latency low.
+# Longest piece sent to an engine in one call, unless the engine says otherwise (its capabilities):
+# the default engine's context is 510 phonemes (~ 250-300 chars); 220 characters stays clear of it
+# and keeps each piece's latency low.
 MAX_PIECE_CHARS = 220
 # The first pieces grow in size: the first is a few words, so audio starts quickly, and each next
 # piece is at most RAMP_GROWTH times longer, so it is synthesised (at a real-time factor of ~0.4)
 # before the previous one has finished playing. That keeps a stream from stalling once it starts.
 FIRST_PIECE_CHARS = 22
 # The first piece ends at the first clause break past this many characters when there is one ("Yes,
-# of course," / "Client 4,"): a Kokoro call costs more the more it says, so the shorter
+# of course," / "Client 4,"): an engine call costs more the more it says, so the shorter
 # first piece is heard sooner, and a clause is a whole phrase, so its prosody stays natural. With four
 # clients starting at once the last hears its first words after four first pieces: p95 3.1 s when
 # "Client 4, round 2." was spoken whole, 2.2 s cut at its comma (bench/latency.py, 2 cores).

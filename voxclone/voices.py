@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .engines.base import VoiceSpec
+from .engines import Engines, VoiceSpec
 from .errors import BadInput, LimitExceeded, VoiceConflict, VoiceNotFound, VoiceNotReady
 
 Status = Literal["ready", "enrolling", "failed"]
@@ -37,10 +37,37 @@ CREATE TABLE IF NOT EXISTS voices (
     progress REAL NOT NULL,
     error TEXT,
     version INTEGER NOT NULL,
-    scores TEXT NOT NULL
+    scores TEXT NOT NULL,
+    filters TEXT NOT NULL DEFAULT '[]',
+    tier TEXT NOT NULL DEFAULT ''
 )
 """
-_JSON_FIELDS = ("params", "labels", "scores")
+_JSON_FIELDS = ("params", "labels", "scores", "filters")
+
+
+def _filters_from_post(post: dict[str, Any]) -> list[dict[str, Any]]:
+    """Schema 0 kept a cloned voice's filters inside its engine params as `post`."""
+    filters: list[dict[str, Any]] = []
+    if "shape" in post:
+        filters.append({"kind": "shape", **post["shape"]})
+    if "eq_db" in post:
+        filters.append({"kind": "equaliser", "gains_db": post["eq_db"]})
+    return filters
+
+
+def _add_filters_and_tier(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE voices ADD COLUMN filters TEXT NOT NULL DEFAULT '[]'")
+    db.execute("ALTER TABLE voices ADD COLUMN tier TEXT NOT NULL DEFAULT ''")
+    for voice_id, params_json in db.execute("SELECT id, params FROM voices").fetchall():
+        params = json.loads(params_json)
+        if "post" in params:
+            filters = _filters_from_post(params.pop("post"))
+            db.execute("UPDATE voices SET params = ?, filters = ?, tier = 'instant' WHERE id = ?",
+                       (json.dumps(params), json.dumps(filters), voice_id))
+
+
+# Schema changes, in order: the database's `PRAGMA user_version` says how many have been applied.
+_MIGRATIONS = (_add_filters_and_tier,)
 
 
 @dataclass(frozen=True)
@@ -60,10 +87,12 @@ class Voice:
     error: str | None
     version: int
     scores: dict[str, Any] = field(default_factory=dict)
+    filters: list[dict[str, Any]] = field(default_factory=list)  # the voice's filter chain (voxclone.filters)
+    tier: str = ""  # the cloning tier the voice speaks with now ("" for stock and file voices)
     files_dir: Path | None = None
 
     def spec(self) -> VoiceSpec:
-        return VoiceSpec(key=f"{self.id}:{self.version}", params=self.params, files_dir=self.files_dir)
+        return VoiceSpec(id=self.id, version=self.version, params=self.params, files_dir=self.files_dir)
 
     def require_ready(self) -> None:
         if self.status == "enrolling":
@@ -93,6 +122,24 @@ class VoiceLibrary:
         voices_dir.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.execute(_SCHEMA)
+            self._migrate(db)
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Apply the schema changes this database has not had yet, each in one transaction."""
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version == 0 and "filters" in {row[1] for row in db.execute("PRAGMA table_info(voices)")}:
+            version = len(_MIGRATIONS)  # made by this code's _SCHEMA: nothing to change
+            db.execute(f"PRAGMA user_version = {version}")
+        for index in range(version, len(_MIGRATIONS)):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                _MIGRATIONS[index](db)
+                db.execute(f"PRAGMA user_version = {index + 1}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -150,6 +197,8 @@ class VoiceLibrary:
         labels: dict[str, str] | None = None,
         description: str = "",
         status: Status = "ready",
+        filters: list[dict[str, Any]] | None = None,
+        tier: str = "",
     ) -> Voice:
         """Insert a voice; a name already taken (any case) is a VoiceConflict."""
         voice_id = voice_id or new_voice_id()
@@ -162,7 +211,7 @@ class VoiceLibrary:
             "id": voice_id, "name": name, "engine": engine, "category": category,
             "params": json.dumps(params), "labels": json.dumps(labels or {}), "description": description,
             "created_at": time.time(), "status": status, "progress": 1.0 if status == "ready" else 0.0,
-            "error": None, "version": 1, "scores": "{}",
+            "error": None, "version": 1, "scores": "{}", "filters": json.dumps(filters or []), "tier": tier,
         }
         try:
             with self._db() as db:
@@ -173,7 +222,7 @@ class VoiceLibrary:
 
     def update(self, voice_id: str, *, bump_version: bool = False, **fields: Any) -> Voice:
         """Change some fields in one transaction; `bump_version` marks the voice's sound as changed."""
-        allowed = {"name", "params", "labels", "description", "status", "progress", "error", "scores"}
+        allowed = {"name", "engine", "params", "labels", "description", "status", "progress", "error", "scores", "filters", "tier"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")
@@ -202,38 +251,26 @@ class VoiceLibrary:
             rows = db.execute("SELECT * FROM voices WHERE status = 'enrolling'").fetchall()
         return [self._voice(r) for r in rows]
 
-    def sweep_orphans(self) -> None:
-        """Delete folders with no voice row (left by a crash during delete or a failed create)."""
-        known = {v.id for v in self.list()}
-        for folder in self.voices_dir.iterdir():
-            if folder.is_dir() and folder.name not in known:
-                shutil.rmtree(folder, ignore_errors=True)
 
-
-def install_voices(library: VoiceLibrary, engines: dict[str, Any], extra_paths: list[Path]) -> None:
+def install_voices(library: VoiceLibrary, engines: Engines, extra_paths: list[Path]) -> None:
     """Stock voices of every engine, and voice model files the settings point at, as library entries.
 
     Runs at every start: new stock voices appear, and an on-disk voice follows its file's path.
     """
-    from .engines import engine_for_file
-
     existing = {v.id: v for v in library.list()}
-    for engine in engines.values():
+    for name, engine in engines.items():
         for stock in engine.stock_voices():
             if stock.name not in existing:
                 library.create(
-                    voice_id=stock.name, name=stock.name, engine=engine.name, params=stock.params,
+                    voice_id=stock.name, name=stock.name, engine=name, params=stock.params,
                     category="premade", labels=stock.labels, description=stock.description,
                 )
     for path in extra_paths:
-        engine_name = engine_for_file(path.suffix)
-        if engine_name is None or engine_name not in engines:
-            raise BadInput(f"{path}: not a voice model voxclone can load (.npy/.pt Kokoro pack or Piper .onnx)")
-        params = {"style_file": str(path.resolve())} if engine_name == "kokoro" else {"model": str(path.resolve())}
+        engine_name, params = engines.voice_from_file(path)
         engines[engine_name].check_voice(params, None)
         voice_id = re.sub(r"[^A-Za-z0-9_-]", "_", path.stem)[:64]
         if voice_id in existing:
-            library.update(voice_id, params=params, bump_version=existing[voice_id].params != params)
+            library.update(voice_id, engine=engine_name, params=params, bump_version=existing[voice_id].params != params)
         else:
             library.create(
                 voice_id=voice_id, name=voice_id, engine=engine_name, params=params, category="file",

@@ -1,8 +1,8 @@
-"""A bounded pool of threads for blocking model work, so the event loop never runs a model.
+"""A pool of threads for blocking model work, so the event loop never runs a model.
 
-Back-pressure: when every worker is busy and the queue is full, `run` raises Busy at once (the
-server answers 503 with Retry-After) instead of queueing without bound. Identical jobs (same key)
-in flight at the same time run once and share the result.
+Identical jobs (same key) in flight at the same time run once and share the result. How many
+requests may be in flight at once (`capacity`) is the speech service's to enforce: it admits whole
+requests, never single jobs, so nothing is refused half-way.
 
 Order: waiting jobs start earliest deadline first, not first come first served. A job's deadline is
 when its result is needed: now for a whole clip or a stream's first piece, and for a stream's later
@@ -21,9 +21,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from .errors import Busy
-
 T = TypeVar("T")
+# Engine calls made while cloning wait this long behind a speech request that arrives meanwhile:
+# cloning never delays a listener by more than one of its own calls.
+BACKGROUND_DELAY_S = 5.0
 
 
 def default_workers() -> int:
@@ -46,19 +47,13 @@ class WorkerPool:
         """Jobs running or waiting for a thread."""
         return self._active
 
-    async def run(
-        self, fn: Callable[[], T], *, key: str | None = None, admit: bool = True, deadline: float | None = None
-    ) -> T:
+    async def run(self, fn: Callable[[], T], *, key: str | None = None, deadline: float | None = None) -> T:
         """Run `fn` on a worker thread; share the result with identical in-flight jobs.
 
-        `deadline` (event-loop time, default now) orders waiting jobs. `admit=False` skips the
-        capacity check: for the next piece of a stream already admitted, which must not fail half-way
-        (its stream was counted when it was opened).
+        `deadline` (event-loop time, default now) orders waiting jobs.
         """
         if key is not None and key in self._inflight:
             return await asyncio.shield(self._inflight[key])
-        if admit and self._active >= self.capacity:
-            raise Busy(f"the server is busy ({self._active} requests in progress); retry shortly", retry_after=1.0)
         loop = asyncio.get_running_loop()
         self._active += 1
         job = asyncio.ensure_future(self._execute(fn, loop.time() if deadline is None else deadline))
@@ -106,6 +101,14 @@ class WorkerPool:
                 waiter.set_result(None)
                 return
         self._free += 1
+
+    def call_from_thread(self, fn: Callable[[], T], loop: asyncio.AbstractEventLoop) -> T:
+        """Run `fn` on the pool from a thread outside `loop` (cloning), after any speech waiting; blocks."""
+
+        async def scheduled() -> T:
+            return await self.run(fn, deadline=asyncio.get_running_loop().time() + BACKGROUND_DELAY_S)
+
+        return asyncio.run_coroutine_threadsafe(scheduled(), loop).result()
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

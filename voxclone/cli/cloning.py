@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
-from ..audio import decode
-from ..enrolment import Enroller, Upload, parse_labels
-from ..synthesis import Speaker
+from ..audio import ANALYSIS_RATE, decode
+from ..enrolment import DEFAULT_TIER, Upload, parse_labels
+from ..runtime import Runtime
+from ..voices import Voice
 from .common import config_option, data_dir_option, friendly_errors, settings_from
 
 _files = click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+_BAR = "{l_bar}{bar}| {n:.0f}% [{elapsed}]"
+
+
+async def _enrol(runtime: Runtime, name: str, uploads: list[Upload], description: str, labels: dict[str, str], tier: str) -> Voice:
+    """Clone with the same enrolment path as the server (its engine calls on the worker pool), showing progress."""
+    runtime.enroller.start(asyncio.get_running_loop(), resume=False)
+    enroller = runtime.enroller
+    voice = await asyncio.to_thread(
+        lambda: enroller.add_voice(name=name, uploads=uploads, description=description, labels=labels, tier=tier)
+    )
+    with tqdm(total=100, desc=f"cloning {name}", unit="%", bar_format=_BAR) as bar:
+        while voice.status == "enrolling":
+            await asyncio.sleep(0.5)
+            voice = runtime.library.get(voice.id)
+            bar.update(round(voice.progress * 100) - bar.n)
+        bar.update(100 - bar.n if voice.status == "ready" else 0)
+    return voice
 
 
 @click.command()
@@ -23,26 +41,22 @@ _files = click.argument("files", nargs=-1, required=True, type=click.Path(exists
 @click.option("--transcript", "transcripts", multiple=True, help="What is said in each file, in order (optional).")
 @click.option("--labels", default=None, help='JSON object or key=value pairs, e.g. "accent=british,gender=female".')
 @click.option("--description", default="")
+@click.option("--tier", default=DEFAULT_TIER, show_default=True, help="Cloning tier.")
 @data_dir_option
 @config_option
 @friendly_errors
-def clone(name: str, files: tuple[Path, ...], transcripts: tuple[str, ...], labels: str | None, description: str, data_dir: Path | None, config_file: Path | None) -> None:
+def clone(name: str, files: tuple[Path, ...], transcripts: tuple[str, ...], labels: str | None, description: str, tier: str,
+          data_dir: Path | None, config_file: Path | None) -> None:
     """Clone a voice from one or more recordings (wav, flac, mp3, ogg/opus, webm, m4a)."""
-    settings = settings_from(config_file, data_dir)
-    speaker = Speaker.from_settings(settings)
-    enroller = Enroller(speaker)
+    runtime = Runtime(settings_from(config_file, data_dir))
     uploads = [
         Upload(file_name=f.name, data=f.read_bytes(), transcript=transcripts[i] if i < len(transcripts) else None)
         for i, f in enumerate(files)
     ]
-    voice = enroller.add_voice(name=name, uploads=uploads, description=description, labels=parse_labels(labels))
-    with tqdm(total=100, desc=f"cloning {name}", unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}]") as bar:
-        while voice.status == "enrolling":
-            time.sleep(0.5)
-            voice = speaker.library.get(voice.id)
-            bar.update(round(voice.progress * 100) - bar.n)
-        bar.update(100 - bar.n if voice.status == "ready" else 0)
-    enroller.shutdown()
+    try:
+        voice = asyncio.run(_enrol(runtime, name, uploads, description, parse_labels(labels), tier))
+    finally:
+        runtime.close()
     if voice.status != "ready":
         raise click.ClickException(f"cloning failed: {voice.error}")
     click.echo(f"voice {voice.name!r} is ready: id {voice.id}")
@@ -64,10 +78,13 @@ def evaluate_voice(voice: str, files: tuple[Path, ...], report: Path, sentences:
     from ..evaluation import evaluate, write_report  # heavy (encoders, Whisper): only for this command
 
     settings = settings_from(config_file, data_dir)
-    speaker = Speaker.from_settings(settings)
-    references = [(decode(f.read_bytes(), target_rate=16_000, max_seconds=settings.max_upload_seconds), 16_000) for f in files]
-    with tqdm(total=100, desc=f"evaluating {voice}", unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}]") as bar:
-        result = evaluate(speaker, voice, references, progress=lambda f: bar.update(round(f * 100) - bar.n), sentences=sentences)
+    runtime = Runtime(settings)
+    references = [(decode(f.read_bytes(), target_rate=ANALYSIS_RATE, max_seconds=settings.max_upload_seconds), ANALYSIS_RATE) for f in files]
+    try:
+        with tqdm(total=100, desc=f"evaluating {voice}", unit="%", bar_format=_BAR) as bar:
+            result = evaluate(runtime, voice, references, progress=lambda f: bar.update(round(f * 100) - bar.n), sentences=sentences)
+    finally:
+        runtime.close()
     write_report(result, report)
     click.echo(json.dumps(result.summary(), indent=2))
     click.echo(f"report: {report}", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 import click
 
 from ..audio import FORMATS, OutputFormat
-from ..synthesis import MAX_SPEED, MIN_SPEED, Speaker, SpeechRequest
+from ..runtime import Runtime
+from ..speech import MAX_SPEED, MIN_SPEED, SpeechRequest
 from .common import config_option, data_dir_option, friendly_errors, settings_from
 
 _PLAYERS = (["ffplay", "-autoexit", "-nodisp", "-loglevel", "quiet"], ["aplay", "-q"], ["afplay"], ["paplay"])
@@ -40,16 +42,19 @@ def say(text: tuple[str, ...], voice: str | None, out: Path | None, speed: float
     fmt_name = (out.suffix.lstrip(".").lower() if out else "wav").replace("ogg", "opus")
     if fmt_name not in FORMATS or fmt_name == "pcm":
         raise click.ClickException(f"cannot write {out}: use a .wav, .mp3, .ogg/.opus, .aac or .flac file")
-    speaker = Speaker.from_settings(settings)
+    runtime = Runtime(settings)
     request = SpeechRequest(text=words, voice=voice or settings.default_voice, speed=speed, format=OutputFormat(fmt_name))
-    if out is not None:
-        seconds = speaker.say_to_file(request, out)
-        click.echo(f"wrote {out} ({seconds:.1f} s)", err=True)
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "speech.wav"
-        speaker.say_to_file(request, path)
-        _play(path)
+    try:
+        if out is not None:
+            seconds = asyncio.run(runtime.speech.write_file(request, out))
+            click.echo(f"wrote {out} ({seconds:.1f} s)", err=True)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "speech.wav"
+            asyncio.run(runtime.speech.write_file(request, path))
+            _play(path)
+    finally:
+        runtime.close()
 
 
 @click.command()
@@ -58,9 +63,10 @@ def say(text: tuple[str, ...], voice: str | None, out: Path | None, speed: float
 @friendly_errors
 def voices(data_dir: Path | None, config_file: Path | None) -> None:
     """List the voices in the library."""
-    settings = settings_from(config_file, data_dir)
-    speaker = Speaker.from_settings(settings)
-    rows = [(v.id, v.name, v.engine, v.category, v.status, ", ".join(f"{k}={x}" for k, x in v.labels.items())) for v in speaker.library.list()]
-    widths = [max(len(str(r[i])) for r in [("ID", "NAME", "ENGINE", "KIND", "STATUS", "LABELS"), *rows]) for i in range(6)]
-    for row in [("ID", "NAME", "ENGINE", "KIND", "STATUS", "LABELS"), *rows]:
+    runtime = Runtime(settings_from(config_file, data_dir))
+    header = ("ID", "NAME", "ENGINE", "KIND", "STATUS", "LABELS")
+    rows = [(v.id, v.name, v.engine, v.category, v.status, ", ".join(f"{k}={x}" for k, x in v.labels.items())) for v in runtime.library.list()]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
         click.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    runtime.close()

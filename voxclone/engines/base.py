@@ -1,25 +1,85 @@
-"""The one small interface every speech engine implements."""
+"""The engine contract: what every speech engine is, says about itself, and gives back.
+
+An engine turns one piece of text, in one voice, into typed audio chunks (`AudioChunk`, each with its
+own sample rate and the text it speaks). It says what it can do (`Capabilities`), whether it can run
+here (`Availability`, with the command that fixes it when it cannot), which voices it offers out of
+the box, and how to make a voice from a model file on disk. Engines are found through the
+`voxclone.engines` entry points (engines/registry.py); nothing outside an engine's own module knows
+which engines exist.
+
+Local engines compute on a worker thread (`synthesize`, blocking). A `RemoteEngine` speaks over the
+network (`astream`, async), so it never holds a worker thread for the length of a network call.
+"""
 
 from __future__ import annotations
 
-import os
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import onnxruntime as ort
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """A word and when it is heard, in seconds from the start of its chunk."""
+
+    word: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """Audio an engine made: float32 mono samples in [-1, 1] at `sample_rate`, speaking `text`."""
+
+    samples: np.ndarray
+    sample_rate: int
+    text: str
+    words: tuple[WordTiming, ...] = ()  # empty where the engine does not know its timings
+
+    @property
+    def seconds(self) -> float:
+        return self.samples.size / self.sample_rate
 
 
 @dataclass(frozen=True)
 class VoiceSpec:
-    """What an engine needs to speak in one voice: its parameters and the folder its files live in."""
+    """What an engine needs to speak in one voice: its own parameters and the folder its files live in.
 
-    key: str  # changes whenever the voice's sound changes (id + version), so engines can cache by it
-    params: dict[str, Any]
+    `params` is the engine's JSON, checked by `Engine.check_voice` when the voice is made; relative
+    file names in it are relative to `files_dir`.
+    """
+
+    id: str
+    version: int  # changes whenever the voice's sound changes, so engines may cache by `key`
+    params: Mapping[str, Any]
     files_dir: Path | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}:{self.version}"
+
+    def path(self, name: str) -> Path:
+        """A file named in `params`, resolved against the voice's folder."""
+        path = Path(name)
+        if not path.is_absolute() and self.files_dir is not None:
+            path = self.files_dir / path
+        return path
+
+
+@dataclass(frozen=True)
+class SpeakOptions:
+    """Per-call options. `seed` makes engines that draw random numbers give the same audio every time."""
+
+    speed: float = 1.0
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -32,22 +92,65 @@ class StockVoice:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do, for clients (GET /v1/models) and for the core's choices."""
+
+    languages: tuple[str, ...] = ("en",)
+    max_piece_chars: int = 220  # longest piece of text it speaks well in one call (its context)
+    streaming: bool = False  # yields a piece's audio in several chunks as it is made
+    word_timings: bool = False  # fills AudioChunk.words
+    cloning_tiers: tuple[str, ...] = ()  # tiers of voxclone.cloning it has cloners for
+    voice_files: tuple[str, ...] = ()  # suffixes of model files it makes voices from
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether an engine can run here; when it cannot, why and the command that fixes it."""
+
+    state: Literal["ready", "missing_weights", "disabled"]
+    detail: str = ""
+    fix: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    def message(self, engine: str) -> str:
+        text = f"the {engine} engine is {self.state.replace('_', ' ')}" + (f": {self.detail}" if self.detail else "")
+        return f"{text}; fix: {self.fix}" if self.fix else text
+
+
+READY = Availability("ready")
+
+
 class Engine(ABC):
-    """Text piece + voice -> float32 mono audio at `sample_rate`.
+    """Text piece + voice -> audio chunks. One instance per process, shared by every request.
 
     `load` is idempotent and thread-safe; `synthesize` may be called from several threads at once.
     Callers split text into pieces first (voxclone.text.split); an engine speaks one piece per call.
     """
 
-    name: str
-    sample_rate: int
-    # Calls that usefully run at once; None: one per core. An engine that runs calls one after another
-    # says 1, so the worker pool does not interleave two calls and delay both.
-    concurrent_calls: int | None = None
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self) -> None:
         self._load_lock = threading.Lock()
         self._loaded = False
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Settings) -> Engine:
+        """The engine as configured; cheap (models load in `load`)."""
+
+    @property
+    def concurrent_calls(self) -> int | None:
+        """Calls that usefully run at once; None: one per core. An engine that runs its calls one after
+        another says 1, so the worker pool does not interleave two calls and delay both."""
+        return None
+
+    def availability(self) -> Availability:
+        return READY
 
     def load(self) -> None:
         """Load models once per process."""
@@ -60,39 +163,34 @@ class Engine(ABC):
     def loaded(self) -> bool:
         return self._loaded
 
-    @abstractmethod
-    def _load(self) -> None: ...
+    def _load(self) -> None:  # noqa: B027 (engines with nothing to load keep this)
+        """Load the engine's models (called once, under a lock)."""
 
     @abstractmethod
     def stock_voices(self) -> list[StockVoice]: ...
 
     @abstractmethod
-    def check_voice(self, params: dict[str, Any], files_dir: Path | None) -> None:
+    def check_voice(self, params: Mapping[str, Any], files_dir: Path | None) -> None:
         """Raise BadInput if these parameters cannot make a voice (missing file, bad shape...)."""
 
+    def voice_from_file(self, path: Path) -> dict[str, Any] | None:
+        """The params of a voice made from this model file, or None if this engine does not read it."""
+        return None
+
     @abstractmethod
-    def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> np.ndarray:
-        """Speak one piece of text; returns float32 samples in [-1, 1]."""
+    def synthesize(self, text: str, voice: VoiceSpec, options: SpeakOptions) -> Iterator[AudioChunk]:
+        """Speak one piece of text. Blocking: called on a worker thread."""
 
 
-def onnx_session(path: Path | str, threads: int, *, spin: bool = True) -> ort.InferenceSession:
-    """An onnxruntime CPU session with all graph optimisations and a bounded thread count.
+class RemoteEngine(Engine):
+    """An engine on the other end of a network connection: it speaks asynchronously, on the event loop."""
 
-    `spin=False` where another runtime computes right after this session on the same cores: the idle
-    threads would otherwise busy-wait through the other's work.
-    """
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or (os.cpu_count() or 1)
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Memory patterns are planned and cached per distinct input shape, each served as one large block
-    # from the arena, and text gives a new shape almost every request. Measured over 2,000 requests:
-    # RSS crept up 12 % with them, 5 % without, at no measurable speed cost (bench/memory.py,
-    # bench/rtf.py). The CPU arena stays on: without it RSS nearly doubled (glibc heaps fragment).
-    options.enable_mem_pattern = False
-    if not spin:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    @abstractmethod
+    def astream(self, text: str, voice: VoiceSpec, options: SpeakOptions) -> AsyncIterator[AudioChunk]:
+        """Speak one piece of text as chunks arrive from the network."""
+
+    def synthesize(self, text: str, voice: VoiceSpec, options: SpeakOptions) -> Iterator[AudioChunk]:
+        raise TypeError(f"{self.name} is a remote engine: call astream on the event loop")
 
 
 def trim_silence(audio: np.ndarray, sample_rate: int, threshold: float = 0.01, pad_s: float = 0.04) -> np.ndarray:

@@ -12,7 +12,7 @@ import importlib.resources as resources
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadInput, EngineUnavailable
-from .base import Engine, StockVoice, VoiceSpec, onnx_session, trim_silence
+from ..onnx_sessions import onnx_session
+from ..settings import Settings
+from .base import AudioChunk, Capabilities, Engine, SpeakOptions, StockVoice, VoiceSpec, trim_silence
 from .kokoro_openvino import OpenVinoKokoro, has_fast_bf16, prepared_graph
 
 log = logging.getLogger(__name__)
@@ -100,7 +102,12 @@ class KokoroEngine(Engine):
     """Kokoro-82M on OpenVINO (bf16, where the CPU has it) or onnxruntime (int8)."""
 
     name = "kokoro"
+    capabilities = Capabilities(cloning_tiers=("instant",), voice_files=(".npy", ".pt"))
     sample_rate = SAMPLE_RATE
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KokoroEngine:
+        return cls(settings.models_dir, settings.onnx_threads, settings.kokoro_runtime, settings.model_cache_dir)
 
     def __init__(self, models_dir: Path, threads: int = 0, runtime: str = "auto", graph_cache_dir: Path | None = None) -> None:
         super().__init__()
@@ -117,7 +124,7 @@ class KokoroEngine(Engine):
         self._styles_lock = threading.Lock()
 
     @property
-    def concurrent_calls(self) -> int | None:  # type: ignore[override]
+    def concurrent_calls(self) -> int | None:
         # OpenVINO's latency stream runs one call at a time; onnxruntime sessions run side by side.
         return 1 if self.runtime == "openvino" else None
 
@@ -158,20 +165,20 @@ class KokoroEngine(Engine):
             for name, labels in _PACK_LABELS.items()
         ]
 
-    def check_voice(self, params: dict[str, Any], files_dir: Path | None) -> None:
+    def voice_from_file(self, path: Path) -> dict[str, Any] | None:
+        return {"style_file": str(path.resolve())} if path.suffix.lower() in self.capabilities.voice_files else None
+
+    def check_voice(self, params: Mapping[str, Any], files_dir: Path | None) -> None:
         self._style_table(params, files_dir)
 
-    def _style_table(self, params: dict[str, Any], files_dir: Path | None) -> np.ndarray:
+    def _style_table(self, params: Mapping[str, Any], files_dir: Path | None) -> np.ndarray:
         if "pack" in params:
             packs = self._packs if self.loaded else stock_packs()
             if params["pack"] not in packs:
                 raise BadInput(f"unknown Kokoro pack {params['pack']!r}; choose one of {sorted(packs)}")
             return packs[params["pack"]]
         if "style_file" in params:
-            path = Path(params["style_file"])
-            if not path.is_absolute() and files_dir is not None:
-                path = files_dir / path
-            return load_style_file(path)
+            return load_style_file(VoiceSpec("", 0, params, files_dir).path(str(params["style_file"])))
         raise BadInput("a Kokoro voice needs 'pack' or 'style_file'")
 
     def style(self, voice: VoiceSpec) -> np.ndarray:
@@ -191,14 +198,8 @@ class KokoroEngine(Engine):
             _, tokens = self._g2p(text)
             return tuple(self._en_chunks(tokens))
 
-    def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> np.ndarray:
-        self.load()
-        audio = self.synthesize_style(text, self.style(voice), speed)
-        if "post" in voice.params:  # cloned voices carry cheap filters (voxclone.cloning.post)
-            from ..cloning import apply_post
-
-            audio = apply_post(audio, SAMPLE_RATE, voice.params["post"])
-        return audio
+    def synthesize(self, text: str, voice: VoiceSpec, options: SpeakOptions) -> Iterator[AudioChunk]:
+        yield AudioChunk(self.synthesize_style(text, self.style(voice), options.speed), SAMPLE_RATE, text)
 
     def synthesize_style(self, text: str, style: np.ndarray, speed: float = 1.0) -> np.ndarray:
         """Speak `text` with an explicit style table (510x256) or single style row (256,)."""

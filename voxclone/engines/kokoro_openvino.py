@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import onnx_session
+from ..onnx_sessions import onnx_session
 
 # kokoro_graph (and onnx, ~0.2 s to import) is imported only where a model is built or loaded, so
 # constructing an engine, and every CLI command that does, stays quick.

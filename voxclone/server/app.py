@@ -1,7 +1,8 @@
-"""The application factory: one Settings in, one FastAPI app out, with every dependency built here."""
+"""The application factory: one Settings in, one FastAPI app out, its parts built by voxclone.runtime."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,11 +13,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__
 from ..auth import KeyRing, KeysFile
-from ..enrolment import Enroller
+from ..runtime import Runtime
 from ..settings import Settings
-from ..streaming import Streamer
-from ..synthesis import Speaker
-from ..workers import WorkerPool
 from . import enrol, ops, speech, streaming, voices, web, websocket
 from .errors import install_error_handlers
 from .security import AuthMiddleware, BodyLimitMiddleware, RateLimitMiddleware, origin_pattern
@@ -30,27 +28,22 @@ def key_ring(settings: Settings) -> KeyRing:
     return KeyRing(settings.api_keys, KeysFile(settings.keys_path))
 
 
-def create_app(settings: Settings, *, speaker: Speaker | None = None, enroller: Enroller | None = None) -> FastAPI:
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
     """Build the app. Models load at start-up when `settings.preload`, else on first use."""
     keys = key_ring(settings)  # bad keys file or CORS origins fail here, at start-up, not per request
-    origin_pattern(settings.cors_origins)
-    speaker = speaker or Speaker.from_settings(settings)
+    pattern = origin_pattern(settings.cors_origins)
+    runtime = runtime or Runtime(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.preload:
-            await anyio.to_thread.run_sync(speaker.load)  # off the event loop, before the first request
-        app.state.enroller.resume_interrupted()
+            await anyio.to_thread.run_sync(runtime.load)  # off the event loop, before the first request
+        runtime.start(asyncio.get_running_loop())
         yield
-        app.state.workers.shutdown()
-        app.state.enroller.shutdown()
+        runtime.close()
 
     app = FastAPI(title="voxclone", version=__version__, lifespan=lifespan)
-    app.state.settings = settings
-    app.state.speaker = speaker
-    app.state.workers = WorkerPool(settings.synthesis_workers or speaker.useful_workers(), settings.queue_size, name="voxclone-synth")
-    app.state.streamer = Streamer(speaker, app.state.workers, max_streams=app.state.workers.capacity)
-    app.state.enroller = enroller or Enroller(speaker)
+    app.state.runtime = runtime
     install_error_handlers(app)
     # Added last runs first: CORS answers preflights before auth; auth identifies the caller before
     # the rate limit counts it; the body limit guards everything after.
@@ -58,7 +51,6 @@ def create_app(settings: Settings, *, speaker: Speaker | None = None, enroller: 
     if settings.rate_limit:
         app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit)
     app.add_middleware(AuthMiddleware, keys=keys)
-    pattern = origin_pattern(settings.cors_origins)
     if pattern:
         app.add_middleware(
             CORSMiddleware, allow_origin_regex=pattern, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
@@ -69,7 +61,7 @@ def create_app(settings: Settings, *, speaker: Speaker | None = None, enroller: 
     async def count_requests(request: Request, call_next):  # type: ignore[no-untyped-def]
         response: Response = await call_next(request)
         route = request.scope.get("route")
-        speaker.metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
+        runtime.metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
         return response
 
     for router in (speech.router, streaming.router, websocket.router, enrol.router, voices.router, ops.router, web.router):

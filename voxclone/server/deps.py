@@ -1,26 +1,31 @@
-"""What routes receive through FastAPI dependencies: the app's core objects, set once in create_app."""
+"""What routes receive through FastAPI dependencies: the app's core services, built once in create_app."""
 
 from __future__ import annotations
 
 from fastapi import Request
 
+from ..enrolment import Enroller
+from ..runtime import Runtime
 from ..settings import Settings
-from ..streaming import Streamer
-from ..synthesis import Speaker
-from ..workers import WorkerPool
+from ..speech import SpeechService
+from ..voices import VoiceLibrary
 
 
-def speaker(request: Request) -> Speaker:
-    return request.app.state.speaker  # type: ignore[no-any-return]
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def speech(request: Request) -> SpeechService:
+    return runtime(request).speech
 
 
 def settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return runtime(request).settings
 
 
-def workers(request: Request) -> WorkerPool:
-    return request.app.state.workers  # type: ignore[no-any-return]
+def library(request: Request) -> VoiceLibrary:
+    return runtime(request).library
 
 
-def streamer(request: Request) -> Streamer:
-    return request.app.state.streamer  # type: ignore[no-any-return]
+def enroller(request: Request) -> Enroller:
+    return runtime(request).enroller

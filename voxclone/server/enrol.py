@@ -1,29 +1,27 @@
-"""Voice enrolment routes (ElevenLabs-compatible): add a cloned voice, add samples, fetch a sample."""
+"""Voice enrolment routes (ElevenLabs-compatible): add a cloned voice, edit it, fetch a stored sample."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import FileResponse
 
-from ..enrolment import Enroller, Upload, parse_labels, samples_dir
+from ..enrolment import DEFAULT_TIER, Enroller, Upload, parse_labels
 from ..errors import LimitExceeded, VoiceNotFound
+from ..samples import sample_path
 from ..settings import Settings
-from ..voices import check_name
 from . import deps
 
 router = APIRouter(tags=["voices"])
-
-
-def enroller(request: Request) -> Enroller:
-    return request.app.state.enroller  # type: ignore[no-any-return]
+_MAX_FILES = 25
+Tier = Annotated[str, Form(max_length=32, description="Cloning tier: `instant` (default), or another installed tier")]
 
 
 async def _uploads(files: list[UploadFile], transcripts: list[str], settings: Settings) -> list[Upload]:
-    if len(files) > 25:
-        raise LimitExceeded("at most 25 files per request", limit="files_per_request")
+    if len(files) > _MAX_FILES:
+        raise LimitExceeded(f"at most {_MAX_FILES} files per request", limit="files_per_request")
     uploads = []
     for index, file in enumerate(files):
         data = await file.read(settings.max_upload_bytes + 1)
@@ -42,14 +40,15 @@ async def add_voice(
     name: Annotated[str, Form(min_length=1, max_length=100)],
     files: Annotated[list[UploadFile], File(description="wav, flac, mp3, ogg/opus, webm or m4a recordings")],
     settings: Annotated[Settings, Depends(deps.settings)],
-    enroller: Annotated[Enroller, Depends(enroller)],
+    enroller: Annotated[Enroller, Depends(deps.enroller)],
     description: Annotated[str, Form(max_length=1000)] = "",
     labels: Annotated[str | None, Form(max_length=2000)] = None,
     transcripts: Annotated[list[str] | None, Form(description="One per file, in order; optional")] = None,
+    tier: Tier = DEFAULT_TIER,
 ) -> dict[str, Any]:
     uploads = await _uploads(files, transcripts or [], settings)
     voice = await anyio.to_thread.run_sync(
-        lambda: enroller.add_voice(name=check_name(name), uploads=uploads, description=description, labels=parse_labels(labels))
+        lambda: enroller.add_voice(name=name, uploads=uploads, description=description, labels=parse_labels(labels), tier=tier)
     )
     return {"voice_id": voice.id, "requires_verification": False}
 
@@ -58,37 +57,28 @@ async def add_voice(
 async def edit_voice(
     voice_id: str,
     settings: Annotated[Settings, Depends(deps.settings)],
-    enroller: Annotated[Enroller, Depends(enroller)],
+    enroller: Annotated[Enroller, Depends(deps.enroller)],
     name: Annotated[str | None, Form(max_length=100)] = None,
     description: Annotated[str | None, Form(max_length=1000)] = None,
     labels: Annotated[str | None, Form(max_length=2000)] = None,
     files: Annotated[list[UploadFile] | None, File()] = None,
     transcripts: Annotated[list[str] | None, Form()] = None,
+    tier: Tier = DEFAULT_TIER,
 ) -> dict[str, Any]:
-    library = enroller.speaker.library
-    voice = library.get(voice_id)
-    changes: dict[str, Any] = {}
-    if name is not None:
-        changes["name"] = check_name(name)
-    if description is not None:
-        changes["description"] = description
-    if labels is not None:
-        changes["labels"] = parse_labels(labels)
-    if changes:
-        library.update(voice.id, **changes)
-    if files:
-        uploads = await _uploads(files, transcripts or [], settings)
-        await anyio.to_thread.run_sync(lambda: enroller.add_samples(voice.id, uploads))
+    uploads = await _uploads(files or [], transcripts or [], settings)
+    await anyio.to_thread.run_sync(
+        lambda: enroller.edit(
+            voice_id, name=name, description=description, labels=None if labels is None else parse_labels(labels),
+            uploads=uploads, tier=tier,
+        )
+    )
     return {"status": "ok"}
 
 
 @router.get("/v1/voices/{voice_id}/samples/{sample_id}/audio", summary="A stored reference sample, as WAV")
-async def sample_audio(voice_id: str, sample_id: str, enroller: Annotated[Enroller, Depends(enroller)]) -> FileResponse:
-    voice = enroller.speaker.library.get(voice_id)
-    if voice.files_dir is None or not sample_id.replace("-", "").isalnum():
-        raise VoiceNotFound(f"voice {voice.name!r} has no sample {sample_id[:40]!r}")
-    path = samples_dir(voice.files_dir) / f"{sample_id}.wav"
-    if not path.is_file():
+async def sample_audio(voice_id: str, sample_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> FileResponse:
+    voice = enroller.library.get(voice_id)
+    path = sample_path(voice.files_dir, sample_id)
+    if path is None:
         raise VoiceNotFound(f"voice {voice.name!r} has no sample {sample_id[:40]!r}")
     return FileResponse(path, media_type="audio/wav")
-

@@ -7,13 +7,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..audio import parse_elevenlabs_format
-from ..synthesis import MAX_SPEED, MIN_SPEED, SpeechRequest
+from ..speech import MAX_SPEED, MIN_SPEED, SpeechRequest
 
 
 class OpenAISpeech(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    model: str = Field("kokoro", max_length=100, description="Accepted for compatibility (tts-1, gpt-4o-mini-tts, ...)")
+    model: str = Field("tts-1", max_length=100, description="Accepted for compatibility (tts-1, gpt-4o-mini-tts, ...)")
     input: str = Field(..., min_length=1)
     voice: str = Field(..., min_length=1, max_length=200)
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"

@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from ..streaming import AudioStream, Streamer
-from ..synthesis import Speaker
+from ..speech import SpeechService
+from ..streaming import AudioStream
 from . import deps
 from .schemas import ElevenLabsSpeech
 
@@ -20,8 +20,7 @@ router = APIRouter(tags=["speech"])
 
 def audio_response(stream: AudioStream) -> StreamingResponse:
     return StreamingResponse(
-        stream.read(), media_type=stream.content_type,
-        headers={"X-Voice-Id": stream.plan.voice.id, "Cache-Control": "no-store"},
+        stream.read(), media_type=stream.content_type, headers={"X-Voice-Id": stream.voice_id, "Cache-Control": "no-store"}
     )
 
 
@@ -30,7 +29,7 @@ async def _sse(stream: AudioStream) -> AsyncIterator[bytes]:
     async for chunk in stream.read():
         event = {"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()}
         yield f"data: {json.dumps(event)}\n\n".encode()
-    done = {"type": "speech.audio.done", "usage": {"input_tokens": len(stream.plan.pieces), "output_tokens": 0, "total_tokens": 0}}
+    done = {"type": "speech.audio.done", "usage": {"input_tokens": stream.pieces, "output_tokens": 0, "total_tokens": 0}}
     yield f"data: {json.dumps(done)}\n\n".encode()
 
 
@@ -42,8 +41,7 @@ def sse_response(stream: AudioStream) -> StreamingResponse:
 async def elevenlabs_stream(
     voice_id: str,
     body: ElevenLabsSpeech,
-    speaker: Annotated[Speaker, Depends(deps.speaker)],
-    streamer: Annotated[Streamer, Depends(deps.streamer)],
+    speech: Annotated[SpeechService, Depends(deps.speech)],
     output_format: Annotated[str, Query(max_length=32)] = "mp3_44100_128",
 ) -> StreamingResponse:
-    return audio_response(streamer.open(speaker.plan(body.speech_request(voice_id, output_format), streamed=True)))
+    return audio_response(speech.stream(body.speech_request(voice_id, output_format)))

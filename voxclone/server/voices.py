@@ -1,14 +1,15 @@
-"""Voice library routes, in ElevenLabs' shapes plus `status`, `engine`, `progress`, `error` and `scores`."""
+"""Voice library routes, in ElevenLabs' shapes plus `status`, `engine`, `tier`, `progress`, `error` and `scores`."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends
 
-from ..enrolment import list_samples
-from ..synthesis import Speaker
-from ..voices import Voice
+from ..enrolment import Enroller
+from ..samples import list_samples
+from ..voices import Voice, VoiceLibrary
 from . import deps
 
 router = APIRouter(tags=["voices"])
@@ -23,6 +24,7 @@ def voice_json(voice: Voice) -> dict[str, Any]:
         "description": voice.description,
         "preview_url": None,
         "engine": voice.engine,
+        "tier": voice.tier or None,
         "status": voice.status,
         "progress": round(voice.progress, 3),
         "error": voice.error,
@@ -36,17 +38,16 @@ def voice_json(voice: Voice) -> dict[str, Any]:
 
 
 @router.get("/v1/voices", summary="List voices")
-async def list_voices(speaker: Annotated[Speaker, Depends(deps.speaker)]) -> dict[str, Any]:
-    return {"voices": [voice_json(v) for v in speaker.library.list()]}
+async def list_voices(library: Annotated[VoiceLibrary, Depends(deps.library)]) -> dict[str, Any]:
+    return {"voices": [voice_json(v) for v in library.list()]}
 
 
 @router.get("/v1/voices/{voice_id}", summary="One voice, with its enrolment status and scores")
-async def get_voice(voice_id: str, speaker: Annotated[Speaker, Depends(deps.speaker)]) -> dict[str, Any]:
-    return voice_json(speaker.library.get(voice_id))
+async def get_voice(voice_id: str, library: Annotated[VoiceLibrary, Depends(deps.library)]) -> dict[str, Any]:
+    return voice_json(library.get(voice_id))
 
 
-@router.delete("/v1/voices/{voice_id}", summary="Delete a voice, its files and its cached audio")
-async def delete_voice(voice_id: str, speaker: Annotated[Speaker, Depends(deps.speaker)]) -> dict[str, Any]:
-    voice = speaker.library.delete(voice_id)
-    speaker.cache.drop_voice(voice.id)
+@router.delete("/v1/voices/{voice_id}", summary="Delete a voice: its enrolment stops, its files and cached audio go")
+async def delete_voice(voice_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
+    voice = await anyio.to_thread.run_sync(lambda: enroller.delete(voice_id))
     return {"status": "ok", "voice_id": voice.id}

@@ -17,10 +17,9 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from ..audio import Encoder, parse_elevenlabs_format
+from ..audio import parse_elevenlabs_format
 from ..errors import VoxcloneError
-from ..synthesis import MAX_SPEED, MIN_SPEED, Speaker, SpeechRequest
-from ..workers import WorkerPool
+from ..speech import MAX_SPEED, MIN_SPEED, SpeechService, SpeechSession
 
 router = APIRouter(tags=["speech"])
 
@@ -39,47 +38,19 @@ def take_speakable(buffer: str, *, flush: bool) -> tuple[str, str]:
     return buffer[: ends[-1]].strip(), buffer[ends[-1] :]
 
 
-class _Session:
-    """One WebSocket conversation: its voice, speed, encoder and text buffer."""
+async def _send_audio(socket: WebSocket, data: bytes) -> None:
+    if data:
+        await socket.send_json({"audio": base64.b64encode(data).decode(), "isFinal": None, "normalizedAlignment": None, "alignment": None})
 
-    def __init__(self, socket: WebSocket, speaker: Speaker, workers: WorkerPool, voice: str, output_format: str) -> None:
-        self.socket = socket
-        self.speaker = speaker
-        self.workers = workers
-        self.voice = voice
-        self.format = parse_elevenlabs_format(output_format)
-        self.speed = 1.0
-        self.buffer = ""
-        self.encoder: Encoder | None = None
 
-    def configure(self, message: dict[str, Any]) -> None:
-        settings = message.get("voice_settings") or {}
-        speed = settings.get("speed") if isinstance(settings, dict) else None
-        if speed is not None:
-            if not isinstance(speed, int | float) or not MIN_SPEED <= speed <= MAX_SPEED:
-                raise ValueError(f"voice_settings.speed must be a number between {MIN_SPEED} and {MAX_SPEED}")
-            self.speed = float(speed)
-
-    async def speak(self, text: str) -> None:
-        if not text:
-            return
-        plan = self.speaker.plan(SpeechRequest(text=text, voice=self.voice, speed=self.speed, format=self.format), streamed=True)
-        if self.encoder is None:
-            self.encoder = Encoder(self.format, plan.source_rate)
-            await self._send_audio(self.encoder.header())
-        encoder = self.encoder
-        for index in range(len(plan.pieces)):
-            data = await self.workers.run(lambda i=index: encoder.encode(self.speaker.piece_audio(plan, i)))
-            await self._send_audio(data)
-
-    async def _send_audio(self, data: bytes) -> None:
-        if data:
-            await self.socket.send_json({"audio": base64.b64encode(data).decode(), "isFinal": None, "normalizedAlignment": None, "alignment": None})
-
-    async def finish(self) -> None:
-        if self.encoder is not None:
-            await self._send_audio(self.encoder.finish())
-        await self.socket.send_json({"isFinal": True})
+def _speed(message: dict[str, Any], current: float) -> float:
+    settings = message.get("voice_settings") or {}
+    speed = settings.get("speed") if isinstance(settings, dict) else None
+    if speed is None:
+        return current
+    if not isinstance(speed, int | float) or not MIN_SPEED <= speed <= MAX_SPEED:
+        raise ValueError(f"voice_settings.speed must be a number between {MIN_SPEED} and {MAX_SPEED}")
+    return float(speed)
 
 
 async def _error(socket: WebSocket, message: str, code: int = 1008) -> None:
@@ -89,29 +60,47 @@ async def _error(socket: WebSocket, message: str, code: int = 1008) -> None:
 
 @router.websocket("/v1/text-to-speech/{voice_id}/stream-input")
 async def stream_input(socket: WebSocket, voice_id: str) -> None:
-    speaker: Speaker = socket.app.state.speaker
-    workers: WorkerPool = socket.app.state.workers
+    speech: SpeechService = socket.app.state.runtime.speech
     await socket.accept()
+    session: SpeechSession | None = None
+    buffer = ""
     try:
-        session = _Session(socket, speaker, workers, voice_id, socket.query_params.get("output_format", "mp3_44100_128"))
-        speaker.library.get(voice_id).require_ready()
+        output = parse_elevenlabs_format(socket.query_params.get("output_format", "mp3_44100_128"))
+        speech.voice(voice_id)  # an unknown or unready voice is refused before any text is awaited
         while True:
-            message = json.loads(await socket.receive_text())
-            if not isinstance(message, dict) or not isinstance(message.get("text", ""), str):
-                raise ValueError('each message is a JSON object with a string "text"')
-            session.configure(message)
+            message = _message(await socket.receive_text())
+            speed = _speed(message, session.speed if session else 1.0)
+            if session is None:
+                session = speech.session(voice_id, output, speed)
+            session.speed = speed
             text = message.get("text", "")
             if text == "":  # end of input
-                await session.speak(session.buffer.strip())
-                await session.finish()
+                await _speak(socket, session, buffer.strip())
+                await _send_audio(socket, await session.finish())
+                await socket.send_json({"isFinal": True})
                 await socket.close()
                 return
-            session.buffer += text
-            now, session.buffer = take_speakable(session.buffer, flush=bool(message.get("flush")))
-            await session.speak(now)
+            buffer += text
+            now, buffer = take_speakable(buffer, flush=bool(message.get("flush")))
+            await _speak(socket, session, now)
     except WebSocketDisconnect:
         return  # the client left: nothing more to synthesise
     except VoxcloneError as e:
         await _error(socket, str(e))
     except (ValueError, ValidationError) as e:  # json.JSONDecodeError is a ValueError
         await _error(socket, f"bad message: {e}", code=1007)
+    finally:
+        if session is not None:
+            session.close()
+
+
+def _message(raw: str) -> dict[str, Any]:
+    message = json.loads(raw)
+    if not isinstance(message, dict) or not isinstance(message.get("text", ""), str):
+        raise ValueError('each message is a JSON object with a string "text"')
+    return message
+
+
+async def _speak(socket: WebSocket, session: SpeechSession, text: str) -> None:
+    async for data, _chunk in session.speak(text):
+        await _send_audio(socket, data)

@@ -226,7 +226,7 @@ async function speak(event) {
     const response = await api.fetch("/v1/audio/speech", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ model: "kokoro", input: text, voice, response_format: "mp3", speed: Number($("speed").value), stream: true }),
+      body: JSON.stringify({ model: "tts-1", input: text, voice, response_format: "mp3", speed: Number($("speed").value), stream: true }),
     });
     $("player").addEventListener("playing", () => {
       $("speak-status").textContent = `Playing (first audio after ${((performance.now() - started) / 1000).toFixed(2)} s)`;

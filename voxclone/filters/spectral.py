@@ -1,4 +1,4 @@
-"""Post-processing applied to every synthesised piece of a cloned voice: shape mapping, then a static equaliser.
+"""Two voice filters fitted to a speaker: a shape mapping, then a static equaliser.
 
 The equaliser moves the synthetic voice's long-term average spectrum toward the reference speaker's
 (vocal-tract colour, microphone brightness). It is one linear-phase FIR filter applied by FFT
@@ -12,20 +12,24 @@ synthetic voice's shapes the reference's spread and correlations (search.shape_t
 difference becomes a gain per band and frame, applied in the short-time Fourier domain, so pitch,
 phase and timing are untouched.
 
-`post` params are JSON, {} meaning untouched:
-- "eq_db": N_BANDS gains in dB at analysis.band_centres();
-- "shape" (optional): {"centre": N_BANDS mean shape of the voice, "transform": N_BANDS x N_BANDS}.
+Their specs are JSON:
+- {"kind": "equaliser", "gains_db": N_BANDS gains in dB at spectrum.band_centres()};
+- {"kind": "shape", "centre": N_BANDS mean shape of the voice, "transform": N_BANDS x N_BANDS}.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.signal import oaconvolve
 
-from .analysis import band_centres, shape_frame_length, shape_freqs, shape_istft, shape_stft, spectral_shape
+from ..errors import BadInput
+from ..spectrum import N_BANDS, band_centres, shape_frame_length, shape_freqs, shape_istft, shape_stft, spectral_shape
+from .base import Filter
 
 _TAPS = 511
 MAX_GAIN_DB = 12.0
@@ -94,13 +98,54 @@ def map_shape(audio: np.ndarray, sample_rate: int, centre: ArrayLike, transform:
     return shape_istft(spectrum * np.sqrt(gain), sample_rate, len(audio), _APPLY_OVERLAP).astype(np.float32)
 
 
-def apply_post(audio: np.ndarray, sample_rate: int, post: dict) -> np.ndarray:
-    """Apply a cloned voice's post-processing; `{}` returns the audio unchanged."""
-    if not post:
-        return audio
-    out = audio
-    if "shape" in post:
-        out = map_shape(out, sample_rate, post["shape"]["centre"], post["shape"]["transform"])
-    if "eq_db" in post:
-        out = equalise(out, sample_rate, post["eq_db"])
-    return out
+def _bands(spec: Mapping[str, Any], key: str, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        values = np.asarray(spec[key], np.float64)
+    except (KeyError, TypeError, ValueError) as e:
+        raise BadInput(f"a {spec.get('kind')} filter needs {key!r}: {N_BANDS}-band numbers") from e
+    if values.shape != shape or not np.isfinite(values).all():
+        raise BadInput(f"a {spec.get('kind')} filter's {key!r} must be {shape} finite numbers, got {values.shape}")
+    return values
+
+
+class Equaliser(Filter):
+    """A static equaliser: band gains in dB, one linear-phase FIR."""
+
+    kind = "equaliser"
+
+    def __init__(self, gains_db: ArrayLike) -> None:
+        self.gains_db = np.asarray(gains_db, np.float64)
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> Equaliser:
+        return cls(_bands(spec, "gains_db", (N_BANDS,)))
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": self.kind, "gains_db": [round(float(g), 2) for g in self.gains_db]}
+
+    def apply(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        return equalise(audio, sample_rate, self.gains_db)
+
+
+class ShapeMapping(Filter):
+    """Gives each speech frame's spectral shape the speaker's spread and band correlations."""
+
+    kind = "shape"
+
+    def __init__(self, centre: ArrayLike, transform: ArrayLike) -> None:
+        self.centre = np.asarray(centre)
+        self.transform = np.asarray(transform)
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> ShapeMapping:
+        return cls(_bands(spec, "centre", (N_BANDS,)), _bands(spec, "transform", (N_BANDS, N_BANDS)))
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "centre": [round(float(v), 4) for v in self.centre],
+            "transform": [[round(float(v), 4) for v in row] for row in self.transform],
+        }
+
+    def apply(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        return map_shape(audio, sample_rate, self.centre, self.transform)

@@ -72,12 +72,3 @@ class StyleSpace:
         timbre = np.tensordot(wt, self.tables[:, :, :HALF], axes=1) + c @ self.directions
         prosody = np.tensordot(wp, self.tables[:, :, HALF:], axes=1)
         return np.concatenate([timbre, prosody], axis=1).astype(np.float32)
-
-    def describe(self, x: np.ndarray) -> dict[str, object]:
-        """JSON-friendly summary of a point (for logs and the result's scores)."""
-        wt, wp, c = self.weights(x)
-        return {
-            "timbre": {n: round(float(w), 3) for n, w in zip(self.names, wt, strict=True)},
-            "prosody": {n: round(float(w), 3) for n, w in zip(self.names, wp, strict=True)},
-            "directions": [round(float(v), 2) for v in c],
-        }

@@ -1,9 +1,10 @@
 """Cheap voice statistics of a recording: pitch (WORLD DIO), long-term average spectrum, spectral shape.
 
-These are what the clone search matches besides the speaker embedding: median pitch and its spread
+These are what cloning matches besides the speaker embedding: median pitch and its spread
 (speaker-embedding judges weigh pitch heavily), the average spectral envelope of voiced speech, which
-a static equaliser (post.py) can then impose on the synthesised voice, and the spectral shape of each
-frame (which bands carry its energy), whose spread and correlations post.py's shape mapping imposes.
+a static equaliser (filters/spectral.py) can then impose on a synthesised voice, and the spectral
+shape of each frame (which bands carry its energy), whose spread and correlations the shape mapping
+imposes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pyworld
 import soxr
 from scipy.signal import istft, stft
 
-ANALYSIS_RATE = 16_000  # every statistic is taken at 16 kHz so 16 kHz uploads and 24 kHz output compare
+from .audio import ANALYSIS_RATE  # every statistic is taken at 16 kHz so 16 kHz uploads and 24 kHz output compare
+
 _N_FFT = 512
 _HOP = 160
 N_BANDS = 64  # 16/32/64 bands measured: +0.040/+0.050/+0.060 GE2E on 4 speakers

@@ -1,0 +1,95 @@
+"""The cloning contract: a cloner turns recordings of one speaker into a voice of one engine, at one tier.
+
+A cloner declares the engine and the tier it makes voices for ("instant": a fast search; "deep": a
+longer fit). It gets the references, a time budget, a progress callback, the engine and a way to run
+engine calls through the same scheduler as speech, and returns what the voice needs as artefacts
+(engine params, files, a filter chain, scores) that the library stores without knowing their format.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..asr import Transcriber
+    from ..embedding import SpeakerEncoder
+    from ..engines import Engine
+    from ..settings import Settings
+
+T = TypeVar("T")
+Progress = Callable[[float, str], None]
+
+
+class EngineCalls(Protocol):
+    """Runs one engine call on the speech worker pool, behind any speech waiting, and returns its result."""
+
+    def __call__(self, fn: Callable[[], T]) -> T: ...
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One recording of the speaker: float32 mono, trimmed to speech and loudness-normalised."""
+
+    audio: np.ndarray
+    sample_rate: int
+    transcript: str | None = None  # what is said, when the user gave it (else the cloner may transcribe)
+
+
+@dataclass
+class ClonedVoice:
+    """A voice as a cloner made it. File names in `params` are relative to the voice's folder."""
+
+    params: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    filters: list[dict[str, Any]] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class CloneJob:
+    """Everything one cloning run gets."""
+
+    references: list[Reference]
+    engine: Engine
+    run: EngineCalls
+    encoder: SpeakerEncoder
+    transcriber: Transcriber
+    budget_s: float
+    min_speech_seconds: float
+    progress: Progress
+    workdir: Path  # the cloner's own folder: kept across restarts, for checkpoints
+    current: ClonedVoice | None = None  # what the voice speaks with now, for tiers that refine it
+    seed: int = 0
+
+    @classmethod
+    def direct(
+        cls, engine: Engine, references: list[Reference], encoder: SpeakerEncoder, transcriber: Transcriber, *,
+        budget_s: float, workdir: Path, min_speech_seconds: float = 3.0, progress: Progress | None = None, seed: int = 0,
+    ) -> CloneJob:
+        """A job whose engine calls run in place, for benchmarks and tests where no server is speaking."""
+        return cls(
+            references=references, engine=engine, run=lambda fn: fn(), encoder=encoder, transcriber=transcriber,
+            budget_s=budget_s, min_speech_seconds=min_speech_seconds, progress=progress or (lambda f, m: None),
+            workdir=workdir, seed=seed,
+        )
+
+
+class Cloner(ABC):
+    """Makes voices of `engine` at `tier`. One instance per process: it may keep caches across jobs."""
+
+    engine: ClassVar[str]
+    tier: ClassVar[str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Cloner:
+        return cls()
+
+    @abstractmethod
+    def clone(self, job: CloneJob) -> ClonedVoice:
+        """Clone the speaker of `job.references`; blocking, on an enrolment thread. Raises BadAudio etc."""

@@ -1,0 +1,153 @@
+"""Enrolment jobs, recorded in the library's SQLite database so that any process can run them.
+
+A job clones one voice at one tier. It is `queued` when submitted, `running` once a worker claims it,
+then `done`, `failed` or `cancelled`. A job left `running` by a process that stopped is queued again
+at the next start, so a restart resumes it (from its checkpoints, for tiers that keep them).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+ACTIVE: tuple[JobStatus, ...] = ("queued", "running")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    voice_id TEXT NOT NULL,
+    engine TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    eta_s REAL,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    voice_id: str
+    engine: str
+    tier: str
+    status: JobStatus
+    progress: float
+    message: str
+    eta_s: float | None
+    error: str | None
+    attempts: int
+    created_at: float
+    updated_at: float
+
+
+class JobQueue:
+    """The jobs table. Every change is one statement, so concurrent workers never claim one job twice."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        with self._db() as db:
+            db.execute(_SCHEMA)
+            db.execute("CREATE INDEX IF NOT EXISTS jobs_by_voice ON jobs (voice_id, status)")
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.row_factory = sqlite3.Row
+            yield db
+        finally:
+            db.close()
+
+    def submit(self, voice_id: str, engine: str, tier: str) -> Job:
+        now = time.time()
+        job_id = secrets.token_hex(8)
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO jobs (id, voice_id, engine, tier, status, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                (job_id, voice_id, engine, tier, now, now),
+            )
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> Job:
+        with self._db() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise KeyError(job_id)
+        return Job(**dict(row))
+
+    def claim(self, job_id: str) -> bool:
+        """Mark a queued job running; False if another worker (or a cancel) got there first."""
+        with self._db() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ? AND status = 'queued'",
+                (time.time(), job_id),
+            )
+        return cursor.rowcount == 1
+
+    def report(self, job_id: str, progress: float, message: str, eta_s: float | None = None) -> None:
+        with self._db() as db:
+            db.execute(
+                "UPDATE jobs SET progress = ?, message = ?, eta_s = ?, updated_at = ? WHERE id = ? AND status = 'running'",
+                (progress, message[:200], eta_s, time.time(), job_id),
+            )
+
+    def end(self, job_id: str, status: JobStatus, error: str | None = None) -> bool:
+        """Finish a running job; False if it was no longer running (cancelled meanwhile)."""
+        with self._db() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET status = ?, error = ?, progress = CASE WHEN ? = 'done' THEN 1 ELSE progress END, "
+                "eta_s = NULL, updated_at = ? WHERE id = ? AND status = 'running'",
+                (status, error, status, time.time(), job_id),
+            )
+        return cursor.rowcount == 1
+
+    def is_cancelled(self, job_id: str) -> bool:
+        return self.get(job_id).status == "cancelled"
+
+    def cancel_voice(self, voice_id: str) -> int:
+        """Cancel a voice's queued and running jobs; a running one stops at its next progress report."""
+        with self._db() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET status = 'cancelled', eta_s = NULL, updated_at = ? WHERE voice_id = ? AND status IN ('queued', 'running')",
+                (time.time(), voice_id),
+            )
+        return cursor.rowcount
+
+    def of_voice(self, voice_id: str) -> list[Job]:
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM jobs WHERE voice_id = ? ORDER BY created_at", (voice_id,)).fetchall()
+        return [Job(**dict(r)) for r in rows]
+
+    def queued(self) -> list[Job]:
+        """Queued jobs, oldest first."""
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at").fetchall()
+        return [Job(**dict(r)) for r in rows]
+
+    def active_count(self) -> int:
+        with self._db() as db:
+            return int(db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()[0])
+
+    def requeue_interrupted(self) -> list[Job]:
+        """At start-up: jobs left running by a process that stopped are queued again."""
+        with self._db() as db:
+            db.execute("UPDATE jobs SET status = 'queued', updated_at = ? WHERE status = 'running'", (time.time(),))
+        return self.queued()
+
+    def forget_voice(self, voice_id: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM jobs WHERE voice_id = ?", (voice_id,))

@@ -1,0 +1,90 @@
+"""Everything one voxclone process runs with, built once from the settings: the composition root.
+
+The HTTP app and every CLI command build a `Runtime` and use its parts; nothing else constructs
+engines, the library, the cache, the worker pool or the services, so they are wired in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass
+
+from .cache import AudioCache
+from .cloning import Cloners, build_cloners
+from .engines import Engines, build_engines
+from .enrolment import Enroller
+from .errors import VoxcloneError
+from .jobs import JobQueue
+from .listeners import Listeners
+from .metrics import Metrics
+from .settings import Settings
+from .speech import SpeechService
+from .voices import VoiceLibrary, install_voices
+from .workers import WorkerPool, default_workers
+
+
+def useful_workers(engines: Engines) -> int:
+    """Synthesis threads worth running: one per core, or fewer where an engine runs calls one at a time."""
+    limits = [e.concurrent_calls for e in engines.values() if e.concurrent_calls and e.availability().ready]
+    return min([default_workers(), *limits])
+
+
+@dataclass
+class Parts:
+    """Ready-made parts a caller (a test, a benchmark) shares between runtimes instead of building anew."""
+
+    engines: Engines | None = None
+    cloners: Cloners | None = None
+    listeners: Listeners | None = None
+
+
+class Runtime:
+    """Engines, library, cache, workers, speech and enrolment of one process."""
+
+    def __init__(self, settings: Settings, parts: Parts | None = None) -> None:
+        parts = parts or Parts()
+        self.settings = settings
+        self.engines = parts.engines or build_engines(settings)
+        self.library = VoiceLibrary(settings.db_path, settings.voices_dir, settings.max_voices)
+        install_voices(self.library, self.engines, settings.extra_voice_paths)
+        self.cache = AudioCache(settings.cache_dir, settings.cache_size_bytes)
+        self.metrics = Metrics()
+        self.workers = WorkerPool(settings.synthesis_workers or useful_workers(self.engines), settings.queue_size, name="voxclone-synth")
+        self.speech = SpeechService(settings, self.engines, self.library, self.cache, self.workers, self.metrics)
+        self.listeners = parts.listeners or Listeners(settings)
+        self.jobs = JobQueue(settings.db_path)
+        self.cloners = parts.cloners or build_cloners(settings)
+        self.enroller = Enroller(
+            settings, self.library, self.jobs, self.engines, self.cloners, self.workers, self.cache, self.listeners
+        )
+
+    def load(self) -> None:
+        """Load every usable engine's models now (start-up) rather than on first use. Blocking."""
+        for name in self.engines:
+            if self.engines.availability(name).ready:
+                self.engines[name].load()
+
+    def health_voice_engine(self) -> str | None:
+        """The engine of the default voice (what /health waits for), or None if that voice is missing."""
+        try:
+            return self.library.get(self.settings.default_voice).engine
+        except VoxcloneError:
+            return None
+
+    def start(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Begin background work: enrolments left by a stopped process resume; stray voice folders go."""
+        self._sweep_orphans()
+        self.enroller.start(loop)
+
+    def _sweep_orphans(self) -> None:
+        """Delete voice folders with no voice (left by a crash during delete or a failed create)."""
+        known = {v.id for v in self.library.list()}
+        for folder in self.library.voices_dir.iterdir():
+            if folder.is_dir() and folder.name not in known:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self) -> None:
+        self.enroller.shutdown()
+        self.workers.shutdown()
+        self.cache.close()
