@@ -12,7 +12,6 @@ import av
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-
 from make_tone_model import write as write_tone_model
 
 from voxclone.engines import Engines, build_engines

@@ -46,9 +46,9 @@ def test_library_and_cache_survive_kill_9_mid_write(tmp_path):
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
     library = VoiceLibrary(tmp_path / "voices.sqlite3", tmp_path / "voices")
-    ids = {v.id for v in library.list()}
+    ids = {v.id for v in library.all()}
     assert set(committed) <= ids  # every voice whose write returned is there, whole
-    assert all(v.version >= 1 and isinstance(v.scores, dict) for v in library.list())
+    assert all(v.version >= 1 and isinstance(v.scores, dict) for v in library.all())
     cache = AudioCache(tmp_path / "cache", 2_000_000)
     keys = list(cache._cache.iterkeys())
     assert keys, "the cache kept entries"

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import soundfile
 from conftest import SHARED_DATA, decode_audio, wer
-
 from tone_cloner import FailingCloner, ToneCloner
 
 from voxclone.cloning import Cloners

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 import json
+import shutil
 
 import numpy as np
 import pytest
-from conftest import decode_audio
+from conftest import TONE, decode_audio
 
 from voxclone.engines.kokoro import stock_packs
 
@@ -110,3 +109,28 @@ def test_a_file_no_engine_reads_is_refused_naming_the_kinds_that_are(tmp_path, s
 def test_a_tone_model_on_disk_becomes_a_voice_of_its_engine(client):
     voice = client.get("/v1/voices/tiny_tone").json()
     assert voice["engine"] == "tone" and voice["category"] == "file"
+
+
+def test_a_library_from_before_filters_moves_a_clone_s_post_into_its_filter_chain(settings, make_client, tone_model):
+    import sqlite3
+    import time
+
+    settings.voices_dir.mkdir(parents=True)
+    db = sqlite3.connect(settings.db_path)
+    db.execute(
+        "CREATE TABLE voices (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE, engine TEXT NOT NULL, "
+        "category TEXT NOT NULL, params TEXT NOT NULL, labels TEXT NOT NULL, description TEXT NOT NULL, created_at REAL NOT NULL, "
+        "status TEXT NOT NULL, progress REAL NOT NULL, error TEXT, version INTEGER NOT NULL, scores TEXT NOT NULL)"
+    )
+    post = {"eq_db": [6.0] * 32 + [-6.0] * 32}
+    row = ("old", "Old clone", "tone", "cloned", json.dumps({"model": str(tone_model), "post": post}), "{}", "", time.time(), "ready", 1.0, None, 3, "{}")
+    db.execute(f"INSERT INTO voices VALUES ({', '.join('?' * len(row))})", row)
+    db.commit()
+    db.close()
+    client = make_client(settings)
+    voice = client.app.state.runtime.library.get("old")
+    assert voice.params == {"model": str(tone_model)} and voice.filters == [{"kind": "equaliser", "gains_db": post["eq_db"]}]
+    assert voice.tier == "instant" and voice.version == 3
+    filtered = decode_audio(client.get("/speak_as/old", params={"prompt": "abc"}).content)[0]
+    plain = decode_audio(client.get(f"/speak_as/{TONE}", params={"prompt": "abc"}).content)[0]
+    assert filtered.size == plain.size and np.abs(filtered - plain).max() > 0.01  # the equaliser still plays

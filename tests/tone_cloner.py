@@ -14,7 +14,7 @@ from make_tone_model import write
 
 from voxclone.cloning import ClonedVoice, CloneJob, Cloner
 from voxclone.errors import BadAudio
-from voxclone.spectrum import ANALYSIS_RATE, f0_track, to_analysis_rate
+from voxclone.spectrum import f0_track, to_analysis_rate
 
 
 class ToneCloner(Cloner):

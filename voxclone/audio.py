@@ -224,7 +224,7 @@ def decode(data: bytes, *, target_rate: int, max_seconds: float) -> np.ndarray:
             if not streams:
                 raise BadAudio("no audio stream found; upload wav, flac, mp3, ogg/opus, webm or m4a")
             resampler = av.AudioResampler(format="flt", layout="mono", rate=target_rate)
-            for frame in container.decode(streams[0]):
+            for frame in container.decode(audio=0):
                 _check_rate(frame.sample_rate)  # before resampling: an absurd rate makes huge buffers
                 for out in resampler.resample(frame):
                     chunk = out.to_ndarray().reshape(-1)

@@ -27,7 +27,7 @@ _WINDOW_FRAMES = 80
 _STRIDE_FRAMES = 40
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     # Slaney scale: linear below 1 kHz, logarithmic above (librosa's default, htk=False).
     hz = np.asarray(hz, np.float64)
     mel = hz / (200.0 / 3)

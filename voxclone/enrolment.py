@@ -18,15 +18,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .cloning import ClonedVoice, CloneJob, Cloners
 from .cloning.prepare import Sample, check_total, prepare
 from .engines import Engines
-from .errors import BadInput, LimitExceeded, VoxcloneError
+from .errors import BadInput, LimitExceeded, VoiceNotFound, VoxcloneError
 from .files import atomic_write
 from .jobs import Job, JobQueue
-from .samples import list_samples, load_references, store
+from .samples import list_samples, load_references, sample_path, store
 from .settings import Settings
 from .voices import Voice, VoiceLibrary, check_name
 from .workers import WorkerPool
@@ -202,6 +203,18 @@ class Enroller:
         voice = self.library.delete(voice.id)
         self.cache.drop_voice(voice.id)
         return voice
+
+    def samples(self, voice: Voice) -> list[dict[str, Any]]:
+        """A voice's stored recordings: id, file name, seconds of speech (not their transcripts)."""
+        return [{k: s[k] for k in ("sample_id", "file_name", "duration_s")} for s in list_samples(voice.files_dir)]
+
+    def sample_file(self, voice_id: str, sample_id: str) -> Path:
+        """The WAV of one stored recording; VoiceNotFound if the voice has no such sample."""
+        voice = self.library.get(voice_id)
+        path = sample_path(voice.files_dir, sample_id)
+        if path is None:
+            raise VoiceNotFound(f"voice {voice.name!r} has no sample {sample_id[:40]!r}")
+        return path
 
     # Running jobs -------------------------------------------------------------------------------
 

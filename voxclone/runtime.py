@@ -79,7 +79,7 @@ class Runtime:
 
     def _sweep_orphans(self) -> None:
         """Delete voice folders with no voice (left by a crash during delete or a failed create)."""
-        known = {v.id for v in self.library.list()}
+        known = {v.id for v in self.library.all()}
         for folder in self.library.voices_dir.iterdir():
             if folder.is_dir() and folder.name not in known:
                 shutil.rmtree(folder, ignore_errors=True)

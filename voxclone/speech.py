@@ -327,7 +327,12 @@ class SpeechService:
         admission = self.admit()
         self._streams[plan.key] = stream
         stream.task = asyncio.create_task(self._produce(plan, stream))
-        stream.task.add_done_callback(lambda _: (admission.release(), self._streams.pop(plan.key, None)))
+
+        def done(_: asyncio.Task[None]) -> None:
+            admission.release()
+            self._streams.pop(plan.key, None)
+
+        stream.task.add_done_callback(done)
         return stream
 
     async def _produce(self, plan: Plan, stream: AudioStream) -> None:

@@ -175,7 +175,7 @@ class VoiceLibrary:
             raise VoiceNotFound(f"no voice named {id_or_name[:100]!r}; GET /v1/voices lists them")
         return self._voice(row)
 
-    def list(self) -> list[Voice]:
+    def all(self) -> list[Voice]:
         with self._db() as db:
             rows = db.execute("SELECT * FROM voices ORDER BY category DESC, created_at, name").fetchall()
         return [self._voice(r) for r in rows]
@@ -257,7 +257,7 @@ def install_voices(library: VoiceLibrary, engines: Engines, extra_paths: list[Pa
 
     Runs at every start: new stock voices appear, and an on-disk voice follows its file's path.
     """
-    existing = {v.id: v for v in library.list()}
+    existing = {v.id: v for v in library.all()}
     for name, engine in engines.items():
         for stock in engine.stock_voices():
             if stock.name not in existing:

@@ -65,7 +65,7 @@ def voices(data_dir: Path | None, config_file: Path | None) -> None:
     """List the voices in the library."""
     runtime = Runtime(settings_from(config_file, data_dir))
     header = ("ID", "NAME", "ENGINE", "KIND", "STATUS", "LABELS")
-    rows = [(v.id, v.name, v.engine, v.category, v.status, ", ".join(f"{k}={x}" for k, x in v.labels.items())) for v in runtime.library.list()]
+    rows = [(v.id, v.name, v.engine, v.category, v.status, ", ".join(f"{k}={x}" for k, x in v.labels.items())) for v in runtime.library.all()]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

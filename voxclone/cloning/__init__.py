@@ -12,7 +12,7 @@ from ..errors import BadInput
 from ..settings import Settings
 from .base import ClonedVoice, CloneJob, Cloner, EngineCalls, Progress, Reference
 
-__all__ = ["ClonedVoice", "CloneJob", "Cloner", "Cloners", "EngineCalls", "Progress", "Reference", "build_cloners"]
+__all__ = ["CloneJob", "ClonedVoice", "Cloner", "Cloners", "EngineCalls", "Progress", "Reference", "build_cloners"]
 log = logging.getLogger("voxclone.cloning")
 GROUP = "voxclone.cloners"
 

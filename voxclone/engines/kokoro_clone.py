@@ -28,7 +28,8 @@ from ..cloning.fitting import eq_gains, fitted_chain
 from ..embedding import SpeakerEncoder, normalise
 from ..errors import BadAudio
 from ..filters import FilterChain
-from ..spectrum import ANALYSIS_RATE, shape_frames, to_analysis_rate, voice_stats
+from ..audio import ANALYSIS_RATE
+from ..spectrum import shape_frames, to_analysis_rate, voice_stats
 from .kokoro import KokoroEngine, stock_packs
 from .kokoro_space import StyleSpace
 

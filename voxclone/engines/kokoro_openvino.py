@@ -16,6 +16,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -96,7 +97,7 @@ class OpenVinoKokoro:
         self._after_inputs = [i.get_any_name() for i in self._after.inputs]
         self._local = threading.local()  # an infer request serves one call at a time: one per thread
 
-    def _request(self):  # an ov.InferRequest; openvino is imported lazily, so it is not named here
+    def _request(self) -> Any:  # an ov.InferRequest; openvino is imported lazily, so it is not named here
         if not hasattr(self._local, "request"):
             self._local.request = self._after.create_infer_request()
         return self._local.request

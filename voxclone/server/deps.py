@@ -12,7 +12,8 @@ from ..voices import VoiceLibrary
 
 
 def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 def speech(request: Request) -> SpeechService:

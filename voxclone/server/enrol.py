@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import FileResponse
 
 from ..enrolment import DEFAULT_TIER, Enroller, Upload, parse_labels
-from ..errors import LimitExceeded, VoiceNotFound
-from ..samples import sample_path
+from ..errors import LimitExceeded
 from ..settings import Settings
 from . import deps
 
@@ -77,8 +76,4 @@ async def edit_voice(
 
 @router.get("/v1/voices/{voice_id}/samples/{sample_id}/audio", summary="A stored reference sample, as WAV")
 async def sample_audio(voice_id: str, sample_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> FileResponse:
-    voice = enroller.library.get(voice_id)
-    path = sample_path(voice.files_dir, sample_id)
-    if path is None:
-        raise VoiceNotFound(f"voice {voice.name!r} has no sample {sample_id[:40]!r}")
-    return FileResponse(path, media_type="audio/wav")
+    return FileResponse(enroller.sample_file(voice_id, sample_id), media_type="audio/wav")

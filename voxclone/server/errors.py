@@ -45,7 +45,7 @@ STATUS: dict[type[VoxcloneError], int] = {
 def status_for(error: VoxcloneError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 400
 
 

@@ -8,14 +8,13 @@ import anyio
 from fastapi import APIRouter, Depends
 
 from ..enrolment import Enroller
-from ..samples import list_samples
-from ..voices import Voice, VoiceLibrary
+from ..voices import Voice
 from . import deps
 
 router = APIRouter(tags=["voices"])
 
 
-def voice_json(voice: Voice) -> dict[str, Any]:
+def voice_json(voice: Voice, samples: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "voice_id": voice.id,
         "name": voice.name,
@@ -31,20 +30,19 @@ def voice_json(voice: Voice) -> dict[str, Any]:
         "scores": voice.scores,
         "created_at_unix": int(voice.created_at),
         "version": voice.version,
-        "samples": [
-            {"sample_id": s["sample_id"], "file_name": s["file_name"], "duration_s": s["duration_s"]} for s in list_samples(voice.files_dir)
-        ],
+        "samples": samples,
     }
 
 
 @router.get("/v1/voices", summary="List voices")
-async def list_voices(library: Annotated[VoiceLibrary, Depends(deps.library)]) -> dict[str, Any]:
-    return {"voices": [voice_json(v) for v in library.list()]}
+async def list_voices(enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
+    return {"voices": [voice_json(v, enroller.samples(v)) for v in enroller.library.all()]}
 
 
 @router.get("/v1/voices/{voice_id}", summary="One voice, with its enrolment status and scores")
-async def get_voice(voice_id: str, library: Annotated[VoiceLibrary, Depends(deps.library)]) -> dict[str, Any]:
-    return voice_json(library.get(voice_id))
+async def get_voice(voice_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
+    voice = enroller.library.get(voice_id)
+    return voice_json(voice, enroller.samples(voice))
 
 
 @router.delete("/v1/voices/{voice_id}", summary="Delete a voice: its enrolment stops, its files and cached audio go")
