@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ import numpy as np
 from . import text as textlib
 from .audio import Encoder, OutputFormat, encode, resample, to_int16
 from .cache import AudioCache, cache_key
-from .engines import AudioChunk, Engines, RemoteEngine, SpeakOptions
+from .engines import AudioChunk, Engines, RemoteEngine, SpeakOptions, WordTiming
 from .errors import BadInput, Busy, LimitExceeded
 from .files import atomic_write
 from .filters import FilterChain, build_chain
@@ -69,7 +70,12 @@ class Plan:
 
     def piece_key(self, index: int) -> str:
         return cache_key(kind="piece", voice=self.voice.id, version=self.voice.version, text=self.pieces[index],
-                         speed=round(self.options.speed, 3), seed=self.options.seed)
+                         speed=round(self.options.speed, 3))
+
+    def piece_options(self, index: int) -> SpeakOptions:
+        """The options of one engine call: its seed comes from the voice and the piece's text, so the same
+        piece always sounds the same, whichever request (file, stream, session) asks for it."""
+        return replace(self.options, seed=_seed(self.pieces[index], self.voice))
 
 
 @dataclass(frozen=True)
@@ -89,18 +95,22 @@ def _pause(piece: str, rate: int, speed: float) -> np.ndarray:
 
 
 def _seed(text: str, voice: Voice) -> int:
-    """The same request always draws the same random numbers (engines that use noise sound the same)."""
+    """The same text in the same voice always draws the same random numbers (engines with noise repeat)."""
     return int.from_bytes(hashlib.sha256(f"{voice.id}:{voice.version}:{text}".encode()).digest()[:4], "little")
 
 
 def _pack(chunk: AudioChunk) -> bytes:
-    """A piece's audio as cached: rate, then 16-bit samples (what every encoder quantises to anyway)."""
-    return chunk.sample_rate.to_bytes(4, "little") + to_int16(chunk.samples).tobytes()
+    """A piece's audio as cached: a JSON header (rate, word timings), then 16-bit samples (what every
+    encoder quantises to anyway)."""
+    header = json.dumps({"rate": chunk.sample_rate, "words": [[w.word, w.start, w.end] for w in chunk.words]}).encode()
+    return len(header).to_bytes(4, "little") + header + to_int16(chunk.samples).tobytes()
 
 
 def _unpack(blob: bytes, text: str) -> AudioChunk:
-    rate = int.from_bytes(blob[:4], "little")
-    return AudioChunk(np.frombuffer(blob[4:], "<i2").astype(np.float32) / 32767.0, rate, text)
+    size = int.from_bytes(blob[:4], "little")
+    header = json.loads(blob[4 : 4 + size])
+    samples = np.frombuffer(blob[4 + size :], "<i2").astype(np.float32) / 32767.0
+    return AudioChunk(samples, int(header["rate"]), text, tuple(WordTiming(w, s, e) for w, s, e in header["words"]))
 
 
 def _joined(chunks: list[AudioChunk], text: str) -> AudioChunk:
@@ -170,7 +180,7 @@ class SpeechService:
         pieces = tuple(textlib.split(request.text, limit=limit, ramp=streamed))
         if not pieces:
             raise BadInput("text has nothing speakable in it")
-        options = SpeakOptions(speed=request.speed, seed=_seed(request.text, voice))
+        options = SpeakOptions(speed=request.speed)
         key = cache_key(
             engine=voice.engine, voice=voice.id, version=voice.version, pieces=pieces,
             speed=round(request.speed, 3), format=request.format.cache_token(),
@@ -235,12 +245,12 @@ class SpeechService:
         """Synthesise, filter and store one piece; identical pieces in flight are made once."""
         engine = self.engines.usable(plan.engine_name)
         if isinstance(engine, RemoteEngine):
-            chunks = [c async for c in engine.astream(plan.pieces[index], plan.voice.spec(), plan.options)]
+            chunks = [c async for c in engine.astream(plan.pieces[index], plan.voice.spec(), plan.piece_options(index))]
             return await self.workers.run(lambda: self._finish_piece(plan, index, chunks, 0.0), deadline=deadline)
 
         def make() -> AudioChunk:
             started = time.perf_counter()
-            chunks = list(engine.synthesize(plan.pieces[index], plan.voice.spec(), plan.options))
+            chunks = list(engine.synthesize(plan.pieces[index], plan.voice.spec(), plan.piece_options(index)))
             return self._finish_piece(plan, index, chunks, time.perf_counter() - started)
 
         return await self.workers.run(make, key=plan.piece_key(index), deadline=deadline)
