@@ -65,7 +65,9 @@ class LoopbackIssuer:
         self.keys[kid] = rsa_key()
         return kid
 
-    def token(self, *, kid: str = "key-1", key: rsa.RSAPrivateKey | None = None, ttl: float = 300, **claims: Any) -> str:
+    def token(
+        self, *, kid: str = "key-1", key: rsa.RSAPrivateKey | None = None, ttl: float = 300, **claims: Any
+    ) -> str:
         """A signed token for AUDIENCE from this issuer; keyword claims override or add to the defaults."""
         now = int(time.time())
         payload = {"iss": self.url, "aud": AUDIENCE, "sub": "user-1", "iat": now, "exp": now + int(ttl), **claims}

@@ -87,7 +87,9 @@ class Nginx:
         for folder in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (tmp / folder).mkdir()
         common = _COMMON.strip("\n")
-        (tmp / "nginx.conf").write_text(_CONFIG.format(user=_USER, tmp=tmp, port=self.port, upstream=upstream_port, common=common))
+        (tmp / "nginx.conf").write_text(
+            _CONFIG.format(user=_USER, tmp=tmp, port=self.port, upstream=upstream_port, common=common)
+        )
         self._conf = tmp / "nginx.conf"
 
     def __enter__(self) -> Nginx:
@@ -95,12 +97,15 @@ class Nginx:
         prefix = self._conf.parent
         self.process = subprocess.Popen(
             [binary, "-p", str(prefix), "-c", str(self._conf), "-e", str(prefix / "error.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited: {self.process.stderr.read().decode() if self.process.stderr else ''}")
+                raise RuntimeError(
+                    f"nginx exited: {self.process.stderr.read().decode() if self.process.stderr else ''}"
+                )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return self

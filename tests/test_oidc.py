@@ -79,8 +79,11 @@ def test_a_cloudflare_access_assertion_is_accepted_with_a_scope_mapping(settings
     client = make_client(
         settings.model_copy(
             update={
-                "oidc_issuer": issuer.url, "oidc_audience": [AUDIENCE], "oidc_scope_claim": "email",
-                "oidc_speak_values": ["*"], "oidc_manage_values": ["owner@example.org"],
+                "oidc_issuer": issuer.url,
+                "oidc_audience": [AUDIENCE],
+                "oidc_scope_claim": "email",
+                "oidc_speak_values": ["*"],
+                "oidc_manage_values": ["owner@example.org"],
             }
         )
     )
@@ -97,7 +100,9 @@ def test_a_token_granting_no_scope_is_forbidden(oidc, issuer):
 
 
 def test_api_keys_keep_working_beside_tokens(settings, make_client, issuer):
-    client = make_client(settings.model_copy(update={"oidc_issuer": issuer.url, "oidc_audience": [AUDIENCE], "api_keys": ["side-key"]}))
+    client = make_client(
+        settings.model_copy(update={"oidc_issuer": issuer.url, "oidc_audience": [AUDIENCE], "api_keys": ["side-key"]})
+    )
     assert client.get("/v1/voices", headers=_bearer("side-key")).status_code == 200
     assert client.get("/v1/voices", headers=_bearer("not-a-key")).status_code == 401
 
@@ -105,7 +110,9 @@ def test_api_keys_keep_working_beside_tokens(settings, make_client, issuer):
 def test_an_unreachable_issuer_is_a_503_that_says_so(settings, make_client):
     issuer_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     client = make_client(settings.model_copy(update={"oidc_issuer": issuer_url, "oidc_audience": [AUDIENCE]}))
-    fake = jwt.encode({"iss": issuer_url, "aud": AUDIENCE, "exp": 2_000_000_000}, rsa_key(), algorithm="RS256", headers={"kid": "k"})
+    fake = jwt.encode(
+        {"iss": issuer_url, "aud": AUDIENCE, "exp": 2_000_000_000}, rsa_key(), algorithm="RS256", headers={"kid": "k"}
+    )
     response = client.get("/v1/voices", headers=_bearer(fake))
     assert response.status_code == 503
     assert "signing keys" in response.json()["detail"]["message"]

@@ -82,7 +82,10 @@ def test_streamed_audio_starts_through_nginx_before_the_whole_text_is_synthesise
 
 def test_streamed_responses_tell_proxies_not_to_buffer_or_transform(live_server):
     body = {**SPEAK, "input": "Short.", "stream": True}
-    with httpx.Client(base_url=live_server.url, timeout=60) as client, client.stream("POST", "/v1/audio/speech", json=body) as r:
+    with (
+        httpx.Client(base_url=live_server.url, timeout=60) as client,
+        client.stream("POST", "/v1/audio/speech", json=body) as r,
+    ):
         assert r.headers["x-accel-buffering"] == "no"  # nginx reads and drops it, so it is checked direct
         assert set(r.headers["cache-control"].replace(" ", "").split(",")) >= {"no-store", "no-transform"}
 
@@ -91,7 +94,10 @@ def test_server_sent_events_arrive_through_nginx_as_they_are_made(proxied, publi
     server, proxy = proxied(public)
     body = {"input": TEXT, "voice": "jm_kumo", "response_format": "pcm", "stream_format": "sse"}
     events, synthesised_at_first = [], None
-    with httpx.Client(timeout=120) as client, client.stream("POST", proxy.url + "/voice/v1/audio/speech", json=body) as r:
+    with (
+        httpx.Client(timeout=120) as client,
+        client.stream("POST", proxy.url + "/voice/v1/audio/speech", json=body) as r,
+    ):
         assert r.headers["content-type"].startswith("text/event-stream")
         for line in r.iter_lines():
             if line.startswith("data: "):
@@ -183,7 +189,11 @@ def test_without_keys_proxied_requests_are_refused_once_logged_and_direct_ones_w
 
 def test_with_keys_or_tokens_proxied_requests_are_authenticated_not_refused(proxied, settings):
     with LoopbackIssuer() as issuer:
-        _, proxy = proxied(settings.model_copy(update={"api_keys": ["proxy-key"], "oidc_issuer": issuer.url, "oidc_audience": [AUDIENCE]}))
+        _, proxy = proxied(
+            settings.model_copy(
+                update={"api_keys": ["proxy-key"], "oidc_issuer": issuer.url, "oidc_audience": [AUDIENCE]}
+            )
+        )
         with httpx.Client(base_url=proxy.url + "/voice", timeout=30) as client:
             assert client.get("/v1/voices").status_code == 401
             assert client.get("/v1/voices", headers={"Authorization": "Bearer proxy-key"}).status_code == 200

@@ -58,7 +58,9 @@ class Settings(BaseSettings):
     max_upload_seconds: float = Field(600.0, gt=0, description="Longest recording accepted for cloning.")
     min_speech_seconds: float = Field(3.0, ge=0, description="Least speech (after VAD trimming) a clone needs.")
     max_voices: int = Field(200, ge=1, description="Most cloned voices the library holds.")
-    rate_limit: str = Field("120/minute", description="Per key (or per IP without keys), `limits` syntax.")
+    rate_limit: str = Field(
+        "120/minute", description="Per key or token, else per client address (as trusted proxies report it); `limits` syntax."
+    )
 
     # Exposure
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Keys that may do everything (admin scope).")

@@ -17,8 +17,14 @@ ASGIApp = Callable[[Scope_, Receive, Send], Awaitable[None]]
 
 
 def header_map(scope: Scope_) -> dict[str, str]:
-    """Request headers by lower-case name (a repeated header keeps its last value)."""
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    """Request headers by lower-case name; a repeated header's values joined with ", " in order, as
+    HTTP defines them (so a second X-Forwarded-For line extends the first instead of hiding it).
+    """
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
 
 
 async def json_error(

@@ -57,7 +57,7 @@ def _hops(headers: dict[str, str]) -> list[str]:
     """Addresses the forwarding chain names, oldest first: X-Forwarded-For, else Forwarded's `for=`.
 
     X-Forwarded-For comes first because nearly every proxy sets or extends it (nginx, Caddy,
-    Cloudflare, ngrok, Tailscale), so a client's own Forwarded header cannot override it.
+    Cloudflare, ngrok, HAProxy), so a client's own Forwarded header cannot override it.
     """
     if "x-forwarded-for" in headers:
         return [hop.strip() for hop in headers["x-forwarded-for"].split(",") if hop.strip()]
