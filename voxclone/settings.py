@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     cache_size_bytes: int = Field(1 << 30, ge=0, description="Bound of the on-disk audio cache (LRU).")
 
     # Work
-    synthesis_workers: int = Field(0, ge=0, description="Synthesis threads; 0 = CPU count, or 1 if Kokoro runs on OpenVINO.")
+    synthesis_workers: int = Field(
+        0, ge=0, description="Synthesis threads; 0 = CPU count, or 1 if Kokoro runs on OpenVINO."
+    )
     onnx_threads: int = Field(0, ge=0, description="Threads per model call (onnxruntime, OpenVINO); 0 = CPU count.")
     kokoro_runtime: Literal["auto", "openvino", "onnxruntime"] = Field(
         "auto", description="Kokoro's runtime; auto picks OpenVINO (bf16) where the CPU has bf16, else onnxruntime."
@@ -59,12 +61,17 @@ class Settings(BaseSettings):
     min_speech_seconds: float = Field(3.0, ge=0, description="Least speech (after VAD trimming) a clone needs.")
     max_voices: int = Field(200, ge=1, description="Most cloned voices the library holds.")
     rate_limit: str = Field(
-        "120/minute", description="Per key or token, else per client address (as trusted proxies report it); `limits` syntax."
+        "120/minute",
+        description="Per key or token, else per client address (as trusted proxies report it); `limits` syntax.",
     )
 
     # Exposure
-    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Keys that may do everything (admin scope).")
-    keys_file: Path | None = Field(None, description="Hashed keys with scopes (default DATA_DIR/keys.json), managed by `voxclone keys`.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Keys that may do everything (admin scope)."
+    )
+    keys_file: Path | None = Field(
+        None, description="Hashed keys with scopes (default DATA_DIR/keys.json), managed by `voxclone keys`."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Allowed origins: exact, or https://*.example.com for subdomains."
     )
@@ -100,7 +107,8 @@ class Settings(BaseSettings):
         "the issuer's OpenID discovery document).",
     )
     oidc_scope_claim: str = Field(
-        "scope", description="Claim whose values grant scopes: a space-separated string or a list (e.g. scope, groups, email)."
+        "scope",
+        description="Claim whose values grant scopes: a space-separated string or a list (e.g. scope, groups, email).",
     )
     oidc_speak_values: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["speak"],
@@ -113,8 +121,14 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
 
     @field_validator(
-        "api_keys", "cors_origins", "extra_voice_paths", "trusted_proxies", "oidc_audience", "oidc_speak_values",
-        "oidc_manage_values", mode="before",
+        "api_keys",
+        "cors_origins",
+        "extra_voice_paths",
+        "trusted_proxies",
+        "oidc_audience",
+        "oidc_speak_values",
+        "oidc_manage_values",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
@@ -132,7 +146,9 @@ class Settings(BaseSettings):
             try:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError as e:
-                raise ValueError(f"trusted proxy {entry!r} is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/8, ::1)") from e
+                raise ValueError(
+                    f"trusted proxy {entry!r} is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/8, ::1)"
+                ) from e
         return value
 
     @field_validator("root_path")
