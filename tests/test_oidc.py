@@ -150,3 +150,26 @@ def test_tokens_never_reach_the_log(oidc, issuer, caplog):
     for token in tokens:
         assert token not in caplog.text
         assert token.split(".")[2] not in caplog.text  # not even the signature
+
+
+def test_a_cloudflare_access_issuer_gets_its_keys_from_the_access_certs_url():
+    verifier = TokenVerifier("https://team.cloudflareaccess.com", ["aud-tag"])
+    assert verifier.jwks_url == "https://team.cloudflareaccess.com/cdn-cgi/access/certs"
+    assert TokenVerifier("https://login.example.org/", ["client"]).jwks_url is None  # OpenID discovery
+
+
+@pytest.mark.parametrize(
+    ("settings_", "message"),
+    [
+        ({"oidc_issuer": "https://login.example.org"}, "oidc_audience is required"),
+        ({"oidc_audience": "client"}, "need oidc_issuer"),
+        ({"oidc_issuer": "http://login.example.org", "oidc_audience": "client"}, "must be an https:// URL"),
+        ({"trusted_proxies": "10.0.0.0/8, nginx.internal"}, "not an address or CIDR"),
+        ({"root_path": "voice"}, "must look like /voice"),
+    ],
+)
+def test_bad_identity_and_proxy_settings_stop_the_server_at_start_up(tmp_path, settings_, message):
+    from voxclone.settings import Settings
+
+    with pytest.raises(ValueError, match=message):
+        Settings(data_dir=tmp_path, **settings_)
