@@ -72,6 +72,7 @@ def test_forged_tokens_are_refused(oidc, issuer):
     public_pem = issuer.jwks()["keys"][0]["n"]  # an HMAC "signed" with public material
     hmac = jwt.encode(claims, public_pem, algorithm="HS256", headers={"kid": "key-1"})
     assert oidc.get("/v1/voices", headers=_bearer(hmac)).status_code == 401
+    assert oidc.get("/v1/voices", headers=_bearer("eyJ.not.a-token")).status_code == 401
 
 
 def test_a_cloudflare_access_assertion_is_accepted_with_a_scope_mapping(settings, make_client, issuer):

@@ -101,7 +101,7 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as e:
             raise Unauthorized("the bearer token is not a well-formed JWT") from e
-        key = await self._key(header.get("kid"))
+        key = await self._key(header.get("kid"))  # PyJWT has checked that a kid is a string
         algorithm = header.get("alg")
         if algorithm not in _ALGORITHMS.get(key.key_type, ()):
             raise Unauthorized(f"token algorithm {algorithm!r} is not accepted for this issuer's {key.key_type} keys")
@@ -126,15 +126,8 @@ class TokenVerifier:
         return Identity(self._identity_id(claims), self.scopes(claims))
 
     def scopes(self, claims: dict[str, Any]) -> tuple[Scope, ...]:
-        """Scopes granted by the configured claim: a space-separated string (OAuth `scope`) or a list (`groups`)."""
-        value = claims.get(self.scope_claim)
-        values = (
-            set(value.split())
-            if isinstance(value, str)
-            else {str(v) for v in value}
-            if isinstance(value, list)
-            else set()
-        )
+        """Scopes granted by the values of the configured claim."""
+        values = _claim_values(claims.get(self.scope_claim))
         if "*" in self.manage_values or values & self.manage_values:
             return scopes_for("manage")
         if "*" in self.speak_values or values & self.speak_values:
@@ -149,16 +142,23 @@ class TokenVerifier:
 
     async def _key(self, kid: str | None) -> jwt.PyJWK:
         now = time.monotonic()
-        known = kid in self._keys or (kid is None and len(self._keys) == 1)
-        if (not known or now - self._fetched_at > self.max_age_s) and now - self._attempted_at >= self.min_refresh_s:
+        stale = now - self._fetched_at > self.max_age_s
+        if (stale or self._find(kid) is None) and now - self._attempted_at >= self.min_refresh_s:
             await self._refresh(self._attempted_at)
         if not self._keys:
             raise IdentityUnavailable(f"the signing keys of {self.issuer} cannot be fetched; see the server log")
-        if kid is None and len(self._keys) == 1:
-            return next(iter(self._keys.values()))
-        if kid not in self._keys:
+        key = self._find(kid)
+        if key is None:
             raise Unauthorized("the token is signed with a key this issuer does not publish")
-        return self._keys[kid]
+        return key
+
+    def _find(self, kid: str | None) -> jwt.PyJWK | None:
+        if kid in self._keys:
+            return self._keys[kid]
+        # An issuer with a single key may leave out the key id, on the token or in its JWKS.
+        if len(self._keys) == 1 and (kid is None or None in self._keys):
+            return next(iter(self._keys.values()))
+        return None
 
     async def _refresh(self, seen: float) -> None:
         async with self._lock:
@@ -194,6 +194,15 @@ async def _get_json(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValueError(f"{url} did not return a JSON object")
     return body
+
+
+def _claim_values(value: Any) -> set[str]:
+    """A claim's values: a space-separated string (OAuth `scope`) or a list (`groups`, `roles`)."""
+    if isinstance(value, str):
+        return set(value.split())
+    if isinstance(value, list):
+        return {str(v) for v in value}
+    return set()
 
 
 def _default_jwks_url(issuer: str) -> str | None:
