@@ -56,9 +56,9 @@ def create_app(settings: Settings, *, speaker: Speaker | None = None, enroller: 
     app.state.streamer = Streamer(speaker, app.state.workers, max_streams=app.state.workers.capacity)
     app.state.enroller = enroller or Enroller(speaker)
     install_error_handlers(app)
-    # Added last runs first: the proxy middleware finds the real client and the root path before
-    # anything looks at either; CORS answers preflights before auth; auth identifies the caller
-    # before the rate limit counts it; the body limit guards everything after.
+    # Added last runs first: the proxy and root-path middlewares settle the client's address and the
+    # path before anything reads either; CORS answers preflights before auth; auth identifies the
+    # caller before the rate limit counts it; the body limit guards everything after.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes + _FORM_OVERHEAD)
     if settings.rate_limit:
         app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit)
@@ -69,7 +69,6 @@ def create_app(settings: Settings, *, speaker: Speaker | None = None, enroller: 
             CORSMiddleware, allow_origin_regex=pattern, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "xi-api-key"], expose_headers=["X-Voice-Id"],
         )
-
     if settings.root_path:
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     app.add_middleware(ProxyMiddleware, trusted=trusted)
