@@ -47,7 +47,7 @@ def serve(
     from ..oidc import TokenVerifier
     from ..server import create_app
     from ..server.app import key_ring
-    from ..server.security import NO_AUTH_THROUGH_PROXY
+    from ..server.security import ADD_AUTHENTICATION
     from ..settings import LOOPBACK
 
     overrides: dict[str, object] = {"preload": False} if lazy else {}
@@ -67,7 +67,11 @@ def serve(
     behind_proxy = list(settings.trusted_proxies) != list(LOOPBACK) or bool(settings.root_path)
     if not authenticated and behind_proxy and not settings.allow_public_without_keys:
         # A tunnel or proxy in front (trusted proxies or a root path set) with nothing to check callers.
-        click.echo(f"warning: set up for a proxy or tunnel, but {NO_AUTH_THROUGH_PROXY}", err=True)
+        click.echo(
+            "warning: set up for a proxy or tunnel, but there are no API keys: requests that come through it "
+            f"will be refused with 403. {ADD_AUTHENTICATION}",
+            err=True,
+        )
     app = create_app(settings)
     where = f"http://{host}:{port}{settings.root_path}/"
     click.echo(

@@ -94,11 +94,14 @@ def required_scope(method: str, path: str) -> Scope | None:
     return "speak"
 
 
+ADD_AUTHENTICATION = (
+    "Create a key (`voxclone keys create --name me --scope manage`) or set VOXCLONE_API_KEYS (or "
+    "VOXCLONE_OIDC_ISSUER for tokens), then send `Authorization: Bearer KEY`; or start the server with "
+    "--allow-public to serve everyone without authentication"
+)
 NO_AUTH_THROUGH_PROXY = (
     "this server has no API keys, and this request came through a proxy or tunnel: anyone who can reach "
-    "the proxy could use it. Create a key (`voxclone keys create --name me --scope manage`) or set "
-    "VOXCLONE_API_KEYS (or VOXCLONE_OIDC_ISSUER for tokens), then send `Authorization: Bearer KEY`; or start "
-    "the server with --allow-public to serve everyone without authentication"
+    f"the proxy could use it. {ADD_AUTHENTICATION}"
 )
 
 
@@ -168,7 +171,7 @@ class AuthMiddleware:
     def _warn_once(self) -> None:
         if not self._warned:
             self._warned = True
-            log.warning("refusing proxied requests from other machines (logged once): %s", NO_AUTH_THROUGH_PROXY)
+            log.warning("refusing proxied requests (logged once): %s", NO_AUTH_THROUGH_PROXY)
 
 
 async def _refuse(scope: Scope_, send: Send, status: int, code: str, message: str) -> None:
