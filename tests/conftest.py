@@ -157,7 +157,9 @@ class LiveServer:
             self.port = int(s.getsockname()[1])
         self.app = app
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets-sansio"))
+        # As `voxclone serve` runs it: forwarding headers are voxclone's ProxyMiddleware's to read, not uvicorn's.
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets-sansio", proxy_headers=False)
+        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

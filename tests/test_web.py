@@ -142,3 +142,31 @@ def test_phone_width_layout_keeps_every_control_usable(live_server, browser):
     assert page.evaluate("document.activeElement.id") == "key-button"  # keyboard reaches the controls in order
     page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
     context.close()
+
+
+def test_page_works_under_a_sub_path_behind_nginx(settings, make_live_server, page):
+    from reverse_proxy import Nginx
+
+    server = make_live_server(settings.model_copy(update={"allow_public_without_keys": True}))
+    with Nginx(server.port) as proxy:  # nginx serves it at /voice/, prefix stripped
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(proxy.url + "/voice/")
+        page.wait_for_function("document.querySelectorAll('#voice option').length >= 6")
+        page.get_by_label("Text").fill("Spoken under a sub-path.")
+        _speak_and_wait_for_playback(page)
+    ours = [url for url in requested if url.startswith(proxy.url)]
+    assert any(url.endswith("/voice/v1/audio/speech") for url in ours)
+    assert all(url.startswith(proxy.url + "/voice/") for url in ours), ours
+    assert page.console_errors == []
+
+
+def test_page_behind_a_proxy_without_keys_says_how_to_add_them(settings, make_live_server, page):
+    from reverse_proxy import Nginx
+
+    server = make_live_server(settings)
+    with Nginx(server.port) as proxy:
+        page.goto(proxy.url + "/voice/")
+        error = page.locator("#speak-error")
+        error.wait_for(state="visible")
+        assert "voxclone keys create" in error.inner_text()

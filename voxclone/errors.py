@@ -64,3 +64,9 @@ class Unauthorized(VoxcloneError):
 
 class Forbidden(VoxcloneError):
     code = "forbidden"
+
+
+class IdentityUnavailable(VoxcloneError):
+    """Tokens cannot be checked now: the issuer's signing keys could not be fetched."""
+
+    code = "identity_unavailable"

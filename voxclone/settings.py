@@ -5,17 +5,21 @@ Built once (by the CLI or `create_app`) and passed down; nothing else reads the 
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("voxclone", appauthor=False))
 DEFAULT_MODEL_CACHE_DIR = Path(platformdirs.user_cache_dir("voxclone", appauthor=False))
+LOOPBACK = ("127.0.0.0/8", "::1")  # the proxies trusted by default: one on the same machine
+_ROOT_PATH = re.compile(r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*$")
 
 
 class Settings(BaseSettings):
@@ -44,7 +48,9 @@ class Settings(BaseSettings):
     cache_size_bytes: int = Field(1 << 30, ge=0, description="Bound of the on-disk audio cache (LRU).")
 
     # Work
-    synthesis_workers: int = Field(0, ge=0, description="Synthesis threads; 0 = CPU count, or 1 if Kokoro runs on OpenVINO.")
+    synthesis_workers: int = Field(
+        0, ge=0, description="Synthesis threads; 0 = CPU count, or 1 if Kokoro runs on OpenVINO."
+    )
     onnx_threads: int = Field(0, ge=0, description="Threads per model call (onnxruntime, OpenVINO); 0 = CPU count.")
     kokoro_runtime: Literal["auto", "openvino", "onnxruntime"] = Field(
         "auto", description="Kokoro's runtime; auto picks OpenVINO (bf16) where the CPU has bf16, else onnxruntime."
@@ -63,20 +69,77 @@ class Settings(BaseSettings):
     max_upload_seconds: float = Field(600.0, gt=0, description="Longest recording accepted for cloning.")
     min_speech_seconds: float = Field(3.0, ge=0, description="Least speech (after VAD trimming) a clone needs.")
     max_voices: int = Field(200, ge=1, description="Most cloned voices the library holds.")
-    rate_limit: str = Field("120/minute", description="Per key (or per IP without keys), `limits` syntax.")
+    rate_limit: str = Field(
+        "120/minute",
+        description="Per key or token, else per client address (as trusted proxies report it); `limits` syntax.",
+    )
 
     # Exposure
-    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Keys that may do everything (admin scope).")
-    keys_file: Path | None = Field(None, description="Hashed keys with scopes (default DATA_DIR/keys.json), managed by `voxclone keys`.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Keys that may do everything (admin scope)."
+    )
+    keys_file: Path | None = Field(
+        None, description="Hashed keys with scopes (default DATA_DIR/keys.json), managed by `voxclone keys`."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Allowed origins: exact, or https://*.example.com for subdomains."
     )
     allow_public_without_keys: bool = Field(
-        False, description="Serve on a non-loopback address even though no API keys are configured."
+        False,
+        description="Serve without authentication beyond loopback: on a non-loopback address, or to clients "
+        "that reach a loopback server through a proxy or tunnel (`--allow-public`).",
+    )
+
+    # Behind a proxy or tunnel
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(LOOPBACK),
+        description="Proxies (addresses or CIDRs) whose Forwarded, X-Forwarded-For or CF-Connecting-IP "
+        "header names the client; anyone else's are ignored.",
+    )
+    root_path: str = Field(
+        "", description="Path prefix the server is reached under through a proxy, e.g. /voice (`--root-path`)."
+    )
+
+    # Zero-trust identity: bearer JWTs from an OIDC issuer or Cloudflare Access, as an alternative to keys
+    oidc_issuer: str | None = Field(
+        None,
+        description="Issuer URL of accepted JWTs (`iss`), e.g. https://TEAM.cloudflareaccess.com; "
+        "setting it turns authentication on.",
+    )
+    oidc_audience: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Accepted `aud` values (an Access application's AUD tag, an OIDC client id); required with an issuer.",
+    )
+    oidc_jwks_url: str | None = Field(
+        None,
+        description="Where the issuer's signing keys are (default: Access's /cdn-cgi/access/certs, else "
+        "the issuer's OpenID discovery document).",
+    )
+    oidc_scope_claim: str = Field(
+        "scope",
+        description="Claim whose values grant scopes: a space-separated string or a list (e.g. scope, groups, email).",
+    )
+    oidc_speak_values: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["speak"],
+        description="Claim values that grant the `speak` scope; `*` grants it to every verified token.",
+    )
+    oidc_manage_values: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["manage"],
+        description="Claim values that grant the `manage` scope (which includes `speak`); `*` for every verified token.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
 
-    @field_validator("api_keys", "cors_origins", "extra_voice_paths", "disabled_engines", mode="before")
+    @field_validator(
+        "api_keys",
+        "cors_origins",
+        "extra_voice_paths",
+        "disabled_engines",
+        "trusted_proxies",
+        "oidc_audience",
+        "oidc_speak_values",
+        "oidc_manage_values",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         # Environment variables hold lists as "a,b,c"; JSON lists still work.
@@ -85,6 +148,42 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as e:
+                raise ValueError(
+                    f"trusted proxy {entry!r} is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/8, ::1)"
+                ) from e
+        return value
+
+    @field_validator("root_path")
+    @classmethod
+    def _check_root_path(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if not _ROOT_PATH.match(value):
+            raise ValueError(f"root path {value!r} must look like /voice or /apps/voice")
+        return value
+
+    @field_validator("oidc_issuer", "oidc_jwks_url")
+    @classmethod
+    def _check_https(cls, value: str | None) -> str | None:
+        # Keys fetched over plain HTTP could be swapped on the way; only a loopback issuer may use it.
+        if value is None or value.startswith("https://") or _is_loopback_url(value):
+            return value
+        raise ValueError(f"{value!r} must be an https:// URL (plain http only on loopback)")
+
+    @model_validator(mode="after")
+    def _check_oidc(self) -> Settings:
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("oidc_audience is required with oidc_issuer: tokens for any other application would pass")
+        if (self.oidc_audience or self.oidc_jwks_url) and not self.oidc_issuer:
+            raise ValueError("oidc_audience and oidc_jwks_url need oidc_issuer")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -122,6 +221,18 @@ class Settings(BaseSettings):
         return f"Settings({shown}, api_keys=<{len(self.api_keys)} hidden>)"
 
     __str__ = __repr__
+
+
+def _is_loopback_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return url.startswith("http://")
+    try:
+        return url.startswith("http://") and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .common import config_option, data_dir_option, friendly_errors, settings_from
+
+if TYPE_CHECKING:
+    from ..auth import KeyRing
+    from ..oidc import TokenVerifier
 
 
 @click.command()
@@ -15,29 +20,74 @@ from .common import config_option, data_dir_option, friendly_errors, settings_fr
 @data_dir_option
 @config_option
 @click.option("--lazy", is_flag=True, help="Load models on first use instead of at start-up.")
-@click.option("--allow-public", is_flag=True, help="Listen on a non-loopback address even with no API keys.")
+@click.option(
+    "--allow-public",
+    is_flag=True,
+    help="Serve with no API keys beyond loopback: on a non-loopback address, or to visitors through a proxy or tunnel.",
+)
+@click.option(
+    "--root-path",
+    default=None,
+    metavar="PATH",
+    help="Path prefix the server is reached under through a proxy, e.g. /voice (VOXCLONE_ROOT_PATH).",
+)
 @friendly_errors
-def serve(host: str, port: int, data_dir: Path | None, config_file: Path | None, lazy: bool, allow_public: bool) -> None:
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    config_file: Path | None,
+    lazy: bool,
+    allow_public: bool,
+    root_path: str | None,
+) -> None:
     """Start the speech server."""
     import uvicorn
 
+    from ..oidc import TokenVerifier
     from ..server import create_app
     from ..server.app import key_ring
+    from ..server.security import ADD_AUTHENTICATION
+    from ..settings import LOOPBACK
 
     overrides: dict[str, object] = {"preload": False} if lazy else {}
     if allow_public:
         overrides["allow_public_without_keys"] = True
+    if root_path is not None:
+        overrides["root_path"] = root_path
     settings = settings_from(config_file, data_dir, **overrides)
     keys = key_ring(settings)
-    if not keys.enabled and not _is_loopback(host) and not settings.allow_public_without_keys:
+    tokens = TokenVerifier.from_settings(settings)
+    authenticated = keys.enabled or tokens is not None
+    if not authenticated and not _is_loopback(host) and not settings.allow_public_without_keys:
         raise click.ClickException(
             f"refusing to listen on {host} with no API keys: anyone could use this server. Create a key "
             "(`voxclone keys create --name me --scope manage`), set VOXCLONE_API_KEYS, or pass --allow-public"
         )
-    auth = f"on ({len(keys)} keys)" if keys.enabled else "OFF (no API keys configured; loopback only)"
+    behind_proxy = list(settings.trusted_proxies) != list(LOOPBACK) or bool(settings.root_path)
+    if not authenticated and behind_proxy and not settings.allow_public_without_keys:
+        # A tunnel or proxy in front (trusted proxies or a root path set) with nothing to check callers.
+        click.echo(
+            "warning: set up for a proxy or tunnel, but there are no API keys: requests that come through it "
+            f"will be refused with 403. {ADD_AUTHENTICATION}",
+            err=True,
+        )
     app = create_app(settings)
-    click.echo(f"voxclone serving on http://{host}:{port} (data: {settings.data_dir}; authentication {auth})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, ws="websockets-sansio")
+    where = f"http://{host}:{port}{settings.root_path}/"
+    click.echo(
+        f"voxclone serving on {where} (data: {settings.data_dir}; authentication {_auth(keys, tokens)}; "
+        f"client addresses from proxies at {', '.join(settings.trusted_proxies) or 'none'})",
+        err=True,
+    )
+    # Forwarding headers are read by voxclone's own ProxyMiddleware, from VOXCLONE_TRUSTED_PROXIES only.
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, ws="websockets-sansio", proxy_headers=False)
+
+
+def _auth(keys: KeyRing, tokens: TokenVerifier | None) -> str:
+    parts = [f"{len(keys)} keys"] if len(keys) else []
+    if tokens is not None:
+        parts.append(f"tokens from {tokens.issuer}")
+    return f"on ({', '.join(parts)})" if parts else "OFF (no API keys configured; loopback only)"
 
 
 def _is_loopback(host: str) -> bool:

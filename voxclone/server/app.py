@@ -13,10 +13,12 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__
 from ..auth import KeyRing, KeysFile
+from ..oidc import TokenVerifier
 from ..runtime import Runtime
 from ..settings import Settings
 from . import enrol, ops, speech, streaming, voices, web, websocket
 from .errors import install_error_handlers
+from .proxy import ProxyMiddleware, RootPathMiddleware, TrustedProxies
 from .security import AuthMiddleware, BodyLimitMiddleware, RateLimitMiddleware, origin_pattern
 
 log = logging.getLogger("voxclone.server")
@@ -30,8 +32,10 @@ def key_ring(settings: Settings) -> KeyRing:
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
     """Build the app. Models load at start-up when `settings.preload`, else on first use."""
-    keys = key_ring(settings)  # bad keys file or CORS origins fail here, at start-up, not per request
+    keys = key_ring(settings)  # bad keys file, CORS origins or proxies fail here, at start-up, not per request
     pattern = origin_pattern(settings.cors_origins)
+    trusted = TrustedProxies(settings.trusted_proxies)
+    tokens = TokenVerifier.from_settings(settings)
     runtime = runtime or Runtime(settings)
 
     @asynccontextmanager
@@ -45,17 +49,21 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app = FastAPI(title="voxclone", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
     install_error_handlers(app)
-    # Added last runs first: CORS answers preflights before auth; auth identifies the caller before
-    # the rate limit counts it; the body limit guards everything after.
+    # Added last runs first: the proxy and root-path middlewares settle the client's address and the
+    # path before anything reads either; CORS answers preflights before auth; auth identifies the
+    # caller before the rate limit counts it; the body limit guards everything after.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes + _FORM_OVERHEAD)
     if settings.rate_limit:
         app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit)
-    app.add_middleware(AuthMiddleware, keys=keys)
+    app.add_middleware(AuthMiddleware, keys=keys, tokens=tokens, allow_public=settings.allow_public_without_keys)
     if pattern:
         app.add_middleware(
             CORSMiddleware, allow_origin_regex=pattern, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "xi-api-key"], expose_headers=["X-Voice-Id"],
         )
+    if settings.root_path:
+        app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
+    app.add_middleware(ProxyMiddleware, trusted=trusted)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next):  # type: ignore[no-untyped-def]

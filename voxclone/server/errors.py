@@ -16,6 +16,7 @@ from ..errors import (
     Busy,
     EngineUnavailable,
     Forbidden,
+    IdentityUnavailable,
     LimitExceeded,
     Unauthorized,
     UnsupportedFormat,
@@ -39,6 +40,7 @@ STATUS: dict[type[VoxcloneError], int] = {
     EngineUnavailable: 503,
     Unauthorized: 401,
     Forbidden: 403,
+    IdentityUnavailable: 503,
 }
 
 

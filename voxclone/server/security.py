@@ -1,14 +1,15 @@
-"""Exposure controls, one ASGI middleware each concern: API keys and scopes, request rate, body size,
-and the CORS allow-list (Starlette's CORSMiddleware fed a checked origin pattern).
+"""Exposure controls, one ASGI middleware each concern: who the caller is (API keys, or a verified JWT)
+and what they may do, request rate, body size, and the CORS allow-list (Starlette's CORSMiddleware fed a
+checked origin pattern).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode
 
@@ -17,12 +18,13 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from ..auth import KeyRing, Scope, digest
-from .errors import error_body
+from ..errors import Forbidden, Unauthorized, VoxcloneError
+from ..oidc import TokenVerifier, looks_like_jwt
+from .asgi import ASGIApp, Receive, Scope_, Send, header_map, json_error, route_path
+from .errors import status_for
+from .proxy import forwarded
 
-Scope_ = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope_, Receive, Send], Awaitable[None]]
+log = logging.getLogger("voxclone.server")
 
 # Open without a key: the page and its assets, health, and the API description.
 _OPEN_PATHS = ("/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/favicon.ico")
@@ -54,21 +56,9 @@ def origin_pattern(origins: list[str]) -> str | None:
     return "|".join(parts) or None
 
 
-async def _json_error(send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
-    body = json.dumps(error_body(code, message, **extra)).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _headers(scope: Scope_) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-
-
 def presented_key(scope: Scope_) -> str | None:
     """The key from `Authorization: Bearer`, `xi-api-key`, or (WebSocket only) `?xi_api_key=`."""
-    headers = _headers(scope)
+    headers = header_map(scope)
     auth = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
@@ -91,21 +81,46 @@ def _scrub_query_key(scope: Scope_) -> None:
     scope["query_string"] = urlencode(kept).encode("latin-1")
 
 
+def _is_open(path: str) -> bool:
+    return path in _OPEN_PATHS or path == "/" or path.startswith(_OPEN_PREFIXES)
+
+
 def required_scope(method: str, path: str) -> Scope | None:
     """None for open routes; `manage` to change voices; `speak` for everything else."""
-    if path in _OPEN_PATHS or path == "/" or path.startswith(_OPEN_PREFIXES):
+    if _is_open(path):
         return None
     if path.startswith("/v1/voices") and method in {"POST", "DELETE", "PUT", "PATCH"}:
         return "manage"
     return "speak"
 
 
-class AuthMiddleware:
-    """Checks keys and scopes before any route runs; stores the caller's identity for rate limiting."""
+ADD_AUTHENTICATION = (
+    "Create a key (`voxclone keys create --name me --scope manage`) or set VOXCLONE_API_KEYS (or "
+    "VOXCLONE_OIDC_ISSUER for tokens), then send `Authorization: Bearer KEY`; or start the server with "
+    "--allow-public to serve everyone without authentication"
+)
+NO_AUTH_THROUGH_PROXY = (
+    "this server has no API keys, and this request came through a proxy or tunnel: anyone who can reach "
+    f"the proxy could use it. {ADD_AUTHENTICATION}"
+)
 
-    def __init__(self, app: ASGIApp, keys: KeyRing) -> None:
+
+class AuthMiddleware:
+    """Checks who the caller is and what they may do before any route runs, and stores the caller's
+    identity for the rate limit. A caller is a key (`Authorization: Bearer`, `xi-api-key`), or a JWT
+    from the configured issuer (`Cf-Access-Jwt-Assertion` or a bearer token). With neither keys nor an
+    issuer configured nothing is checked, except that a request a proxy forwarded (any forwarding header)
+    is refused unless `allow_public`: a tunnel on this machine must not open an unauthenticated server.
+    """
+
+    def __init__(
+        self, app: ASGIApp, keys: KeyRing, tokens: TokenVerifier | None = None, allow_public: bool = False
+    ) -> None:
         self.app = app
         self.keys = keys
+        self.tokens = tokens
+        self.allow_public = allow_public
+        self._warned = False
 
     async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -115,30 +130,61 @@ class AuthMiddleware:
         if scope["type"] == "websocket":
             _scrub_query_key(scope)
         method = scope.get("method", "GET")
-        needed = required_scope("GET" if scope["type"] == "websocket" else method, scope["path"])
-        if needed is None or method == "OPTIONS" or not self.keys.enabled:
+        needed = required_scope("GET" if scope["type"] == "websocket" else method, route_path(scope))
+        if needed is None or method == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        granted = self.keys.scopes(key) if key else None
-        if granted is None:
-            await self._refuse(scope, receive, send, 401, "unauthorized", "a valid API key is required: send `Authorization: Bearer KEY` or `xi-api-key: KEY`")
+        if not self.keys.enabled and self.tokens is None:
+            if not self.allow_public and forwarded(header_map(scope)):
+                self._warn_once()
+                await _refuse(scope, send, 403, "no_authentication", NO_AUTH_THROUGH_PROXY)
+                return
+            await self.app(scope, receive, send)
             return
-        if needed not in granted:
-            await self._refuse(scope, receive, send, 403, "forbidden", f"this key may not {needed} voices; it needs the `{needed}` scope")
+        try:
+            granted, caller = await self._identify(scope, key)
+            if needed not in granted:
+                raise Forbidden(f"this key or token may not {needed} voices; it needs the `{needed}` scope")
+        except VoxcloneError as e:
+            await _refuse(scope, send, status_for(e), e.code, str(e))
             return
-        scope.setdefault("state", {})["client_id"] = "key:" + digest(key or "")[:16]
+        scope.setdefault("state", {})["client_id"] = caller
         await self.app(scope, receive, send)
 
-    @staticmethod
-    async def _refuse(scope: Scope_, receive: Receive, send: Send, status: int, code: str, message: str) -> None:
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
-            return
-        await _json_error(send, status, code, message, {"WWW-Authenticate": "Bearer"} if status == 401 else None)
+    async def _identify(self, scope: Scope_, key: str | None) -> tuple[tuple[Scope, ...], str]:
+        """The caller's scopes and a non-secret id; raises Unauthorized when nothing valid was presented."""
+        if key:
+            scopes = self.keys.scopes(key)
+            if scopes is not None:
+                return scopes, "key:" + digest(key)[:16]
+        if self.tokens is not None:
+            token = header_map(scope).get("cf-access-jwt-assertion") or (key if key and looks_like_jwt(key) else None)
+            if token:
+                identity = await self.tokens.identify(token)
+                return identity.scopes, identity.id
+            raise Unauthorized(
+                f"a valid API key or a token from {self.tokens.issuer} is required: send `Authorization: Bearer KEY` "
+                "(or a JWT), `xi-api-key: KEY` or `Cf-Access-Jwt-Assertion`"
+            )
+        raise Unauthorized("a valid API key is required: send `Authorization: Bearer KEY` or `xi-api-key: KEY`")
+
+    def _warn_once(self) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("refusing proxied requests (logged once): %s", NO_AUTH_THROUGH_PROXY)
+
+
+async def _refuse(scope: Scope_, send: Send, status: int, code: str, message: str) -> None:
+    if scope["type"] == "websocket":  # closed before the handshake: the client sees an HTTP 403
+        await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+        return
+    await json_error(send, status, code, message, {"WWW-Authenticate": "Bearer"} if status == 401 else None)
 
 
 class RateLimitMiddleware:
-    """A moving-window request limit per key (or per client IP without keys); 429 with Retry-After."""
+    """A moving-window request limit per key or token (or per client address without them); 429 with
+    Retry-After. The address is the visitor's, as ProxyMiddleware resolved it, not the proxy's.
+    """
 
     def __init__(self, app: ASGIApp, rate: str) -> None:
         self.app = app
@@ -146,7 +192,7 @@ class RateLimitMiddleware:
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in _OPEN_PATHS or scope["path"] == "/" or scope["path"].startswith(_OPEN_PREFIXES):
+        if scope["type"] not in ("http", "websocket") or _is_open(route_path(scope)):
             await self.app(scope, receive, send)
             return
         client = scope.get("state", {}).get("client_id") or "ip:" + (scope.get("client") or ("unknown", 0))[0]
@@ -156,7 +202,14 @@ class RateLimitMiddleware:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008, "reason": "rate limit"})
                 return
-            await _json_error(send, 429, "limit_exceeded", f"rate limit of {self.rate} reached; retry in {retry} s", {"Retry-After": str(retry)}, limit="rate_limit")
+            await json_error(
+                send,
+                429,
+                "limit_exceeded",
+                f"rate limit of {self.rate} reached; retry in {retry} s",
+                {"Retry-After": str(retry)},
+                limit="rate_limit",
+            )
             return
         await self.app(scope, receive, send)
 
@@ -174,12 +227,12 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
+        headers = header_map(scope)
         message = f"request body is over the {self.max_bytes / 1024 / 1024:.0f} MB upload limit"
         length = headers.get("content-length")
         if length is not None:
             if not length.isdigit() or int(length) > self.max_bytes:
-                await _json_error(send, 413, "limit_exceeded", message, limit="max_upload_bytes")
+                await json_error(send, 413, "limit_exceeded", message, limit="max_upload_bytes")
                 return
             await self.app(scope, receive, send)
             return
@@ -192,7 +245,7 @@ class BodyLimitMiddleware:
             events.append(event)
             received += len(event.get("body", b""))
             if received > self.max_bytes:
-                await _json_error(send, 413, "limit_exceeded", message, limit="max_upload_bytes")
+                await json_error(send, 413, "limit_exceeded", message, limit="max_upload_bytes")
                 return
             if event["type"] != "http.request" or not event.get("more_body"):
                 break

@@ -17,10 +17,14 @@ from .schemas import ElevenLabsSpeech
 
 router = APIRouter(tags=["speech"])
 
+# Streamed audio goes out as it is made: never stored, and never held back or re-encoded on the way
+# (`X-Accel-Buffering: no` stops nginx buffering it; `no-transform` stops proxies compressing it).
+STREAM_HEADERS = {"Cache-Control": "no-store, no-transform", "X-Accel-Buffering": "no"}
+
 
 def audio_response(stream: AudioStream) -> StreamingResponse:
     return StreamingResponse(
-        stream.read(), media_type=stream.content_type, headers={"X-Voice-Id": stream.voice_id, "Cache-Control": "no-store"}
+        stream.read(), media_type=stream.content_type, headers={"X-Voice-Id": stream.voice_id, **STREAM_HEADERS}
     )
 
 
@@ -34,7 +38,7 @@ async def _sse(stream: AudioStream) -> AsyncIterator[bytes]:
 
 
 def sse_response(stream: AudioStream) -> StreamingResponse:
-    return StreamingResponse(_sse(stream), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    return StreamingResponse(_sse(stream), media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
 @router.post("/v1/text-to-speech/{voice_id}/stream", summary="ElevenLabs-compatible streaming text to speech")

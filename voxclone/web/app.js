@@ -1,5 +1,7 @@
 // voxclone's page: speak with streaming playback, clone from uploads or the microphone.
-// Plain ES module, no build step. Talks to the same server (or the one saved in settings).
+// Plain ES module, no build step. Talks to the server it was served from (or the one saved in
+// settings). Every URL is relative to the page, so it also works under a proxy's sub-path
+// (https://host/voice/).
 
 const $ = (id) => document.getElementById(id);
 const store = window.localStorage;
@@ -8,12 +10,15 @@ const DEMO_SENTENCE = "Hello! This is my cloned voice, reading a sentence it has
 const api = {
   base: () => (store.getItem("voxclone.api") || "").replace(/\/$/, ""),
   key: () => store.getItem("voxclone.key") || "",
+  // The server's root: the saved one, else the folder this page was served from.
+  root: () => (api.base() ? `${api.base()}/` : new URL(".", window.location.href).href),
+  url: (path) => new URL(path.replace(/^\//, ""), api.root()).href,
 
   // fetch with the saved key; on 401 ask for a key once and retry.
   async fetch(path, options = {}, retried = false) {
     const headers = new Headers(options.headers || {});
     if (api.key()) headers.set("Authorization", `Bearer ${api.key()}`);
-    const response = await fetch(api.base() + path, { ...options, headers });
+    const response = await fetch(api.url(path), { ...options, headers });
     if (response.status === 401 && !retried && (await askForKey())) return api.fetch(path, options, true);
     if (!response.ok) throw new Error(await errorMessage(response));
     return response;
