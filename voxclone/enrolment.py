@@ -55,6 +55,10 @@ class Cancelled(Exception):
     """The job was cancelled while it ran (its voice was deleted)."""
 
 
+class Stopped(Exception):
+    """The process is shutting down: the job stays `running`, so the next start resumes it."""
+
+
 def parse_labels(raw: str | None) -> dict[str, str]:
     """ElevenLabs sends labels as a JSON object string; `key=value,key=value` is accepted too."""
     if not raw or not raw.strip():
@@ -97,6 +101,7 @@ class Enroller:
         self._capacity = settings.enrolment_workers + settings.enrolment_queue
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     # Starting and stopping ----------------------------------------------------------------------
 
@@ -117,6 +122,8 @@ class Enroller:
             self._executor.submit(self._run, job.id)
 
     def shutdown(self) -> None:
+        """Stop: queued jobs wait for the next start; running ones stop at their next progress report."""
+        self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # Voices -------------------------------------------------------------------------------------
@@ -129,13 +136,16 @@ class Enroller:
             raise BadInput("upload at least one audio file in `files`")
         return [prepare(u.data, u.file_name, max_seconds=self.settings.max_upload_seconds, transcript=u.transcript) for u in uploads]
 
+    def _check_capacity(self) -> None:
+        if self.jobs.active_count() >= self._capacity:
+            raise LimitExceeded(
+                f"{self._capacity} enrolments are already running or queued; try again in a minute",
+                limit="enrolment_queue", retry_after=30,
+            )
+
     def _submit(self, voice_id: str, engine: str, tier: str) -> None:
         with self._lock:
-            if self.jobs.active_count() >= self._capacity:
-                raise LimitExceeded(
-                    f"{self._capacity} enrolments are already running or queued; try again in a minute",
-                    limit="enrolment_queue", retry_after=30,
-                )
+            self._check_capacity()  # again: another request may have taken the last place meanwhile
             job = self.jobs.submit(voice_id, engine, tier)
         self._executor.submit(self._run, job.id)
 
@@ -146,6 +156,7 @@ class Enroller:
         """Check and store the samples, create the voice as `enrolling`, and queue its cloning. Blocking."""
         engine = engine or self.settings.clone_engine
         self._check_tier(engine, tier)
+        self._check_capacity()  # before decoding anything: a full queue is refused at once
         samples = self._prepare(uploads)
         check_total(samples, self.settings.min_speech_seconds)
         voice = self.library.create(
@@ -181,6 +192,7 @@ class Enroller:
         if uploads:
             self._check_samples_allowed(voice)
             self._check_tier(voice.engine, tier)
+            self._check_capacity()
             samples = self._prepare(uploads)
             folder = self.library.files_dir(voice.id)
             for sample in samples:
@@ -233,6 +245,8 @@ class Enroller:
             if now - last[0] < _PROGRESS_EVERY_S:
                 return
             last[0] = now
+            if self._stopping.is_set():
+                raise Stopped(job.id)
             if self.jobs.is_cancelled(job.id):
                 raise Cancelled(job.id)
             fraction = round(min(max(fraction, 0.0), 0.99), 3)
@@ -243,7 +257,7 @@ class Enroller:
         return report
 
     def _run(self, job_id: str) -> None:
-        if not self.jobs.claim(job_id):
+        if self._stopping.is_set() or not self.jobs.claim(job_id):
             return  # cancelled before it started
         job = self.jobs.get(job_id)
         try:
@@ -262,6 +276,8 @@ class Enroller:
                 self._install(voice.id, job.tier, result)
         except Cancelled:
             log.info("enrolment of voice %s was cancelled", job.voice_id)
+        except Stopped:
+            log.info("enrolment of voice %s stopped with the server; it resumes at the next start", job.voice_id)
         except Exception as e:  # the voice must end ready or failed, never stuck `enrolling`
             message = str(e) if isinstance(e, VoxcloneError) else f"enrolment failed ({type(e).__name__}); see the server log"
             if not isinstance(e, VoxcloneError):
