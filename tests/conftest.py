@@ -43,14 +43,15 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", preload=False)
 
 
+def build_speaker(settings: Settings, engines: dict[str, Engine]) -> Speaker:
+    library = VoiceLibrary(settings.db_path, settings.voices_dir, settings.max_voices)
+    install_voices(library, engines, settings.extra_voice_paths)
+    return Speaker(settings, engines, library, AudioCache(settings.cache_dir, settings.cache_size_bytes))
+
+
 @pytest.fixture
 def make_speaker(engines: dict[str, Engine]) -> Callable[[Settings], Speaker]:
-    def make(settings: Settings) -> Speaker:
-        library = VoiceLibrary(settings.db_path, settings.voices_dir, settings.max_voices)
-        install_voices(library, engines, settings.extra_voice_paths)
-        return Speaker(settings, engines, library, AudioCache(settings.cache_dir, settings.cache_size_bytes))
-
-    return make
+    return lambda settings: build_speaker(settings, engines)
 
 
 @pytest.fixture
@@ -134,8 +135,10 @@ def wer(reference: str, hypothesis: str) -> float:
 class LiveServer:
     """A real uvicorn server on 127.0.0.1 in a background thread, for streaming, concurrency and browser tests."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, tls: tuple[Path, Path] | None = None) -> None:
+        """`tls`: (certificate, key) files to serve https:// and wss:// instead."""
         import socket
+        import ssl
         import threading
 
         import uvicorn
@@ -144,8 +147,11 @@ class LiveServer:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
         self.app = app
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets-sansio"))
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self._verify = ssl.create_default_context(cafile=str(tls[0])) if tls else True
+        files = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets-sansio", **files)
+        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:
@@ -157,7 +163,7 @@ class LiveServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=1, verify=self._verify).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
@@ -197,3 +203,54 @@ def make_live_server(make_speaker):
 @pytest.fixture
 def live_server(settings, make_live_server) -> LiveServer:
     return make_live_server(settings)
+
+
+SDK_KEY = "sdk-suite-key"
+
+
+def sdk_calls(language: str) -> list[dict]:
+    """The SDK calls tests/sdk/calls.json lists for `language` ("python" or "js"), in order."""
+    import json
+
+    calls = json.loads((REPO / "tests" / "sdk" / "calls.json").read_text())["calls"]
+    return [call for call in calls if call[language]]
+
+
+class Checks(dict):
+    """An SDK suite's checks by call id, registered with `@checks("call.id")`."""
+
+    def __call__(self, call_id: str):
+        def register(fn):
+            self[call_id] = fn
+            return fn
+
+        return register
+
+
+def quick_clone(engine, references, progress, time_budget_s):
+    """A clone step that returns a stock style at once: for tests of the API around cloning (the SDK
+    suite), not of cloning itself, which tests/test_enrolment.py and test_cloning_quality.py cover.
+    """
+    from voxclone.cloning import CloneResult
+    from voxclone.engines.kokoro import stock_packs
+
+    progress(0.5, "quick clone")
+    return CloneResult(style=stock_packs()["jf_alpha"].copy(), post={}, scores={"similarity": 0.0})
+
+
+def sdk_app(engines: dict[str, Engine], data_dir: Path):
+    """The app the SDK suites drive: API keys on (so each SDK's auth header is exercised), a rate
+    limit high enough for the suite, and the quick clone step.
+    """
+    from voxclone.enrolment import Enroller
+
+    settings = Settings(data_dir=data_dir, preload=False, api_keys=[SDK_KEY], rate_limit="100000/minute")
+    speaker = build_speaker(settings, engines)
+    return create_app(settings, speaker=speaker, enroller=Enroller(speaker, clone=quick_clone))
+
+
+@pytest.fixture(scope="module")
+def sdk_server(engines: dict[str, Engine], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One live server per SDK test module, with SDK_KEY as its key."""
+    with LiveServer(sdk_app(engines, tmp_path_factory.mktemp("sdk") / "data")) as server:
+        yield server

@@ -20,27 +20,11 @@ from typing import Any, Literal
 
 from .engines.base import VoiceSpec
 from .errors import BadInput, LimitExceeded, VoiceConflict, VoiceNotFound, VoiceNotReady
+from .migrations import migrate
 
 Status = Literal["ready", "enrolling", "failed"]
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS voices (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    engine TEXT NOT NULL,
-    category TEXT NOT NULL,
-    params TEXT NOT NULL,
-    labels TEXT NOT NULL,
-    description TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    status TEXT NOT NULL,
-    progress REAL NOT NULL,
-    error TEXT,
-    version INTEGER NOT NULL,
-    scores TEXT NOT NULL
-)
-"""
-_JSON_FIELDS = ("params", "labels", "scores")
+_JSON_FIELDS = ("params", "labels", "scores", "settings")
 
 
 @dataclass(frozen=True)
@@ -60,10 +44,16 @@ class Voice:
     error: str | None
     version: int
     scores: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # speed, and ElevenLabs' stored voice settings
     files_dir: Path | None = None
 
     def spec(self) -> VoiceSpec:
         return VoiceSpec(key=f"{self.id}:{self.version}", params=self.params, files_dir=self.files_dir)
+
+    @property
+    def speed(self) -> float:
+        """The speed requests get when they name none."""
+        return float(self.settings.get("speed") or 1.0)
 
     def require_ready(self) -> None:
         if self.status == "enrolling":
@@ -92,7 +82,7 @@ class VoiceLibrary:
         self.max_voices = max_voices
         voices_dir.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
-            db.execute(_SCHEMA)
+            migrate(db)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -119,14 +109,19 @@ class VoiceLibrary:
         return self.voices_dir / voice_id
 
     def get(self, id_or_name: str) -> Voice:
-        """A voice by id, else by name (case-insensitive)."""
+        """A voice by id, else by name (case-insensitive). A name several voices share is a
+        VoiceConflict naming their ids: speaking in a voice picked by guess would be worse.
+        """
         with self._db() as db:
-            row = db.execute("SELECT * FROM voices WHERE id = ?", (id_or_name,)).fetchone()
-            if row is None:
-                row = db.execute("SELECT * FROM voices WHERE name = ?", (id_or_name,)).fetchone()
-        if row is None:
+            rows = db.execute("SELECT * FROM voices WHERE id = ?", (id_or_name,)).fetchall()
+            if not rows:
+                rows = db.execute("SELECT * FROM voices WHERE name = ? ORDER BY created_at", (id_or_name,)).fetchall()
+        if not rows:
             raise VoiceNotFound(f"no voice named {id_or_name[:100]!r}; GET /v1/voices lists them")
-        return self._voice(row)
+        if len(rows) > 1:
+            ids = ", ".join(row["id"] for row in rows[:10])
+            raise VoiceConflict(f"{len(rows)} voices are named {id_or_name[:100]!r}; use a voice id instead: {ids}")
+        return self._voice(rows[0])
 
     def list(self) -> list[Voice]:
         with self._db() as db:
@@ -151,7 +146,7 @@ class VoiceLibrary:
         description: str = "",
         status: Status = "ready",
     ) -> Voice:
-        """Insert a voice; a name already taken (any case) is a VoiceConflict."""
+        """Insert a voice. Names may repeat (as on ElevenLabs); an id already taken is a VoiceConflict."""
         voice_id = voice_id or new_voice_id()
         if not _ID.match(voice_id):
             raise BadInput(f"invalid voice id {voice_id!r}")
@@ -168,12 +163,12 @@ class VoiceLibrary:
             with self._db() as db:
                 db.execute(f"INSERT INTO voices ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
         except sqlite3.IntegrityError as e:
-            raise VoiceConflict(f"a voice named {name!r} (or with id {voice_id!r}) already exists") from e
+            raise VoiceConflict(f"a voice with id {voice_id!r} already exists") from e
         return self.get(voice_id)
 
     def update(self, voice_id: str, *, bump_version: bool = False, **fields: Any) -> Voice:
         """Change some fields in one transaction; `bump_version` marks the voice's sound as changed."""
-        allowed = {"name", "params", "labels", "description", "status", "progress", "error", "scores"}
+        allowed = {"name", "params", "labels", "description", "status", "progress", "error", "scores", "settings"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse
+from pydantic import BeforeValidator, StringConstraints
 
 from ..enrolment import Enroller, Upload, parse_labels, samples_dir
 from ..errors import LimitExceeded, VoiceNotFound
@@ -15,6 +16,19 @@ from ..voices import check_name
 from . import deps
 
 router = APIRouter(tags=["voices"])
+
+
+def _absent_if_null(value: object) -> object:
+    # ElevenLabs' Python SDK sends every optional form field it was not given as the string "null"
+    # (e.g. `labels=null` on an instant clone); an empty field means "not given" as well.
+    return None if isinstance(value, str) and value.strip().lower() in ("", "null") else value
+
+
+Absent = BeforeValidator(_absent_if_null)
+# Lengths go on the text itself: on `str | None` they would be checked against the None as well.
+Name = Annotated[str, StringConstraints(max_length=100)]
+Description = Annotated[str, StringConstraints(max_length=1000)]
+Labels = Annotated[str, StringConstraints(max_length=2000)]
 
 
 def enroller(request: Request) -> Enroller:
@@ -43,13 +57,18 @@ async def add_voice(
     files: Annotated[list[UploadFile], File(description="wav, flac, mp3, ogg/opus, webm or m4a recordings")],
     settings: Annotated[Settings, Depends(deps.settings)],
     enroller: Annotated[Enroller, Depends(enroller)],
-    description: Annotated[str, Form(max_length=1000)] = "",
-    labels: Annotated[str | None, Form(max_length=2000)] = None,
+    description: Annotated[Description | None, Absent, Form()] = None,
+    labels: Annotated[Labels | None, Absent, Form()] = None,
     transcripts: Annotated[list[str] | None, Form(description="One per file, in order; optional")] = None,
+    remove_background_noise: Annotated[
+        bool | None, Absent, Form(description="Accepted; every sample is trimmed to speech and levelled anyway")
+    ] = None,
 ) -> dict[str, Any]:
     uploads = await _uploads(files, transcripts or [], settings)
     voice = await anyio.to_thread.run_sync(
-        lambda: enroller.add_voice(name=check_name(name), uploads=uploads, description=description, labels=parse_labels(labels))
+        lambda: enroller.add_voice(
+            name=check_name(name), uploads=uploads, description=description or "", labels=parse_labels(labels)
+        )
     )
     return {"voice_id": voice.id, "requires_verification": False}
 
@@ -59,11 +78,12 @@ async def edit_voice(
     voice_id: str,
     settings: Annotated[Settings, Depends(deps.settings)],
     enroller: Annotated[Enroller, Depends(enroller)],
-    name: Annotated[str | None, Form(max_length=100)] = None,
-    description: Annotated[str | None, Form(max_length=1000)] = None,
-    labels: Annotated[str | None, Form(max_length=2000)] = None,
+    name: Annotated[Name | None, Absent, Form()] = None,
+    description: Annotated[Description | None, Absent, Form()] = None,
+    labels: Annotated[Labels | None, Absent, Form()] = None,
     files: Annotated[list[UploadFile] | None, File()] = None,
     transcripts: Annotated[list[str] | None, Form()] = None,
+    remove_background_noise: Annotated[bool | None, Absent, Form(description="Accepted; see /v1/voices/add")] = None,
 ) -> dict[str, Any]:
     library = enroller.speaker.library
     voice = library.get(voice_id)

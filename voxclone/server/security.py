@@ -17,7 +17,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from ..auth import KeyRing, Scope, digest
-from .errors import error_body
+from .errors import error_body, speaks_openai
 
 Scope_ = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -54,8 +54,10 @@ def origin_pattern(origins: list[str]) -> str | None:
     return "|".join(parts) or None
 
 
-async def _json_error(send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
-    body = json.dumps(error_body(code, message, **extra)).encode()
+async def _json_error(
+    scope: Scope_, send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> None:
+    body = json.dumps(error_body(speaks_openai(scope["path"], _headers(scope)), status, code, message, **extra)).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -134,29 +136,49 @@ class AuthMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
             return
-        await _json_error(send, status, code, message, {"WWW-Authenticate": "Bearer"} if status == 401 else None)
+        await _json_error(scope, send, status, code, message, {"WWW-Authenticate": "Bearer"} if status == 401 else None)
+
+
+class RateLimit:
+    """A moving-window request limit per key (or per client IP without keys), shared by the middleware
+    that enforces it and the routes that report it (/v1/user/subscription).
+    """
+
+    def __init__(self, rate: str) -> None:
+        self.item = parse_rate(rate)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    @staticmethod
+    def client(scope: Scope_) -> str:
+        return scope.get("state", {}).get("client_id") or "ip:" + (scope.get("client") or ("unknown", 0))[0]
+
+    def hit(self, scope: Scope_) -> bool:
+        return self.limiter.hit(self.item, self.client(scope))
+
+    def window(self, scope: Scope_) -> tuple[int, float]:
+        """(requests this caller has left in the current window, when the window next frees one, unix)."""
+        stats = self.limiter.get_window_stats(self.item, self.client(scope))
+        return stats.remaining, stats.reset_time
 
 
 class RateLimitMiddleware:
-    """A moving-window request limit per key (or per client IP without keys); 429 with Retry-After."""
+    """Enforces a RateLimit on every route but the open ones; 429 with Retry-After."""
 
-    def __init__(self, app: ASGIApp, rate: str) -> None:
+    def __init__(self, app: ASGIApp, rate: RateLimit) -> None:
         self.app = app
-        self.rate = parse_rate(rate)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.rate = rate
 
     async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in _OPEN_PATHS or scope["path"] == "/" or scope["path"].startswith(_OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
-        client = scope.get("state", {}).get("client_id") or "ip:" + (scope.get("client") or ("unknown", 0))[0]
-        if not self.limiter.hit(self.rate, client):
-            reset, _ = self.limiter.get_window_stats(self.rate, client)
+        if not self.rate.hit(scope):
+            _, reset = self.rate.window(scope)
             retry = max(1, math.ceil(reset - time.time()))
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008, "reason": "rate limit"})
                 return
-            await _json_error(send, 429, "limit_exceeded", f"rate limit of {self.rate} reached; retry in {retry} s", {"Retry-After": str(retry)}, limit="rate_limit")
+            await _json_error(scope, send, 429, "limit_exceeded", f"rate limit of {self.rate.item} reached; retry in {retry} s", {"Retry-After": str(retry)}, limit="rate_limit")
             return
         await self.app(scope, receive, send)
 
@@ -179,7 +201,7 @@ class BodyLimitMiddleware:
         length = headers.get("content-length")
         if length is not None:
             if not length.isdigit() or int(length) > self.max_bytes:
-                await _json_error(send, 413, "limit_exceeded", message, limit="max_upload_bytes")
+                await _json_error(scope, send, 413, "limit_exceeded", message, limit="max_upload_bytes")
                 return
             await self.app(scope, receive, send)
             return
@@ -192,7 +214,7 @@ class BodyLimitMiddleware:
             events.append(event)
             received += len(event.get("body", b""))
             if received > self.max_bytes:
-                await _json_error(send, 413, "limit_exceeded", message, limit="max_upload_bytes")
+                await _json_error(scope, send, 413, "limit_exceeded", message, limit="max_upload_bytes")
                 return
             if event["type"] != "http.request" or not event.get("more_body"):
                 break

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from ..audio import OutputFormat
+from ..errors import VoiceNotFound
 from ..streaming import Streamer
 from ..synthesis import MAX_SPEED, MIN_SPEED, Speaker, SpeechRequest
 from ..workers import WorkerPool
@@ -39,7 +40,7 @@ async def speak_as(
     prompt: Annotated[str, Query(min_length=1, description="Text to speak")],
     speaker: Annotated[Speaker, Depends(deps.speaker)],
     workers: Annotated[WorkerPool, Depends(deps.workers)],
-    speed: Annotated[float, Query(ge=MIN_SPEED, le=MAX_SPEED)] = 1.0,
+    speed: Annotated[float | None, Query(ge=MIN_SPEED, le=MAX_SPEED, description="Default: the voice's stored speed")] = None,
     bypass_cache: bool = False,
     text_temp: Annotated[float | None, Query(ge=0, le=2, description="Accepted for compatibility; no effect")] = None,
     waveform_temp: Annotated[float | None, Query(ge=0, le=2, description="Accepted for compatibility; no effect")] = None,
@@ -53,7 +54,7 @@ def openai_voice(speaker: Speaker, name: str) -> str:
     if name.lower() in OPENAI_VOICES:
         try:
             speaker.library.get(name)
-        except Exception:
+        except VoiceNotFound:
             return OPENAI_VOICES[name.lower()]
     return name
 

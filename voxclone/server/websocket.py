@@ -48,7 +48,7 @@ class _Session:
         self.workers = workers
         self.voice = voice
         self.format = parse_elevenlabs_format(output_format)
-        self.speed = 1.0
+        self.speed: float | None = None  # the voice's stored speed until the client sends one
         self.buffer = ""
         self.encoder: Encoder | None = None
 
