@@ -3,16 +3,17 @@
     .venv/bin/python bench/sdk_latency.py [--rounds 15]
 
 Against a real server process on 127.0.0.1 (bench/server.py, an API key on, voice jm_kumo, pcm at
-24 kHz), the same two-sentence text for every client (each request a new take, so nothing comes
-from the cache), clients interleaved round by round in a rotating order. Each time is from the
-call to its first non-empty chunk; every stream is then read to its end.
+24 kHz), eight clients interleaved round by round in a rotating order, each timed from its call to
+its first non-empty chunk (every stream is then read to its end):
 - OpenAI route, streamed (`stream: true`): raw httpx, Python `openai` (with_streaming_response),
   plain fetch in node, npm `openai`;
 - ElevenLabs route (/stream): raw httpx, Python `elevenlabs` (text_to_speech.stream), plain fetch in
   node, npm `@elevenlabs/elevenlabs-js` (textToSpeech.stream).
-Reports each client's median and its median paired difference from raw httpx on the same route
-(JS SDKs also against node's own fetch). Needs node and `npm ci` in tests/sdk/js.
-Writes bench/out/sdk_latency.json.
+Two passes: `fresh`, a new take of the same two sentences per request (real synthesis: the time
+to first audio a user hears), and `cached`, the same take every time (the server answers at once,
+so what remains is what each client adds). Reports medians, and each SDK's median paired
+difference from raw httpx on the same route (and from node's fetch for the JS SDKs).
+Needs node and `npm ci` in tests/sdk/js. Writes bench/out/sdk_latency.json.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def summary(times: dict[str, list[tuple[float, float]]]) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     with ServerProcess(VOXCLONE_API_KEYS=KEY) as server:
         c = Clients(server.url)
