@@ -146,8 +146,10 @@ def wer(reference: str, hypothesis: str) -> float:
 class LiveServer:
     """A real uvicorn server on 127.0.0.1 in a background thread, for streaming, concurrency and browser tests."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, tls: tuple[Path, Path] | None = None) -> None:
+        """`tls`: (certificate, key) files to serve https:// and wss:// instead."""
         import socket
+        import ssl
         import threading
 
         import uvicorn
@@ -156,9 +158,13 @@ class LiveServer:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
         self.app = app
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self._verify = ssl.create_default_context(cafile=str(tls[0])) if tls else True
+        files = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
         # As `voxclone serve` runs it: forwarding headers are voxclone's ProxyMiddleware's to read, not uvicorn's.
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets-sansio", proxy_headers=False)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets-sansio", proxy_headers=False, **files
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
@@ -171,7 +177,7 @@ class LiveServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=1, verify=self._verify).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
@@ -211,3 +217,52 @@ def make_live_server(make_runtime):
 @pytest.fixture
 def live_server(settings, make_live_server) -> LiveServer:
     return make_live_server(settings)
+
+
+SDK_KEY = "sdk-suite-key"
+
+
+def sdk_calls(language: str) -> list[dict]:
+    """The SDK calls tests/sdk/calls.json lists for `language` ("python" or "js"), in order."""
+    import json
+
+    calls = json.loads((REPO / "tests" / "sdk" / "calls.json").read_text())["calls"]
+    return [call for call in calls if call[language]]
+
+
+class Checks(dict):
+    """An SDK suite's checks by call id, registered with `@checks("call.id")`."""
+
+    def __call__(self, call_id: str):
+        def register(fn):
+            self[call_id] = fn
+            return fn
+
+        return register
+
+
+def sdk_app(engines: Engines, listeners: Listeners, data_dir: Path, tone_model: Path):
+    """The app the SDK suites drive: API keys on (so each SDK's auth header is exercised), a rate limit
+    high enough for the suite, the tone voice to speak with, and clones made for the tone engine (a
+    quick clone: this suite tests the API around cloning, which test_enrolment and test_cloning_quality
+    test for real).
+    """
+    from tone_cloner import ToneCloner
+
+    from voxclone.cloning import Cloners
+
+    settings = Settings(
+        data_dir=data_dir, preload=False, api_keys=[SDK_KEY], rate_limit="100000/minute", extra_voice_paths=[tone_model],
+        default_voice=TONE, clone_engine="tone",
+    )
+    runtime = Runtime(settings, Parts(engines=engines, cloners=Cloners([ToneCloner()]), listeners=listeners))
+    return create_app(settings, runtime=runtime)
+
+
+@pytest.fixture(scope="module")
+def sdk_server(
+    engines: Engines, listeners: Listeners, tone_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """One live server per SDK test module, with SDK_KEY as its key."""
+    with LiveServer(sdk_app(engines, listeners, tmp_path_factory.mktemp("sdk") / "data", tone_model)) as server:
+        yield server

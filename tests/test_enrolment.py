@@ -234,3 +234,26 @@ def test_deleting_a_voice_stops_its_enrolment(settings, make_client):
         time.sleep(0.1)
     assert cloner.started == 2
     assert not (settings.voices_dir / voice_id).exists()
+
+
+def test_optional_fields_sent_as_null_are_taken_as_not_given(settings, make_client):
+    # ElevenLabs' Python SDK sends every optional form field it was not given as "null".
+    client = _tone_client(settings, make_client, FailingCloner())
+    added = client.post(
+        "/v1/voices/add",
+        data={"name": "Nulls", "labels": "null", "description": "null", "remove_background_noise": "null"},
+        files=[("files", ("me.flac", CLIP.read_bytes()))],
+    )
+    assert added.status_code == 200, added.text
+    voice_id = added.json()["voice_id"]
+    voice = client.get(f"/v1/voices/{voice_id}").json()
+    assert (voice["labels"], voice["description"]) == ({}, "")
+    client.post(f"/v1/voices/{voice_id}/edit", data={"labels": '{"accent": "british"}', "description": "kept"})
+    edit = client.post(f"/v1/voices/{voice_id}/edit", data={"name": "Renamed", "labels": "null", "description": ""})
+    assert edit.status_code == 200, edit.text
+    voice = client.get(f"/v1/voices/{voice_id}").json()
+    assert (voice["name"], voice["labels"], voice["description"]) == ("Renamed", {"accent": "british"}, "kept")
+    too_long = client.post(f"/v1/voices/{voice_id}/edit", data={"description": "x" * 1001})
+    assert too_long.status_code == 422 and "description" in too_long.json()["detail"]["message"]
+    bad_labels = client.post(f"/v1/voices/{voice_id}/edit", data={"labels": "[1, 2]"})
+    assert bad_labels.status_code == 422 and "labels must be" in bad_labels.json()["detail"]["message"]

@@ -33,7 +33,8 @@ def test_no_key_gets_401_json_and_a_hint(keyed):
     response = client.post("/v1/audio/speech", json=SPEAK)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert "Authorization: Bearer" in response.json()["detail"]["message"]
+    error = response.json()["error"]  # OpenAI's route, OpenAI's shape
+    assert "Authorization: Bearer" in error["message"] and error["type"] == "authentication_error"
 
 
 @pytest.mark.parametrize("headers", [{"Authorization": "Bearer wrong"}, {"xi-api-key": "admin-key-12"}, {"Authorization": "admin-key-123"}])
@@ -279,3 +280,14 @@ def test_path_like_voice_names_are_404_and_touch_nothing(client, settings, voice
 def test_malformed_bodies_are_422(client, body, content_type):
     response = client.post("/v1/audio/speech", content=body, headers={"content-type": content_type})
     assert response.status_code == 422
+
+
+def test_cors_preflight_lets_the_official_sdks_send_their_headers_from_a_browser(cors):
+    sdk_headers = "authorization,content-type,x-stainless-lang,x-stainless-retry-count,xi-api-key,x-fern-sdk-name"
+    preflight = cors.options(
+        "/v1/audio/speech",
+        headers={"Origin": "https://app.example.org", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": sdk_headers},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example.org"
+    assert set(preflight.headers["access-control-allow-headers"].lower().replace(" ", "").split(",")) >= set(sdk_headers.split(","))

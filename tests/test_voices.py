@@ -134,3 +134,115 @@ def test_a_library_from_before_filters_moves_a_clone_s_post_into_its_filter_chai
     filtered = decode_audio(client.get("/speak_as/old", params={"prompt": "abc"}).content)[0]
     plain = decode_audio(client.get(f"/speak_as/{TONE}", params={"prompt": "abc"}).content)[0]
     assert filtered.size == plain.size and np.abs(filtered - plain).max() > 0.01  # the equaliser still plays
+
+
+def test_names_may_repeat_and_a_shared_name_asks_for_the_id(client):
+    library = client.app.state.runtime.library
+    first = library.create(name="Narrator", engine="kokoro", params={"pack": "jm_kumo"}, category="cloned")
+    second = library.create(name="narrator", engine="kokoro", params={"pack": "jf_alpha"}, category="cloned")
+    assert first.id != second.id
+    assert client.get(f"/v1/voices/{second.id}").json()["name"] == "narrator"
+    ambiguous = client.get("/speak_as/Narrator", params={"prompt": "Hi."})
+    assert ambiguous.status_code == 409
+    message = ambiguous.json()["detail"]["message"]
+    assert "2 voices are named 'Narrator'" in message and first.id in message and second.id in message
+    assert client.delete("/v1/voices/narrator").status_code == 409  # never deletes a guess
+    client.delete(f"/v1/voices/{first.id}")
+    assert client.get("/v1/voices/NARRATOR").json()["voice_id"] == second.id  # unique again
+
+
+def test_a_stock_voice_id_wins_over_a_clone_named_like_it(client):
+    library = client.app.state.runtime.library
+    library.create(name="jm_kumo", engine="kokoro", params={"pack": "jf_alpha"}, category="cloned")
+    assert client.get("/v1/voices/jm_kumo").json()["category"] == "premade"
+    library.create(name=TONE, engine="kokoro", params={"pack": "jf_alpha"}, category="cloned")
+    assert client.post("/v1/audio/speech", json={"input": "Hi.", "voice": TONE}).headers["x-voice-id"] == TONE
+
+
+def test_a_library_from_before_schema_versions_migrates_with_every_voice(tmp_path, settings, make_client, tone_model):
+    import sqlite3
+
+    from voxclone.migrations import STEPS, VERSION
+
+    settings.data_dir.mkdir(parents=True)
+    old = sqlite3.connect(settings.db_path)  # the original schema, user_version 0, as voxclone 0.1 left it
+    old.execute(STEPS[0][0])
+    old.execute(
+        "INSERT INTO voices VALUES ('abc123', 'Old friend', 'tone', 'cloned', ?, "
+        "'{\"accent\": \"british\"}', 'kept', 1700000000.0, 'ready', 1.0, NULL, 3, '{\"similarity\": 0.7}')",
+        (json.dumps({"model": str(tone_model)}),),
+    )
+    old.commit()
+    old.close()
+    client = make_client(settings)
+    voice = client.get("/v1/voices/abc123").json()
+    assert (voice["name"], voice["labels"], voice["version"], voice["scores"]) == ("Old friend", {"accent": "british"}, 3, {"similarity": 0.7})
+    assert voice["settings"]["speed"] == 1.0
+    assert client.get("/speak_as/old friend", params={"prompt": "Still here."}).status_code == 200
+    library = client.app.state.runtime.library
+    library.create(name="Old friend", engine="kokoro", params={"pack": "jm_kumo"}, category="cloned")  # names may repeat now
+    with sqlite3.connect(settings.db_path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION
+    assert make_client(settings).get("/v1/voices/abc123").status_code == 200  # reopening is a no-op
+
+
+def test_a_library_from_a_newer_voxclone_is_refused(settings, make_runtime):
+    import sqlite3
+
+    settings.data_dir.mkdir(parents=True)
+    with sqlite3.connect(settings.db_path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(RuntimeError, match="newer voxclone"):
+        make_runtime(settings)
+
+
+SENTENCE = "Please call Stella and ask her to bring these things with her from the store."
+
+
+def test_a_voices_stored_speed_is_its_default_on_every_api(client):
+    def seconds(**extra) -> dict[str, float]:
+        openai = client.post("/v1/audio/speech", json={"input": SENTENCE, "voice": TONE, "response_format": "pcm", **extra})
+        original = client.get(f"/speak_as/{TONE}", params={"prompt": SENTENCE, **extra})
+        settings = {"voice_settings": {"speed": extra["speed"]}} if extra else {}
+        eleven = client.post(f"/v1/text-to-speech/{TONE}?output_format=pcm_24000", json={"text": SENTENCE, **settings})
+        return {
+            "openai": len(openai.content) / 2 / 24_000,
+            "original": len(original.content) / 2 / 16_000,  # WAV at the tone voice's rate: 44 header bytes are noise here
+            "elevenlabs": len(eleven.content) / 2 / 24_000,
+        }
+
+    normal = seconds()
+    assert client.post(f"/v1/voices/{TONE}/settings/edit", json={"speed": 2.0, "style": 0.4}).json() == {"status": "ok"}
+    assert client.get(f"/v1/voices/{TONE}/settings").json() == {
+        "stability": 0.5, "similarity_boost": 0.75, "style": 0.4, "use_speaker_boost": True, "speed": 2.0,
+    }  # fmt: skip
+    fast = seconds()
+    asked = seconds(speed=1.0)
+    for api in normal:
+        assert fast[api] < 0.7 * normal[api], api
+        assert asked[api] == pytest.approx(normal[api], rel=0.05), api
+    assert client.post(f"/v1/voices/{TONE}/settings", json={"speed": 9}).status_code == 422
+    assert client.get("/v1/voices/nobody/settings").status_code == 404
+
+
+def test_search_pages_filters_and_refuses_what_it_does_not_know(client):
+    library = client.app.state.runtime.library
+    clone = library.create(name="Zed", engine="kokoro", params={"pack": "jm_kumo"}, category="cloned", labels={"gender": "male"})
+    everyone = [v["voice_id"] for v in client.get("/v1/voices").json()["voices"]]
+    first = client.get("/v2/voices", params={"page_size": 4}).json()
+    assert first["total_count"] == len(everyone) and first["has_more"] and len(first["voices"]) == 4
+    rest = client.get("/v2/voices", params={"page_size": 4, "next_page_token": first["next_page_token"]}).json()
+    assert [v["voice_id"] for v in first["voices"] + rest["voices"]] == everyone and not rest["has_more"]
+    assert [v["voice_id"] for v in client.get("/v2/voices", params={"voice_type": "personal"}).json()["voices"]] == [clone.id]
+    by_name = client.get("/v2/voices", params={"sort": "name", "sort_direction": "desc", "page_size": 1}).json()
+    assert by_name["voices"][0]["voice_id"] == clone.id
+    newest = client.get("/v2/voices", params={"sort": "created_at_unix", "page_size": 1}).json()
+    assert newest["voices"][0]["voice_id"] == clone.id
+    males = {v["voice_id"] for v in client.get("/v2/voices", params={"gender": "MALE", "page_size": 100}).json()["voices"]}
+    assert {"jm_kumo", "joe", clone.id} <= males and "jf_alpha" not in males
+    assert client.get("/v2/voices", params={"voice_ids": ["joe", "jf_alpha"]}).json()["total_count"] == 2
+    bad_token = client.get("/v2/voices", params={"next_page_token": "xyz"})
+    assert bad_token.status_code == 422 and "next_page_token" in bad_token.json()["detail"]["message"]
+    bad_sort = client.get("/v2/voices", params={"sort": "age"})
+    assert bad_sort.status_code == 422 and "'created_at_unix' or 'name'" in bad_sort.json()["detail"]["message"]
+    assert client.get("/v2/voices", params={"page_size": 101}).status_code == 422

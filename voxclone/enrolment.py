@@ -201,6 +201,11 @@ class Enroller:
             changes.update(status="enrolling", progress=0.0, error=None)
         return self.library.update(voice.id, **changes) if changes else voice
 
+    def edit_settings(self, voice_id: str, changes: dict[str, Any]) -> Voice:
+        """Change some of a voice's stored settings (its speed is the default for its requests)."""
+        voice = self.library.get(voice_id)
+        return self.library.update(voice.id, settings={**voice.settings, **changes})
+
     @staticmethod
     def _check_samples_allowed(voice: Voice) -> None:
         if voice.category != "cloned":

@@ -103,7 +103,7 @@ class TokenVerifier:
             raise Unauthorized("the bearer token is not a well-formed JWT") from e
         key = await self._key(header.get("kid"))  # PyJWT has checked that a kid is a string
         algorithm = header.get("alg")
-        if algorithm not in _ALGORITHMS.get(key.key_type, ()):
+        if algorithm not in _ALGORITHMS.get(key.key_type or "", ()):
             raise Unauthorized(f"token algorithm {algorithm!r} is not accepted for this issuer's {key.key_type} keys")
         try:
             claims = jwt.decode(

@@ -20,54 +20,11 @@ from typing import Any, Literal
 
 from .engines import Engines, VoiceSpec
 from .errors import BadInput, LimitExceeded, VoiceConflict, VoiceNotFound, VoiceNotReady
+from .migrations import migrate
 
 Status = Literal["ready", "enrolling", "failed"]
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS voices (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    engine TEXT NOT NULL,
-    category TEXT NOT NULL,
-    params TEXT NOT NULL,
-    labels TEXT NOT NULL,
-    description TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    status TEXT NOT NULL,
-    progress REAL NOT NULL,
-    error TEXT,
-    version INTEGER NOT NULL,
-    scores TEXT NOT NULL,
-    filters TEXT NOT NULL DEFAULT '[]',
-    tier TEXT NOT NULL DEFAULT ''
-)
-"""
-_JSON_FIELDS = ("params", "labels", "scores", "filters")
-
-
-def _filters_from_post(post: dict[str, Any]) -> list[dict[str, Any]]:
-    """Schema 0 kept a cloned voice's filters inside its engine params as `post`."""
-    filters: list[dict[str, Any]] = []
-    if "shape" in post:
-        filters.append({"kind": "shape", **post["shape"]})
-    if "eq_db" in post:
-        filters.append({"kind": "equaliser", "gains_db": post["eq_db"]})
-    return filters
-
-
-def _add_filters_and_tier(db: sqlite3.Connection) -> None:
-    db.execute("ALTER TABLE voices ADD COLUMN filters TEXT NOT NULL DEFAULT '[]'")
-    db.execute("ALTER TABLE voices ADD COLUMN tier TEXT NOT NULL DEFAULT ''")
-    for voice_id, params_json in db.execute("SELECT id, params FROM voices").fetchall():
-        params = json.loads(params_json)
-        if "post" in params:
-            filters = _filters_from_post(params.pop("post"))
-            db.execute("UPDATE voices SET params = ?, filters = ?, tier = 'instant' WHERE id = ?",
-                       (json.dumps(params), json.dumps(filters), voice_id))
-
-
-# Schema changes, in order: the database's `PRAGMA user_version` says how many have been applied.
-_MIGRATIONS = (_add_filters_and_tier,)
+_JSON_FIELDS = ("params", "labels", "scores", "settings", "filters")
 
 
 @dataclass(frozen=True)
@@ -89,10 +46,16 @@ class Voice:
     scores: dict[str, Any] = field(default_factory=dict)
     filters: list[dict[str, Any]] = field(default_factory=list)  # the voice's filter chain (voxclone.filters)
     tier: str = ""  # the cloning tier the voice speaks with now ("" for stock and file voices)
+    settings: dict[str, Any] = field(default_factory=dict)  # speed, and ElevenLabs' stored voice settings
     files_dir: Path | None = None
 
     def spec(self) -> VoiceSpec:
         return VoiceSpec(id=self.id, version=self.version, params=self.params, files_dir=self.files_dir)
+
+    @property
+    def speed(self) -> float:
+        """The speed requests get when they name none."""
+        return float(self.settings.get("speed") or 1.0)
 
     def require_ready(self) -> None:
         if self.status == "enrolling":
@@ -121,25 +84,7 @@ class VoiceLibrary:
         self.max_voices = max_voices
         voices_dir.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
-            db.execute(_SCHEMA)
-            self._migrate(db)
-
-    @staticmethod
-    def _migrate(db: sqlite3.Connection) -> None:
-        """Apply the schema changes this database has not had yet, each in one transaction."""
-        version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        if version == 0 and "filters" in {row[1] for row in db.execute("PRAGMA table_info(voices)")}:
-            version = len(_MIGRATIONS)  # made by this code's _SCHEMA: nothing to change
-            db.execute(f"PRAGMA user_version = {version}")
-        for index in range(version, len(_MIGRATIONS)):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                _MIGRATIONS[index](db)
-                db.execute(f"PRAGMA user_version = {index + 1}")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            migrate(db)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -166,14 +111,19 @@ class VoiceLibrary:
         return self.voices_dir / voice_id
 
     def get(self, id_or_name: str) -> Voice:
-        """A voice by id, else by name (case-insensitive)."""
+        """A voice by id, else by name (case-insensitive). A name several voices share is a
+        VoiceConflict naming their ids: speaking in a voice picked by guess would be worse.
+        """
         with self._db() as db:
-            row = db.execute("SELECT * FROM voices WHERE id = ?", (id_or_name,)).fetchone()
-            if row is None:
-                row = db.execute("SELECT * FROM voices WHERE name = ?", (id_or_name,)).fetchone()
-        if row is None:
+            rows = db.execute("SELECT * FROM voices WHERE id = ?", (id_or_name,)).fetchall()
+            if not rows:
+                rows = db.execute("SELECT * FROM voices WHERE name = ? ORDER BY created_at", (id_or_name,)).fetchall()
+        if not rows:
             raise VoiceNotFound(f"no voice named {id_or_name[:100]!r}; GET /v1/voices lists them")
-        return self._voice(row)
+        if len(rows) > 1:
+            ids = ", ".join(row["id"] for row in rows[:10])
+            raise VoiceConflict(f"{len(rows)} voices are named {id_or_name[:100]!r}; use a voice id instead: {ids}")
+        return self._voice(rows[0])
 
     def all(self) -> list[Voice]:
         with self._db() as db:
@@ -200,7 +150,7 @@ class VoiceLibrary:
         filters: list[dict[str, Any]] | None = None,
         tier: str = "",
     ) -> Voice:
-        """Insert a voice; a name already taken (any case) is a VoiceConflict."""
+        """Insert a voice. Names may repeat (as on ElevenLabs); an id already taken is a VoiceConflict."""
         voice_id = voice_id or new_voice_id()
         if not _ID.match(voice_id):
             raise BadInput(f"invalid voice id {voice_id!r}")
@@ -217,12 +167,12 @@ class VoiceLibrary:
             with self._db() as db:
                 db.execute(f"INSERT INTO voices ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
         except sqlite3.IntegrityError as e:
-            raise VoiceConflict(f"a voice named {name!r} (or with id {voice_id!r}) already exists") from e
+            raise VoiceConflict(f"a voice with id {voice_id!r} already exists") from e
         return self.get(voice_id)
 
     def update(self, voice_id: str, *, bump_version: bool = False, **fields: Any) -> Voice:
         """Change some fields in one transaction; `bump_version` marks the voice's sound as changed."""
-        allowed = {"name", "engine", "params", "labels", "description", "status", "progress", "error", "scores", "filters", "tier"}
+        allowed = {"name", "engine", "params", "labels", "description", "status", "progress", "error", "scores", "settings", "filters", "tier"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")

@@ -31,11 +31,11 @@ def _play(path: Path) -> None:
 @click.argument("text", nargs=-1, required=True)
 @click.option("--voice", "-v", default=None, help="Voice id or name (default: the configured default voice).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here (format from suffix).")
-@click.option("--speed", type=click.FloatRange(MIN_SPEED, MAX_SPEED), default=1.0, show_default=True)
+@click.option("--speed", type=click.FloatRange(MIN_SPEED, MAX_SPEED), default=None, help="Default: the voice's stored speed.")
 @data_dir_option
 @config_option
 @friendly_errors
-def say(text: tuple[str, ...], voice: str | None, out: Path | None, speed: float, data_dir: Path | None, config_file: Path | None) -> None:
+def say(text: tuple[str, ...], voice: str | None, out: Path | None, speed: float | None, data_dir: Path | None, config_file: Path | None) -> None:
     """Speak TEXT ('-' reads standard input) into a file, or play it."""
     settings = settings_from(config_file, data_dir)
     words = sys.stdin.read() if text == ("-",) else " ".join(text)

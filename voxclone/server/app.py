@@ -16,10 +16,10 @@ from ..auth import KeyRing, KeysFile
 from ..oidc import TokenVerifier
 from ..runtime import Runtime
 from ..settings import Settings
-from . import enrol, ops, speech, streaming, voices, web, websocket
+from . import account, enrol, ops, speech, streaming, voices, web, websocket
 from .errors import install_error_handlers
 from .proxy import ProxyMiddleware, RootPathMiddleware, TrustedProxies
-from .security import AuthMiddleware, BodyLimitMiddleware, RateLimitMiddleware, origin_pattern
+from .security import AuthMiddleware, BodyLimitMiddleware, RateLimit, RateLimitMiddleware, origin_pattern
 
 log = logging.getLogger("voxclone.server")
 _FORM_OVERHEAD = 256 * 1024  # multipart boundaries and form fields around an upload
@@ -53,13 +53,16 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     # path before anything reads either; CORS answers preflights before auth; auth identifies the
     # caller before the rate limit counts it; the body limit guards everything after.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes + _FORM_OVERHEAD)
-    if settings.rate_limit:
-        app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit)
+    app.state.rate_limit = RateLimit(settings.rate_limit) if settings.rate_limit else None
+    if app.state.rate_limit:
+        app.add_middleware(RateLimitMiddleware, rate=app.state.rate_limit)
     app.add_middleware(AuthMiddleware, keys=keys, tokens=tokens, allow_public=settings.allow_public_without_keys)
     if pattern:
+        # Any request header: the official SDKs in a browser add their own (X-Stainless-*, X-Fern-*),
+        # which change from release to release. The origin allow-list is what guards access.
         app.add_middleware(
             CORSMiddleware, allow_origin_regex=pattern, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "xi-api-key"], expose_headers=["X-Voice-Id"],
+            allow_headers=["*"], expose_headers=["X-Voice-Id"],
         )
     if settings.root_path:
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
@@ -72,7 +75,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         runtime.metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
         return response
 
-    for router in (speech.router, streaming.router, websocket.router, enrol.router, voices.router, ops.router, web.router):
+    for router in (speech.router, streaming.router, websocket.router, enrol.router, voices.router, account.router, ops.router, web.router):
         app.include_router(router)
     app.mount("/web", web.static_files(), name="web")
     return app

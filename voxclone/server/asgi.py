@@ -8,7 +8,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .errors import error_body
+from .errors import error_body, speaks_openai
 
 Scope_ = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -28,9 +28,11 @@ def header_map(scope: Scope_) -> dict[str, str]:
 
 
 async def json_error(
-    send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+    scope: Scope_, send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> None:
-    body = json.dumps(error_body(code, message, **extra)).encode()
+    """An error answered before any route runs, in the shape the route's clients read (server/errors.py)."""
+    openai = speaks_openai(route_path(scope), header_map(scope))
+    body = json.dumps(error_body(openai, status, code, message, **extra)).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})

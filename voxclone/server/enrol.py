@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import FileResponse
+from pydantic import BeforeValidator, StringConstraints
 
 from ..enrolment import DEFAULT_TIER, Enroller, Upload, parse_labels
 from ..errors import LimitExceeded
@@ -15,7 +16,21 @@ from . import deps
 
 router = APIRouter(tags=["voices"])
 _MAX_FILES = 25
-Tier = Annotated[str, Form(max_length=32, description="Cloning tier: `instant` (default), or another installed tier")]
+
+
+def _absent_if_null(value: object) -> object:
+    # ElevenLabs' Python SDK sends every optional form field it was not given as the string "null"
+    # (e.g. `labels=null` on an instant clone); an empty field means "not given" as well.
+    return None if isinstance(value, str) and value.strip().lower() in ("", "null") else value
+
+
+Absent = BeforeValidator(_absent_if_null)
+# Lengths go on the text itself: on `str | None` they would be checked against the None as well.
+Name = Annotated[str, StringConstraints(max_length=100)]
+Description = Annotated[str, StringConstraints(max_length=1000)]
+Labels = Annotated[str, StringConstraints(max_length=2000)]
+Tier = Annotated[str, StringConstraints(max_length=32)]
+TIER_HELP = "Cloning tier: `instant` (default), or another installed tier"
 
 
 async def _uploads(files: list[UploadFile], transcripts: list[str], settings: Settings) -> list[Upload]:
@@ -40,14 +55,19 @@ async def add_voice(
     files: Annotated[list[UploadFile], File(description="wav, flac, mp3, ogg/opus, webm or m4a recordings")],
     settings: Annotated[Settings, Depends(deps.settings)],
     enroller: Annotated[Enroller, Depends(deps.enroller)],
-    description: Annotated[str, Form(max_length=1000)] = "",
-    labels: Annotated[str | None, Form(max_length=2000)] = None,
+    description: Annotated[Description | None, Absent, Form()] = None,
+    labels: Annotated[Labels | None, Absent, Form()] = None,
     transcripts: Annotated[list[str] | None, Form(description="One per file, in order; optional")] = None,
-    tier: Tier = DEFAULT_TIER,
+    remove_background_noise: Annotated[
+        bool | None, Absent, Form(description="Accepted; every sample is trimmed to speech and levelled anyway")
+    ] = None,
+    tier: Annotated[Tier | None, Absent, Form(description=TIER_HELP)] = None,
 ) -> dict[str, Any]:
     uploads = await _uploads(files, transcripts or [], settings)
     voice = await anyio.to_thread.run_sync(
-        lambda: enroller.add_voice(name=name, uploads=uploads, description=description, labels=parse_labels(labels), tier=tier)
+        lambda: enroller.add_voice(
+            name=name, uploads=uploads, description=description or "", labels=parse_labels(labels), tier=tier or DEFAULT_TIER
+        )
     )
     return {"voice_id": voice.id, "requires_verification": False}
 
@@ -57,18 +77,19 @@ async def edit_voice(
     voice_id: str,
     settings: Annotated[Settings, Depends(deps.settings)],
     enroller: Annotated[Enroller, Depends(deps.enroller)],
-    name: Annotated[str | None, Form(max_length=100)] = None,
-    description: Annotated[str | None, Form(max_length=1000)] = None,
-    labels: Annotated[str | None, Form(max_length=2000)] = None,
+    name: Annotated[Name | None, Absent, Form()] = None,
+    description: Annotated[Description | None, Absent, Form()] = None,
+    labels: Annotated[Labels | None, Absent, Form()] = None,
     files: Annotated[list[UploadFile] | None, File()] = None,
     transcripts: Annotated[list[str] | None, Form()] = None,
-    tier: Tier = DEFAULT_TIER,
+    remove_background_noise: Annotated[bool | None, Absent, Form(description="Accepted; see /v1/voices/add")] = None,
+    tier: Annotated[Tier | None, Absent, Form(description=TIER_HELP)] = None,
 ) -> dict[str, Any]:
     uploads = await _uploads(files or [], transcripts or [], settings)
     await anyio.to_thread.run_sync(
         lambda: enroller.edit(
             voice_id, name=name, description=description, labels=None if labels is None else parse_labels(labels),
-            uploads=uploads, tier=tier,
+            uploads=uploads, tier=tier or DEFAULT_TIER,
         )
     )
     return {"status": "ok"}

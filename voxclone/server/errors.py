@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -51,9 +52,36 @@ def status_for(error: VoxcloneError) -> int:
     return 400
 
 
-def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
-    # ElevenLabs clients read `detail`; OpenAI clients read `error.message`: give both.
-    return {"detail": {"status": code, "message": message, **extra}, "error": {"type": code, "message": message}}
+# OpenAI's error `type` by status; its SDKs pick their exception class from the status alone.
+_OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+def is_elevenlabs_client(headers: Mapping[str, str]) -> bool:
+    """ElevenLabs' SDKs send `xi-api-key` and `X-Fern-*` headers; OpenAI's send `Authorization: Bearer`
+    and `X-Stainless-*`. Routes both speak (`/v1/models`) answer in the dialect of whoever asks.
+    """
+    return "xi-api-key" in headers or any(name.lower().startswith("x-fern-") for name in headers)
+
+
+def speaks_openai(path: str, headers: Mapping[str, str]) -> bool:
+    """Errors on OpenAI's routes take OpenAI's shape; on every other route, ElevenLabs' (FastAPI's `detail`)."""
+    if path.startswith("/v1/audio/"):
+        return True
+    return path.rstrip("/") == "/v1/models" and not is_elevenlabs_client(headers)
+
+
+def error_body(openai: bool, status: int, code: str, message: str, **extra: object) -> dict[str, object]:
+    """`{"error": {"message", "type", "code"}}` for OpenAI's clients, `{"detail": {"status", "message"}}`
+    for ElevenLabs' (and voxclone's own routes), so each SDK raises its own typed error with our message.
+    """
+    if openai:
+        kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+        return {"error": {"message": message, "type": kind, "param": None, "code": code, **extra}}
+    return {"detail": {"status": code, "message": message, **extra}}
+
+
+def _body(request: Request, status: int, code: str, message: str, **extra: object) -> dict[str, object]:
+    return error_body(speaks_openai(request.url.path, request.headers), status, code, message, **extra)
 
 
 def _voxclone_error(request: Request, error: VoxcloneError) -> JSONResponse:
@@ -69,7 +97,7 @@ def _voxclone_error(request: Request, error: VoxcloneError) -> JSONResponse:
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(error_body(error.code, str(error), **extra), status_code=status, headers=headers)
+    return JSONResponse(_body(request, status, error.code, str(error), **extra), status_code=status, headers=headers)
 
 
 def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -78,18 +106,20 @@ def _validation_error(request: Request, error: RequestValidationError) -> JSONRe
         where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
         problems.append(f"{where}: {item.get('msg', 'invalid')}" if where else str(item.get("msg", "invalid")))
     message = "; ".join(problems) or "invalid request"
-    return JSONResponse(error_body("invalid_request", message), status_code=422)
+    return JSONResponse(_body(request, 422, "invalid_request", message), status_code=422)
 
 
 def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
     return JSONResponse(
-        error_body("http_error", str(error.detail)), status_code=error.status_code, headers=getattr(error, "headers", None)
+        _body(request, error.status_code, "http_error", str(error.detail)),
+        status_code=error.status_code,
+        headers=getattr(error, "headers", None),
     )
 
 
 def _unexpected(request: Request, error: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return JSONResponse(error_body("internal_error", "internal error; see the server log"), status_code=500)
+    return JSONResponse(_body(request, 500, "internal_error", "internal error; see the server log"), status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -17,7 +17,7 @@ class OpenAISpeech(BaseModel):
     input: str = Field(..., min_length=1)
     voice: str = Field(..., min_length=1, max_length=200)
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
-    speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
+    speed: float | None = Field(None, ge=MIN_SPEED, le=MAX_SPEED, description="Default: the voice's stored speed (1.0 unless set)")
     instructions: str | None = Field(None, max_length=4096, description="Accepted; not used by these engines")
     stream: bool = Field(False, description="Send audio as it is synthesised (chunked), first clause first")
     stream_format: Literal["audio", "sse"] = Field(
@@ -35,6 +35,16 @@ class VoiceSettings(BaseModel):
     speed: float | None = Field(None, ge=MIN_SPEED, le=MAX_SPEED)
 
 
+# ElevenLabs' defaults. Only `speed` changes how voxclone speaks; the rest are stored and returned
+# for clients that read them back (Kokoro and Piper have no stability or style controls).
+DEFAULT_VOICE_SETTINGS = VoiceSettings(stability=0.5, similarity_boost=0.75, style=0.0, use_speaker_boost=True, speed=1.0)
+
+
+def voice_settings(stored: dict[str, object]) -> dict[str, object]:
+    """A voice's settings as clients read them: what it stores, over the defaults."""
+    return {**DEFAULT_VOICE_SETTINGS.model_dump(), **stored}
+
+
 class ElevenLabsSpeech(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -46,5 +56,5 @@ class ElevenLabsSpeech(BaseModel):
 
     def speech_request(self, voice_id: str, output_format: str) -> SpeechRequest:
         """The request this body asks for, in `output_format` (ElevenLabs' `mp3_44100_128` style)."""
-        speed = self.voice_settings.speed if self.voice_settings and self.voice_settings.speed else 1.0
+        speed = self.voice_settings.speed if self.voice_settings else None  # None: the voice's stored speed
         return SpeechRequest(text=self.text, voice=voice_id, speed=speed, format=parse_elevenlabs_format(output_format))

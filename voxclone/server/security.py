@@ -178,35 +178,55 @@ async def _refuse(scope: Scope_, send: Send, status: int, code: str, message: st
     if scope["type"] == "websocket":  # closed before the handshake: the client sees an HTTP 403
         await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
         return
-    await json_error(send, status, code, message, {"WWW-Authenticate": "Bearer"} if status == 401 else None)
+    await json_error(scope, send, status, code, message, {"WWW-Authenticate": "Bearer"} if status == 401 else None)
+
+
+class RateLimit:
+    """A moving-window request limit per key or token (or per client address without them), shared by
+    the middleware that enforces it and the routes that report it (/v1/user/subscription). The address
+    is the visitor's, as ProxyMiddleware resolved it, not the proxy's.
+    """
+
+    def __init__(self, rate: str) -> None:
+        self.item = parse_rate(rate)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    @staticmethod
+    def client(scope: Scope_) -> str:
+        return scope.get("state", {}).get("client_id") or "ip:" + (scope.get("client") or ("unknown", 0))[0]
+
+    def hit(self, scope: Scope_) -> bool:
+        return self.limiter.hit(self.item, self.client(scope))
+
+    def window(self, scope: Scope_) -> tuple[int, float]:
+        """(requests this caller has left in the current window, when the window next frees one, unix)."""
+        stats = self.limiter.get_window_stats(self.item, self.client(scope))
+        return stats.remaining, stats.reset_time
 
 
 class RateLimitMiddleware:
-    """A moving-window request limit per key or token (or per client address without them); 429 with
-    Retry-After. The address is the visitor's, as ProxyMiddleware resolved it, not the proxy's.
-    """
+    """Enforces a RateLimit on every route but the open ones; 429 with Retry-After."""
 
-    def __init__(self, app: ASGIApp, rate: str) -> None:
+    def __init__(self, app: ASGIApp, rate: RateLimit) -> None:
         self.app = app
-        self.rate = parse_rate(rate)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.rate = rate
 
     async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or _is_open(route_path(scope)):
             await self.app(scope, receive, send)
             return
-        client = scope.get("state", {}).get("client_id") or "ip:" + (scope.get("client") or ("unknown", 0))[0]
-        if not self.limiter.hit(self.rate, client):
-            reset, _ = self.limiter.get_window_stats(self.rate, client)
+        if not self.rate.hit(scope):
+            _, reset = self.rate.window(scope)
             retry = max(1, math.ceil(reset - time.time()))
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008, "reason": "rate limit"})
                 return
             await json_error(
+                scope,
                 send,
                 429,
                 "limit_exceeded",
-                f"rate limit of {self.rate} reached; retry in {retry} s",
+                f"rate limit of {self.rate.item} reached; retry in {retry} s",
                 {"Retry-After": str(retry)},
                 limit="rate_limit",
             )
@@ -232,7 +252,7 @@ class BodyLimitMiddleware:
         length = headers.get("content-length")
         if length is not None:
             if not length.isdigit() or int(length) > self.max_bytes:
-                await json_error(send, 413, "limit_exceeded", message, limit="max_upload_bytes")
+                await json_error(scope, send, 413, "limit_exceeded", message, limit="max_upload_bytes")
                 return
             await self.app(scope, receive, send)
             return
@@ -245,7 +265,7 @@ class BodyLimitMiddleware:
             events.append(event)
             received += len(event.get("body", b""))
             if received > self.max_bytes:
-                await json_error(send, 413, "limit_exceeded", message, limit="max_upload_bytes")
+                await json_error(scope, send, 413, "limit_exceeded", message, limit="max_upload_bytes")
                 return
             if event["type"] != "http.request" or not event.get("more_body"):
                 break

@@ -33,7 +33,7 @@ async def speak_as(
     voice: str,
     prompt: Annotated[str, Query(min_length=1, description="Text to speak")],
     speech: Annotated[SpeechService, Depends(deps.speech)],
-    speed: Annotated[float, Query(ge=MIN_SPEED, le=MAX_SPEED)] = 1.0,
+    speed: Annotated[float | None, Query(ge=MIN_SPEED, le=MAX_SPEED, description="Default: the voice's stored speed")] = None,
     bypass_cache: bool = False,
     text_temp: Annotated[float | None, Query(ge=0, le=2, description="Accepted for compatibility; no effect")] = None,
     waveform_temp: Annotated[float | None, Query(ge=0, le=2, description="Accepted for compatibility; no effect")] = None,

@@ -43,7 +43,7 @@ async def _send_audio(socket: WebSocket, data: bytes) -> None:
         await socket.send_json({"audio": base64.b64encode(data).decode(), "isFinal": None, "normalizedAlignment": None, "alignment": None})
 
 
-def _speed(message: dict[str, Any], current: float) -> float:
+def _speed(message: dict[str, Any], current: float | None) -> float | None:
     settings = message.get("voice_settings") or {}
     speed = settings.get("speed") if isinstance(settings, dict) else None
     if speed is None:
@@ -69,7 +69,7 @@ async def stream_input(socket: WebSocket, voice_id: str) -> None:
         speech.voice(voice_id)  # an unknown or unready voice is refused before any text is awaited
         while True:
             message = _message(await socket.receive_text())
-            speed = _speed(message, session.speed if session else 1.0)
+            speed = _speed(message, session.speed if session else None)  # None: the voice's stored speed
             if session is None:
                 session = speech.session(voice_id, output, speed)
             session.speed = speed
