@@ -19,11 +19,11 @@ def test_models_are_listed_in_the_shape_of_the_client_that_asks(settings, make_c
     body = client.get("/v1/models", headers=headers).json()
     if shape == "openai":
         assert body["object"] == "list"
-        assert {m["id"] for m in body["data"]} == {"kokoro", "piper"}
+        assert {m["id"] for m in body["data"]} == {"kokoro", "piper", "tone"}
         assert all(m["object"] == "model" and m["created"] > 1_600_000_000 for m in body["data"])
     else:
         models = {m["model_id"]: m for m in body}
-        assert set(models) == {"kokoro", "piper"}
+        assert set(models) == {"kokoro", "piper", "tone"}
         assert models["kokoro"]["maximum_text_length_per_request"] == 1234
         assert models["piper"]["languages"] == [{"language_id": "en", "name": "English"}]
 
@@ -46,7 +46,7 @@ def test_subscription_reports_usage_and_what_the_limits_leave(settings, make_cli
     assert (first["voice_limit"], first["voice_slots_used"], first["max_characters_per_request"]) == (7, 0, 100)
     client.post("/v1/text-to-speech/jm_kumo", json={"text": "Twelve chars"})
     client.get("/speak_as/jm_kumo", params={"prompt": "Twelve chars"})  # a cache miss and a hit both count
-    client.app.state.speaker.library.create(name="c", engine="kokoro", params={"pack": "jm_kumo"}, category="cloned")
+    client.app.state.runtime.library.create(name="c", engine="kokoro", params={"pack": "jm_kumo"}, category="cloned")
     second = client.get("/v1/user/subscription").json()
     assert second["character_count"] == 24
     assert second["character_limit"] - second["character_count"] == 6 * 100

@@ -86,7 +86,7 @@ def _openai_format(fmt: str, rate: int) -> Callable[[Clients], None]:
     return run
 
 
-for _fmt, _rate in {"mp3": 24_000, "opus": 48_000, "aac": 24_000, "flac": 24_000, "wav": 24_000, "pcm": 24_000}.items():
+for _fmt, _rate in {"mp3": 16_000, "opus": 48_000, "aac": 16_000, "flac": 16_000, "wav": 16_000, "pcm": 24_000}.items():  # tone: 16 kHz
     check(f"openai.speech.{_fmt}")(_openai_format(_fmt, _rate))
 
 

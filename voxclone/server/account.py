@@ -9,8 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from ..engines import Engine
-from ..settings import Settings
-from ..synthesis import Speaker
+from ..runtime import Runtime
 from . import deps
 from .errors import is_elevenlabs_client
 
@@ -24,7 +23,14 @@ def _languages(engine: Engine) -> list[dict[str, str]]:
     return [{"language_id": code, "name": _LANGUAGES.get(code, code)} for code in codes]
 
 
-def _elevenlabs_model(engine: Engine, settings: Settings) -> dict[str, Any]:
+def _availability(runtime: Runtime, name: str) -> dict[str, Any]:
+    """voxclone's own fields: whether the engine can speak here, and the command that fixes it if not."""
+    availability = runtime.engines.availability(name)
+    return {"available": availability.ready, "unavailable_reason": availability.detail or None, "fix": availability.fix}
+
+
+def _elevenlabs_model(engine: Engine, runtime: Runtime) -> dict[str, Any]:
+    settings = runtime.settings
     return {
         "model_id": engine.name,
         "name": engine.name.capitalize(),
@@ -41,13 +47,18 @@ def _elevenlabs_model(engine: Engine, settings: Settings) -> dict[str, Any]:
         "max_characters_request_subscribed_user": settings.max_text_chars,
         "maximum_text_length_per_request": settings.max_text_chars,
         "languages": _languages(engine),
+        **_availability(runtime, engine.name),
     }
 
 
-def _openai_model(engine: Engine, speaker: Speaker) -> dict[str, Any]:
-    # `created`: when this server installed the engine, i.e. its stock voices' first appearance.
-    stock = [v.created_at for v in speaker.library.list() if v.engine == engine.name and v.category == "premade"]
-    return {"id": engine.name, "object": "model", "created": int(min(stock, default=0)), "owned_by": "voxclone"}
+def _openai_model(engine: Engine, runtime: Runtime) -> dict[str, Any]:
+    # `created`: when this server first had a voice of the engine (its stock voices, for most engines).
+    voices = runtime.library.all()
+    first = min((v.created_at for v in voices if v.engine == engine.name), default=min(v.created_at for v in voices))
+    return {
+        "id": engine.name, "object": "model", "created": int(first), "owned_by": "voxclone",
+        **_availability(runtime, engine.name),
+    }
 
 
 @router.get(
@@ -56,18 +67,17 @@ def _openai_model(engine: Engine, speaker: Speaker) -> dict[str, Any]:
     description="ElevenLabs' shape when the request carries `xi-api-key` or `X-Fern-*` headers (what ElevenLabs' "
     "SDKs send), else OpenAI's `{object: list, data}`. Speech requests accept any model name; the voice picks the engine.",
 )
-async def list_models(request: Request, speaker: Annotated[Speaker, Depends(deps.speaker)]) -> Any:
-    engines = list(speaker.engines.values())
+async def list_models(request: Request, runtime: Annotated[Runtime, Depends(deps.runtime)]) -> Any:
+    engines = list(runtime.engines.values())
     if is_elevenlabs_client(request.headers):
-        return [_elevenlabs_model(engine, speaker.settings) for engine in engines]
-    return {"object": "list", "data": [_openai_model(engine, speaker) for engine in engines]}
+        return [_elevenlabs_model(engine, runtime) for engine in engines]
+    return {"object": "list", "data": [_openai_model(engine, runtime) for engine in engines]}
 
 
 @router.get("/v1/user/subscription", summary="This caller's limits, in ElevenLabs' subscription shape")
 async def subscription(
     request: Request,
-    speaker: Annotated[Speaker, Depends(deps.speaker)],
-    settings: Annotated[Settings, Depends(deps.settings)],
+    runtime: Annotated[Runtime, Depends(deps.runtime)],
 ) -> dict[str, Any]:
     """voxclone has no monthly quota; what bounds a caller is the rate limit and the text limit.
 
@@ -76,14 +86,15 @@ async def subscription(
     frees a request (requests left x max_text_chars), so a client's quota check passes exactly when
     voxclone would accept the text. `next_character_count_reset_unix` is when that window frees one.
     """
-    used = speaker.metrics.characters_total()
+    settings = runtime.settings
+    used = runtime.metrics.characters_total()
     rate = request.app.state.rate_limit
     if rate is None:
         room, reset = _NO_LIMIT, None
     else:
         left, reset_at = rate.window(request.scope)
         room, reset = left * settings.max_text_chars, int(reset_at)
-    clones = speaker.library.count("cloned")
+    clones = runtime.library.count("cloned")
     return {
         "tier": "voxclone",
         "status": "active",
@@ -110,5 +121,5 @@ async def subscription(
         # voxclone's own figures, for clients that know them
         "max_characters_per_request": settings.max_text_chars,
         "rate_limit": settings.rate_limit or None,
-        "characters_counted_since_unix": int(speaker.metrics.started_at),
+        "characters_counted_since_unix": int(runtime.metrics.started_at),
     }
