@@ -10,11 +10,12 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from .database import connect
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 ACTIVE: tuple[JobStatus, ...] = ("queued", "running")
@@ -61,16 +62,8 @@ class JobQueue:
             db.execute(_SCHEMA)
             db.execute("CREATE INDEX IF NOT EXISTS jobs_by_voice ON jobs (voice_id, status)")
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.row_factory = sqlite3.Row
-            yield db
-        finally:
-            db.close()
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.db_path)
 
     def submit(self, voice_id: str, engine: str, tier: str) -> Job:
         now = time.time()

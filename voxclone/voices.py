@@ -12,12 +12,12 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .database import connect
 from .engines import Engines, VoiceSpec
 from .errors import BadInput, LimitExceeded, VoiceConflict, VoiceNotFound, VoiceNotReady
 from .migrations import migrate
@@ -86,17 +86,8 @@ class VoiceLibrary:
         with self._db() as db:
             migrate(db)
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        # A connection per operation: cheap for SQLite, and safe from any thread.
-        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.row_factory = sqlite3.Row
-            yield db
-        finally:
-            db.close()
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.db_path)
 
     def _voice(self, row: sqlite3.Row) -> Voice:
         data = dict(row)
