@@ -20,6 +20,7 @@ from .listeners import Listeners
 from .metrics import Metrics
 from .settings import Settings
 from .speech import SpeechService
+from .transcription import TranscriptionService
 from .voices import VoiceLibrary, install_voices
 from .workers import WorkerPool, default_workers
 
@@ -53,6 +54,7 @@ class Runtime:
         self.workers = WorkerPool(settings.synthesis_workers or useful_workers(self.engines), settings.queue_size, name="voxclone-synth")
         self.speech = SpeechService(settings, self.engines, self.library, self.cache, self.workers, self.metrics)
         self.listeners = parts.listeners or Listeners(settings)
+        self.transcription = TranscriptionService(settings, self.listeners)
         self.jobs = JobQueue(settings.db_path)
         self.cloners = parts.cloners or build_cloners(settings)
         self.enroller = Enroller(
@@ -87,4 +89,5 @@ class Runtime:
     def close(self) -> None:
         self.enroller.shutdown()
         self.workers.shutdown()
+        self.transcription.close()
         self.cache.close()

@@ -8,6 +8,7 @@ from ..enrolment import Enroller
 from ..runtime import Runtime
 from ..settings import Settings
 from ..speech import SpeechService
+from ..transcription import TranscriptionService
 from ..voices import VoiceLibrary
 
 
@@ -30,3 +31,7 @@ def library(request: Request) -> VoiceLibrary:
 
 def enroller(request: Request) -> Enroller:
     return runtime(request).enroller
+
+
+def transcription(request: Request) -> TranscriptionService:
+    return runtime(request).transcription
