@@ -20,6 +20,7 @@ from .listeners import Listeners
 from .metrics import Metrics
 from .settings import Settings
 from .speech import SpeechService
+from .timestamps import TimedSpeech
 from .transcription import TranscriptionService
 from .voices import VoiceLibrary, install_voices
 from .workers import WorkerPool, default_workers
@@ -55,6 +56,7 @@ class Runtime:
         self.speech = SpeechService(settings, self.engines, self.library, self.cache, self.workers, self.metrics)
         self.listeners = parts.listeners or Listeners(settings)
         self.transcription = TranscriptionService(settings, self.listeners)
+        self.timed = TimedSpeech(self.speech, self.transcription)
         self.jobs = JobQueue(settings.db_path)
         self.cloners = parts.cloners or build_cloners(settings)
         self.enroller = Enroller(

@@ -133,3 +133,19 @@ def split(text: str, *, limit: int = MAX_PIECE_CHARS, ramp: bool = True) -> list
     pieces = [chunk for sentence in _sentences(read_aloud(normalise(text))) for chunk in _fit(sentence, limit)]
     pieces = [p for p in pieces if any(ch.isalnum() for ch in p)]
     return _ramp(pieces) if ramp else pieces
+
+
+# Speak up to the last clause or sentence boundary once this much text is waiting.
+_MIN_CLAUSE_CHARS = 12
+_BOUNDARY = re.compile(r"[.!?…;:,—](?=\s)")
+
+
+def take_speakable(buffer: str, *, flush: bool) -> tuple[str, str]:
+    """Split text arriving over time (an LLM writing) into (text to speak now: up to the last clause or
+    sentence boundary, once there is enough of it; text to keep waiting for more)."""
+    if flush:
+        return buffer.strip(), ""
+    ends = [m.end() for m in _BOUNDARY.finditer(buffer)]
+    if not ends or ends[-1] < _MIN_CLAUSE_CHARS:
+        return "", buffer
+    return buffer[: ends[-1]].strip(), buffer[ends[-1] :]

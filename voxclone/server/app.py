@@ -15,7 +15,7 @@ from .. import __version__
 from ..auth import KeyRing, KeysFile
 from ..runtime import Runtime
 from ..settings import Settings
-from . import enrol, ops, speech, streaming, transcription, voices, web, websocket
+from . import enrol, multistream, ops, speech, streaming, timestamps, transcription, voices, web, websocket
 from .errors import install_error_handlers
 from .security import AuthMiddleware, BodyLimitMiddleware, RateLimitMiddleware, origin_pattern
 
@@ -65,7 +65,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         return response
 
     for router in (
-        speech.router, streaming.router, websocket.router, transcription.router, enrol.router, voices.router, ops.router, web.router,
+        speech.router, streaming.router, timestamps.router, websocket.router, multistream.router, transcription.router,
+        enrol.router, voices.router, ops.router, web.router,
     ):
         app.include_router(router)
     app.mount("/web", web.static_files(), name="web")

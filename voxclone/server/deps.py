@@ -8,6 +8,7 @@ from ..enrolment import Enroller
 from ..runtime import Runtime
 from ..settings import Settings
 from ..speech import SpeechService
+from ..timestamps import TimedSpeech
 from ..transcription import TranscriptionService
 from ..voices import VoiceLibrary
 
@@ -35,3 +36,7 @@ def enroller(request: Request) -> Enroller:
 
 def transcription(request: Request) -> TranscriptionService:
     return runtime(request).transcription
+
+
+def timed(request: Request) -> TimedSpeech:
+    return runtime(request).timed
