@@ -19,6 +19,7 @@ from .jobs import JobQueue
 from .listeners import Listeners
 from .metrics import Metrics
 from .settings import Settings
+from .revoice import Revoicer
 from .speech import SpeechService
 from .timestamps import TimedSpeech
 from .transcription import TranscriptionService
@@ -57,6 +58,7 @@ class Runtime:
         self.listeners = parts.listeners or Listeners(settings)
         self.transcription = TranscriptionService(settings, self.listeners)
         self.timed = TimedSpeech(self.speech, self.transcription)
+        self.revoicer = Revoicer(self.speech, self.transcription)
         self.jobs = JobQueue(settings.db_path)
         self.cloners = parts.cloners or build_cloners(settings)
         self.enroller = Enroller(

@@ -39,6 +39,11 @@ _LEADING_WORDS = frozenset(
 _ABBREVIATION_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|vs|etc|e\.g|i\.e|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|No|Mt|Ft)\.$")
 
 
+def is_abbreviation(word: str) -> bool:
+    """Whether a word ending in a full stop is an abbreviation ("Mrs.", "Dr.", "e.g."), not a sentence end."""
+    return bool(_ABBREVIATION_END.search(word.strip()))
+
+
 def normalise(text: str) -> str:
     """Unicode-normalise, drop control and invisible characters, regularise quotes and whitespace."""
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES)

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from .asr import Segment, TranscribeOptions, Transcriber, Transcript, check_language, resolve_model
-from .audio import ANALYSIS_RATE, decode
-from .errors import BadInput, Busy
+from .audio import ANALYSIS_RATE, decode, resample
+from .errors import BadAudio, BadInput, Busy, LimitExceeded
 from .listeners import Listeners
 from .settings import Settings
 from .workers import WorkerPool
@@ -60,9 +60,16 @@ class TranscriptionService:
     def _release(self) -> None:
         self._admitted -= 1
 
-    async def decode(self, data: bytes) -> np.ndarray:
-        """An upload in any format the cloning path accepts, as 16 kHz mono; the same duration limit."""
+    async def decode(self, data: bytes, *, pcm_rate: int | None = None) -> np.ndarray:
+        """An upload in any format the cloning path accepts (or raw 16-bit PCM at `pcm_rate`), as 16 kHz
+        mono; the same duration limit."""
         limit = self.settings.max_upload_seconds
+        if pcm_rate is not None:
+            if len(data) < 2 or len(data) / 2 / pcm_rate > limit:
+                raise (BadAudio("the audio is empty") if len(data) < 2 else LimitExceeded(
+                    f"audio is longer than the {limit:.0f} s limit", limit="max_upload_seconds"))
+            pcm = np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32) / 32768.0
+            return resample(pcm, pcm_rate, ANALYSIS_RATE)
         return await asyncio.get_running_loop().run_in_executor(
             None, lambda: decode(data, target_rate=ANALYSIS_RATE, max_seconds=limit)
         )

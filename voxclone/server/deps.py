@@ -7,6 +7,7 @@ from fastapi import Request
 from ..enrolment import Enroller
 from ..runtime import Runtime
 from ..settings import Settings
+from ..revoice import Revoicer
 from ..speech import SpeechService
 from ..timestamps import TimedSpeech
 from ..transcription import TranscriptionService
@@ -40,3 +41,7 @@ def transcription(request: Request) -> TranscriptionService:
 
 def timed(request: Request) -> TimedSpeech:
     return runtime(request).timed
+
+
+def revoicer(request: Request) -> Revoicer:
+    return runtime(request).revoicer
