@@ -85,14 +85,16 @@ def test_bad_requests_get_clear_errors(fast_settings, make_client, voice, body, 
 
 @pytest.mark.slow
 def test_kokoro_revoice_is_intelligible_and_follows_the_words(client, transcribe, tmp_path):
+    clip = SHARED_DATA / "1069-133699-0000.flac"  # two long sentences, no names Kokoro would misread
     out_file = tmp_path / "revoiced.wav"
     result = subprocess.run(
-        [sys.executable, "-m", "voxclone.cli", "revoice", "--voice", "jm_kumo", "--model", "tiny.en", str(CLIP), str(out_file),
+        [sys.executable, "-m", "voxclone.cli", "revoice", "--voice", "jm_kumo", "--model", "tiny.en", str(clip), str(out_file),
          "--data-dir", str(tmp_path / "data")],
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr
     heard_in = result.stderr.splitlines()[0]  # what Whisper heard in the original
     out = decode(out_file.read_bytes(), target_rate=ANALYSIS_RATE, max_seconds=60)
-    assert abs(out.size / ANALYSIS_RATE - 14.085) < 0.05
-    assert wer(heard_in, transcribe(out, ANALYSIS_RATE)) <= 0.2
+    original = decode(clip.read_bytes(), target_rate=ANALYSIS_RATE, max_seconds=60)
+    assert abs(out.size - original.size) / ANALYSIS_RATE < 0.05
+    assert wer(heard_in, transcribe(out, ANALYSIS_RATE)) <= 0.1
