@@ -19,6 +19,7 @@ from .jobs import JobQueue
 from .listeners import Listeners
 from .metrics import Metrics
 from .settings import Settings
+from .realtime import Sessions
 from .revoice import Revoicer
 from .speech import SpeechService
 from .timestamps import TimedSpeech
@@ -59,6 +60,7 @@ class Runtime:
         self.transcription = TranscriptionService(settings, self.listeners)
         self.timed = TimedSpeech(self.speech, self.transcription)
         self.revoicer = Revoicer(self.speech, self.transcription)
+        self.realtime = Sessions(settings, self.speech, self.transcription)
         self.jobs = JobQueue(settings.db_path)
         self.cloners = parts.cloners or build_cloners(settings)
         self.enroller = Enroller(

@@ -15,7 +15,7 @@ from .. import __version__
 from ..auth import KeyRing, KeysFile
 from ..runtime import Runtime
 from ..settings import Settings
-from . import enrol, multistream, ops, revoice, speech, streaming, timestamps, transcription, voices, web, websocket
+from . import enrol, multistream, ops, realtime, revoice, speech, streaming, timestamps, transcription, voices, web, websocket
 from .errors import install_error_handlers
 from .security import AuthMiddleware, BodyLimitMiddleware, RateLimitMiddleware, origin_pattern
 
@@ -66,7 +66,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     for router in (
         speech.router, streaming.router, timestamps.router, websocket.router, multistream.router, transcription.router,
-        revoice.router, enrol.router, voices.router, ops.router, web.router,
+        revoice.router, realtime.router, enrol.router, voices.router, ops.router, web.router,
     ):
         app.include_router(router)
     app.mount("/web", web.static_files(), name="web")
