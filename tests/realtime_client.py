@@ -39,13 +39,16 @@ def utterance(path, longest_s: float = 4.0, pause_s: float = 0.35) -> np.ndarray
 class Talker:
     """One realtime conversation, driven like a person at a microphone."""
 
-    def __init__(self, url: str, *, subprotocols: list[str] | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, url: str, *, subprotocols: list[str] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         self._connection = connect(url, subprotocols=subprotocols, additional_headers=headers, max_size=2**24)  # type: ignore[arg-type]
         self.ws: ClientConnection = self._connection.__enter__()
         self.events: list[tuple[float, dict]] = []
         self._changed = threading.Condition()
         self._speech: deque[np.ndarray] = deque()
         self.speech_sent: list[tuple[float, float]] = []  # (time the first frame went, time the last one went)
+        self.speech_began: list[float] = []  # time each utterance's first frame went
         self._running = True
         self._lock = threading.Lock()
         threading.Thread(target=self._receive, daemon=True).start()
@@ -77,7 +80,9 @@ class Talker:
                 return
             now = time.perf_counter()
             if frame is not silence:
-                first = first or now
+                if first is None:
+                    first = now
+                    self.speech_began.append(now)
                 if not queue:
                     self.speech_sent.append((first, now))
             next_at += FRAME / RATE
@@ -111,11 +116,19 @@ class Talker:
                 self._changed.wait(left)
 
     def types(self, since: int = 0) -> list[str]:
-        return [e["type"] for _, e in self.events[since:] if e["type"] not in ("response.audio.delta", "response.audio_transcript.delta")]
+        return [
+            e["type"]
+            for _, e in self.events[since:]
+            if e["type"] not in ("response.audio.delta", "response.audio_transcript.delta")
+        ]
 
     def audio(self, response_id: str) -> np.ndarray:
         """The reply's audio, as received."""
-        pcm = b"".join(base64.b64decode(e["delta"]) for _, e in self.events if e["type"] == "response.audio.delta" and e["response_id"] == response_id)
+        pcm = b"".join(
+            base64.b64decode(e["delta"])
+            for _, e in self.events
+            if e["type"] == "response.audio.delta" and e["response_id"] == response_id
+        )
         return np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
 
     def close(self) -> None:

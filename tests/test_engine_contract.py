@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pytest
 from conftest import TONE, decode_audio
 
 from voxclone.engines import (

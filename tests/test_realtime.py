@@ -41,7 +41,12 @@ def _until(ws, kind: str) -> list[dict]:
 
 
 def _say_text(ws, text: str) -> None:
-    ws.send_json({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})
+    ws.send_json(
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]},
+        }
+    )
     assert ws.receive_json()["type"] == "conversation.item.created"
 
 
@@ -71,11 +76,25 @@ def test_a_reply_streams_from_the_chat_endpoint_in_order(settings, make_client, 
         ws.send_json({"type": "response.create"})
         events = _until(ws, "response.done")
     kinds = [e["type"] for e in events]
-    assert kinds[:4] == ["response.created", "response.output_item.added", "conversation.item.created", "response.content_part.added"]
-    assert kinds[-5:] == ["response.audio.done", "response.audio_transcript.done", "response.content_part.done", "response.output_item.done", "response.done"]
+    assert kinds[:4] == [
+        "response.created",
+        "response.output_item.added",
+        "conversation.item.created",
+        "response.content_part.added",
+    ]
+    assert kinds[-5:] == [
+        "response.audio.done",
+        "response.audio_transcript.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.done",
+    ]
     deltas = [e for e in events if e["type"] == "response.audio.delta"]
     assert len(deltas) >= 2  # spoken clause by clause
-    assert next(e for e in events if e["type"] == "response.audio_transcript.done")["transcript"] == "You said: Hello there That is good to hear."
+    assert (
+        next(e for e in events if e["type"] == "response.audio_transcript.done")["transcript"]
+        == "You said: Hello there That is good to hear."
+    )
     sent = httpx.get(chat_url.replace("/v1", "/requests")).json()[-1]
     assert sent["authorization"] == "Bearer sk-chat-secret" and sent["body"]["stream"] is True
     assert sent["body"]["messages"][0] == {"role": "system", "content": "Be brief."}
@@ -88,7 +107,13 @@ def test_cancel_stops_the_reply_and_bad_events_get_errors(settings, make_client,
         for event, code in [
             ({"type": "no.such.event"}, "invalid_event"),
             ({"type": "session.update", "session": {"voice": "nobody"}}, "voice_not_found"),
-            ({"type": "session.update", "session": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 1}}}, "invalid_request_error"),
+            (
+                {
+                    "type": "session.update",
+                    "session": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 1}},
+                },
+                "invalid_request_error",
+            ),
             ({"type": "session.update", "session": {"output_audio_format": "g711_ulaw"}}, "invalid_request_error"),
             ({"type": "input_audio_buffer.append", "audio": "not base64!"}, "invalid_request_error"),
             ({"type": "response.cancel"}, "invalid_request_error"),
@@ -138,10 +163,17 @@ def test_idle_sessions_are_closed(settings, make_client):
 def test_a_spoken_turn_is_heard_answered_in_the_voice_and_interrupted(settings, make_live_server, chat_url, transcribe):
     """A real recording in 20 ms frames, server VAD, Whisper, the chat stub, Kokoro; then a barge-in."""
     server = make_live_server(settings.model_copy(update={"llm_url": chat_url}))
-    speech = utterance(SHARED_DATA / "1088-129236-0000.flac")  # "Every promise of the soul has innumerable fulfilments."
+    speech = utterance(
+        SHARED_DATA / "1088-129236-0000.flac"
+    )  # "Every promise of the soul has innumerable fulfilments."
     talker = Talker(server.url.replace("http", "ws") + "/v1/realtime?voice=jm_kumo")
     try:
-        talker.send({"type": "session.update", "session": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 300}}})
+        talker.send(
+            {
+                "type": "session.update",
+                "session": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 300}},
+            }
+        )
         talker.wait_for("session.updated")
         talker.say(speech)
         _, _, heard = talker.wait_for("conversation.item.input_audio_transcription.completed", timeout=60)
@@ -149,28 +181,39 @@ def test_a_spoken_turn_is_heard_answered_in_the_voice_and_interrupted(settings, 
         index, _, done = talker.wait_for("response.done", timeout=90)
         assert done["response"]["status"] == "completed"
         order = talker.types()
-        expected = ["session.created", "session.updated", "input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
-                    "input_audio_buffer.committed", "conversation.item.created", "conversation.item.input_audio_transcription.completed",
-                    "response.created"]
+        expected = [
+            "session.created",
+            "session.updated",
+            "input_audio_buffer.speech_started",
+            "input_audio_buffer.speech_stopped",
+            "input_audio_buffer.committed",
+            "conversation.item.created",
+            "conversation.item.input_audio_transcription.completed",
+            "response.created",
+        ]
         assert [k for k in order if k in expected][: len(expected)] == expected
         reply = talker.audio(done["response"]["id"])
         assert wer(f"You said: {heard['transcript']} That is good to hear.", transcribe(reply, 24_000)) < 0.3
 
         # Barge-in: speak again while the next reply plays; its audio stops and it is cut where it was heard.
-        talker.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [
-            {"type": "input_text", "text": "Tell me everything about the lighthouse, the keeper, his notebook and the ships he saw"}]}})
-        talker.send({"type": "response.create"})
+        talker.ask("Tell me everything about the lighthouse, the keeper, his notebook and the ships he saw")
         first, _, delta = talker.wait_for("response.audio.delta", since=index + 1, timeout=60)
+        began = len(talker.speech_began)
         talker.say(speech)
         started, started_at, _ = talker.wait_for("input_audio_buffer.speech_started", since=first)
-        spoke_at = talker.speech_sent[-1][0] if len(talker.speech_sent) > 1 else started_at
-        assert started_at - spoke_at < 0.5
+        assert started_at - talker.speech_began[began] < 0.5
         _, _, cancelled = talker.wait_for("response.done", since=first)
         assert cancelled["response"]["status"] == "cancelled"
-        late = [e for _, e in talker.events[started:] if e["type"] == "response.audio.delta" and e["response_id"] == delta["response_id"]]
+        late = [
+            e
+            for _, e in talker.events[started:]
+            if e["type"] == "response.audio.delta" and e["response_id"] == delta["response_id"]
+        ]
         assert late == []  # nothing of the interrupted reply after speech_started
         kept = cancelled["response"]["output"][0]["content"][0]["transcript"]
-        assert len(kept) < len("You said: Tell me everything about the lighthouse, the keeper, his notebook and the ships he saw That is good to hear.")
+        assert len(kept) < len(
+            "You said: Tell me everything about the lighthouse, the keeper, his notebook and the ships he saw That is good to hear."
+        )
         assert cancelled["response"]["heard_seconds"] <= cancelled["response"]["audio_seconds"]
         assert np.abs(talker.audio(delta["response_id"])).max() > 0.05
     finally:

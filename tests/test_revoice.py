@@ -36,7 +36,9 @@ def _silences(audio: np.ndarray, rate: int, least_s: float = 0.5) -> list[tuple[
 
 def test_revoiced_audio_keeps_the_recording_length_and_its_pauses(fast_settings, make_client):
     client = make_client(fast_settings)
-    response = client.post(f"/v1/speech-to-speech/{TONE}?output_format=pcm_16000", files={"audio": ("clip.flac", CLIP.read_bytes())})
+    response = client.post(
+        f"/v1/speech-to-speech/{TONE}?output_format=pcm_16000", files={"audio": ("clip.flac", CLIP.read_bytes())}
+    )
     assert response.status_code == 200, response.text
     out, rate = decode_audio(response.content, "pcm", 16_000)
     original = decode(CLIP.read_bytes(), target_rate=ANALYSIS_RATE, max_seconds=60)
@@ -54,7 +56,8 @@ def test_streamed_revoice_and_raw_pcm_input(fast_settings, make_client):
     pcm = (decode(CLIP.read_bytes(), target_rate=16_000, max_seconds=60)[: 16_000 * 5] * 32767).astype("<i2").tobytes()
     response = client.post(
         f"/v1/speech-to-speech/{TONE}/stream?output_format=pcm_16000",
-        files={"audio": ("clip.pcm", pcm)}, data={"file_format": "pcm_s16le_16"},
+        files={"audio": ("clip.pcm", pcm)},
+        data={"file_format": "pcm_s16le_16"},
     )
     assert response.status_code == 200 and response.headers["x-voice-id"] == TONE
     assert abs(len(response.content) / 2 / 16_000 - 5.0) < 0.05
@@ -88,9 +91,23 @@ def test_kokoro_revoice_is_intelligible_and_follows_the_words(client, transcribe
     clip = SHARED_DATA / "1069-133699-0000.flac"  # two long sentences, no names Kokoro would misread
     out_file = tmp_path / "revoiced.wav"
     result = subprocess.run(
-        [sys.executable, "-m", "voxclone.cli", "revoice", "--voice", "jm_kumo", "--model", "tiny.en", str(clip), str(out_file),
-         "--data-dir", str(tmp_path / "data")],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "voxclone.cli",
+            "revoice",
+            "--voice",
+            "jm_kumo",
+            "--model",
+            "tiny.en",
+            str(clip),
+            str(out_file),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     heard_in = result.stderr.splitlines()[0]  # what Whisper heard in the original

@@ -4,6 +4,7 @@ and the multi-context WebSocket pipecat uses."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 
 import numpy as np
@@ -24,7 +25,7 @@ def _check_alignment(alignment: dict, text: str, seconds: float) -> None:
     starts, ends = alignment["character_start_times_seconds"], alignment["character_end_times_seconds"]
     assert "".join(chars) == text
     assert len(starts) == len(ends) == len(chars)
-    assert all(a <= b + 1e-9 for a, b in zip(starts, starts[1:], strict=False)), "start times go back"
+    assert all(a <= b + 1e-9 for a, b in itertools.pairwise(starts)), "start times go back"
     assert all(s <= e + 1e-9 for s, e in zip(starts, ends, strict=True))
     assert starts[0] >= 0 and abs(ends[-1] - seconds) < 0.06, "the characters cover the audio"
 
@@ -43,12 +44,16 @@ def test_with_timestamps_aligns_every_character_of_the_text_and_of_what_was_spok
     first_f = "".join(chars).index("friend")
     audio = np.frombuffer(base64.b64decode(body["audio_base64"]), "<i2").astype(np.float32)
     onset = starts[first_f]
-    assert np.abs(audio[int((onset - 0.03) * 24_000) : int((onset - 0.005) * 24_000)]).max() < 300  # silence just before
+    assert (
+        np.abs(audio[int((onset - 0.03) * 24_000) : int((onset - 0.005) * 24_000)]).max() < 300
+    )  # silence just before
     assert np.abs(audio[int((onset + 0.005) * 24_000) : int((onset + 0.03) * 24_000)]).max() > 3000  # a tone just after
 
 
 def test_streamed_with_timestamps_is_one_json_object_per_piece_on_one_clock(client):
-    response = client.post(f"/v1/text-to-speech/{TONE}/stream/with-timestamps?output_format=pcm_24000", json={"text": TEXT})
+    response = client.post(
+        f"/v1/text-to-speech/{TONE}/stream/with-timestamps?output_format=pcm_24000", json={"text": TEXT}
+    )
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/x-ndjson")
     parts = [json.loads(line) for line in response.text.splitlines() if line.strip()]
     assert len(parts) >= 2
@@ -56,7 +61,10 @@ def test_streamed_with_timestamps_is_one_json_object_per_piece_on_one_clock(clie
     for part in parts:
         seconds = _pcm_seconds(base64.b64decode(part["audio_base64"]))
         starts = part["alignment"]["character_start_times_seconds"]
-        assert starts[0] >= previous_end - 1e-6 and abs(part["alignment"]["character_end_times_seconds"][-1] - (total + seconds)) < 0.06
+        assert (
+            starts[0] >= previous_end - 1e-6
+            and abs(part["alignment"]["character_end_times_seconds"][-1] - (total + seconds)) < 0.06
+        )
         previous_end = part["alignment"]["character_end_times_seconds"][-1]
         total += seconds
         text += "".join(part["alignment"]["characters"])

@@ -14,7 +14,11 @@ OPENING = "chapter one missus rachel lynde is surprised missus rachel lynde live
 
 
 def _post(client, data: dict, body: bytes | None = None):
-    return client.post("/v1/audio/transcriptions", files={"file": ("clip.flac", body if body is not None else CLIP.read_bytes())}, data=data)
+    return client.post(
+        "/v1/audio/transcriptions",
+        files={"file": ("clip.flac", body if body is not None else CLIP.read_bytes())},
+        data=data,
+    )
 
 
 @pytest.mark.slow
@@ -24,7 +28,10 @@ def test_json_verbose_words_and_srt_from_real_speech(client):
     text = plain.json()["text"]
     assert wer(OPENING, text[: len(text) * 2 // 3]) < 0.35  # names (Lynde, Avonlea) are Whisper's to misspell
 
-    verbose = _post(client, {"model": "tiny.en", "response_format": "verbose_json", "timestamp_granularities[]": ["word", "segment"]})
+    verbose = _post(
+        client,
+        {"model": "tiny.en", "response_format": "verbose_json", "timestamp_granularities[]": ["word", "segment"]},
+    )
     body = verbose.json()
     assert body["language"] == "en" and 13.5 < body["duration"] < 14.5
     starts = [w["start"] for w in body["words"]]

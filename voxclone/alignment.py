@@ -1,6 +1,6 @@
 """When each character of spoken text is heard, from the words' timings (ElevenLabs' `alignment`).
 
-An engine that knows its timings (Kokoro predicts every phoneme's frames; the tone engine is exact)
+An engine that knows its timings (the default engine predicts every phoneme's frames; the tone engine is exact)
 gives word spans; the characters of a word share its span evenly, and the spaces and punctuation
 between two words span the gap between them, so the characters cover the whole audio without holes.
 Engines that do not know their timings are aligned by Whisper's word timestamps instead (`force`).
@@ -13,6 +13,7 @@ became.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +37,9 @@ class CharTimes:
         return "".join(self.characters)
 
     def shifted(self, seconds: float) -> CharTimes:
-        return CharTimes(self.characters, tuple(s + seconds for s in self.starts), tuple(e + seconds for e in self.ends))
+        return CharTimes(
+            self.characters, tuple(s + seconds for s in self.starts), tuple(e + seconds for e in self.ends)
+        )
 
     def __add__(self, other: CharTimes) -> CharTimes:
         return CharTimes(self.characters + other.characters, self.starts + other.starts, self.ends + other.ends)
@@ -132,7 +135,11 @@ def original_pieces(original: str, pieces: Sequence[str]) -> list[str]:
         position += len(piece) + 1
         cuts.append(min(len(original), max(cuts[-1], mapping[position])))
     cuts.append(len(original))
-    return [original[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+    return [original[a:b] for a, b in itertools.pairwise(cuts)]
+
+
+def _key(word: str) -> str:
+    return re.sub(r"\W+", "", word.lower())
 
 
 def force(text: str, heard: Sequence[WordTiming], duration: float) -> tuple[WordTiming, ...]:
@@ -141,8 +148,7 @@ def force(text: str, heard: Sequence[WordTiming], duration: float) -> tuple[Word
     expected = [m.group(0) for m in _WORD.finditer(text)]
     if not expected:
         return ()
-    key = lambda w: re.sub(r"\W+", "", w.lower())  # noqa: E731
-    matcher = difflib.SequenceMatcher(None, [key(w) for w in expected], [key(w.word) for w in heard], autojunk=False)
+    matcher = difflib.SequenceMatcher(None, [_key(w) for w in expected], [_key(w.word) for w in heard], autojunk=False)
     times: list[tuple[float, float] | None] = [None] * len(expected)
     for block in matcher.get_matching_blocks():
         for k in range(block.size):

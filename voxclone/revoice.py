@@ -126,7 +126,9 @@ def _contour(audio: np.ndarray, rate: int, frames: int) -> np.ndarray | None:
     return np.interp(np.linspace(0, log_f0.size - 1, frames), np.arange(log_f0.size), log_f0)
 
 
-def conform(spoken: np.ndarray, rate: int, seconds: float, original: np.ndarray | None, original_rate: int) -> np.ndarray:
+def conform(
+    spoken: np.ndarray, rate: int, seconds: float, original: np.ndarray | None, original_rate: int
+) -> np.ndarray:
     """`spoken` made `seconds` long, following `original`'s pitch contour when given (WORLD vocoder)."""
     import pyworld
 
@@ -147,8 +149,10 @@ def conform(spoken: np.ndarray, rate: int, seconds: float, original: np.ndarray 
         semitones = (target[voiced] - target[voiced].mean()) * 12 / np.log(2)
         moves = np.clip(_CONTOUR_STRENGTH * semitones, -_SEMITONE_CAP, _SEMITONE_CAP)
         f0[voiced] = np.exp(own.mean() + moves * np.log(2) / 12)
-    out = pyworld.synthesize(f0, np.ascontiguousarray(envelope), np.ascontiguousarray(aperiodicity), rate, frame_period=_FRAME_MS)
-    length = int(round(seconds * rate))
+    out = pyworld.synthesize(
+        f0, np.ascontiguousarray(envelope), np.ascontiguousarray(aperiodicity), rate, frame_period=_FRAME_MS
+    )
+    length = round(seconds * rate)
     out = np.pad(out, (0, max(0, length - out.size)))[:length]
     peak = float(np.abs(out).max()) if out.size else 0.0
     gain = min(1.0, 0.99 / peak) if peak > 0 else 1.0
@@ -166,7 +170,9 @@ class Revoicer:
         """The recording's sentences (an unknown voice is refused first, before Whisper runs)."""
         self.speech.voice(options.voice)
         model = self.transcription.model(options.model)
-        heard = await self.transcription.transcribe(audio16k, model, TranscribeOptions(language=options.language, words=True))
+        heard = await self.transcription.transcribe(
+            audio16k, model, TranscribeOptions(language=options.language, words=True)
+        )
         found = sentences(heard.segments)
         if not found:
             raise BadAudio("no speech was heard in the recording")
@@ -187,8 +193,14 @@ class Revoicer:
         if not 1 / _STRETCH_ONLY <= ratio <= _STRETCH_ONLY:
             low, high = _SPEED_RANGE
             spoken = await self._say(sentence.text, options.voice, round(min(high, max(low, ratio)), 2))
-        original = audio16k[int(sentence.start * ANALYSIS_RATE) : int(sentence.end * ANALYSIS_RATE)] if options.pitch_contour else None
-        samples = await self.speech.workers.run(lambda: conform(spoken.samples, spoken.sample_rate, target, original, ANALYSIS_RATE))
+        original = (
+            audio16k[int(sentence.start * ANALYSIS_RATE) : int(sentence.end * ANALYSIS_RATE)]
+            if options.pitch_contour
+            else None
+        )
+        samples = await self.speech.workers.run(
+            lambda: conform(spoken.samples, spoken.sample_rate, target, original, ANALYSIS_RATE)
+        )
         return AudioChunk(samples, spoken.sample_rate, sentence.text)
 
     def parts(self, audio16k: np.ndarray, found: list[Sentence], options: RevoiceOptions) -> AsyncIterator[AudioChunk]:
@@ -208,12 +220,12 @@ class Revoicer:
                 spoken = await self.sentence(sentence, audio16k, options)
                 gap = max(0.0, sentence.start - clock)
                 if gap > 0:
-                    yield AudioChunk(np.zeros(int(round(gap * spoken.sample_rate)), np.float32), spoken.sample_rate, "")
+                    yield AudioChunk(np.zeros(round(gap * spoken.sample_rate), np.float32), spoken.sample_rate, "")
                 yield spoken
                 clock = max(clock, sentence.start) + spoken.seconds
             tail = audio16k.size / ANALYSIS_RATE - clock
             if tail > 0:
-                yield AudioChunk(np.zeros(int(round(tail * ANALYSIS_RATE)), np.float32), ANALYSIS_RATE, "")
+                yield AudioChunk(np.zeros(round(tail * ANALYSIS_RATE), np.float32), ANALYSIS_RATE, "")
         finally:
             release()
 
@@ -224,7 +236,9 @@ class Revoicer:
         samples = np.concatenate([resample(c.samples, c.sample_rate, rate) for c in chunks])
         return AudioChunk(samples, rate, " ".join(c.text for c in chunks if c.text))
 
-    async def file(self, audio16k: np.ndarray, found: list[Sentence], options: RevoiceOptions, output: OutputFormat) -> bytes:
+    async def file(
+        self, audio16k: np.ndarray, found: list[Sentence], options: RevoiceOptions, output: OutputFormat
+    ) -> bytes:
         """The whole revoiced recording as one file of `output`."""
         whole = await self.revoice(audio16k, found, options)
         return await self.speech.workers.run(lambda: encode(whole.samples, whole.sample_rate, output))

@@ -18,9 +18,9 @@ from .errors import VoxcloneError
 from .jobs import JobQueue
 from .listeners import Listeners
 from .metrics import Metrics
-from .settings import Settings
 from .realtime import Sessions
 from .revoice import Revoicer
+from .settings import Settings
 from .speech import SpeechService
 from .timestamps import TimedSpeech
 from .transcription import TranscriptionService

@@ -1,7 +1,7 @@
 """Speech with its timings: encoded audio and, for each character of the text, when it is heard.
 
-The timings come from the engine where it knows them (AudioChunk.words: Kokoro's predicted phoneme
-durations, the tone engine's exact spans); otherwise Whisper hears the piece and its word timestamps
+The timings come from the engine where it knows them (AudioChunk.words: predicted phoneme durations
+where the model has them, a test engine's exact spans); otherwise Whisper hears the piece and its word timestamps
 are matched to the piece's words (forced alignment). Pieces are planned, cached and shared by the
 speech service like any other request; this only adds the alignment.
 """
@@ -49,7 +49,9 @@ class TimedSpeech:
         model = "tiny.en" if english else self.transcription.settings.transcription_model
         transcriber = self.transcription.listeners.transcriber_for(model)
         options = TranscribeOptions(words=True, vad=False)
-        heard = await self.transcription.pool.run(lambda: transcriber.transcript(chunk.samples, chunk.sample_rate, options))
+        heard = await self.transcription.pool.run(
+            lambda: transcriber.transcript(chunk.samples, chunk.sample_rate, options)
+        )
         return alignment.force(chunk.text, [WordTiming(w.word, w.start, w.end) for w in heard.words], chunk.seconds)
 
     async def chunk_times(self, chunk: AudioChunk, voice: str) -> CharTimes:
@@ -57,7 +59,9 @@ class TimedSpeech:
         engine = self.speech.library.get(voice).engine
         return alignment.char_times(chunk.text, await self.words(chunk, engine), chunk.seconds)
 
-    async def piece_times(self, chunk: AudioChunk, engine: str, spoken: str, original: str) -> tuple[CharTimes, CharTimes]:
+    async def piece_times(
+        self, chunk: AudioChunk, engine: str, spoken: str, original: str
+    ) -> tuple[CharTimes, CharTimes]:
         """(as sent, as spoken) character times of one piece, from the start of its audio."""
         normalized = alignment.char_times(spoken, await self.words(chunk, engine), chunk.seconds)
         return alignment.to_original(original, normalized), normalized
@@ -108,9 +112,10 @@ class TimedSpeech:
                 body = await encoder.encode(chunk)
                 if index == len(plan.pieces) - 1:
                     body += await encoder.finish()
-                yield TimedAudio(body, plan.format.content_type, aligned.shifted(offset), normalized.shifted(offset), chunk.seconds)
+                yield TimedAudio(
+                    body, plan.format.content_type, aligned.shifted(offset), normalized.shifted(offset), chunk.seconds
+                )
                 offset += chunk.seconds
                 index += 1
         finally:
             release()
-

@@ -54,7 +54,9 @@ class TranscriptionService:
 
     def _admit(self) -> None:
         if self._admitted >= self.pool.capacity:
-            raise Busy(f"the server is busy ({self._admitted} transcriptions in progress); retry shortly", retry_after=2.0)
+            raise Busy(
+                f"the server is busy ({self._admitted} transcriptions in progress); retry shortly", retry_after=2.0
+            )
         self._admitted += 1
 
     def _release(self) -> None:
@@ -66,8 +68,11 @@ class TranscriptionService:
         limit = self.settings.max_upload_seconds
         if pcm_rate is not None:
             if len(data) < 2 or len(data) / 2 / pcm_rate > limit:
-                raise (BadAudio("the audio is empty") if len(data) < 2 else LimitExceeded(
-                    f"audio is longer than the {limit:.0f} s limit", limit="max_upload_seconds"))
+                raise (
+                    BadAudio("the audio is empty")
+                    if len(data) < 2
+                    else LimitExceeded(f"audio is longer than the {limit:.0f} s limit", limit="max_upload_seconds")
+                )
             pcm = np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32) / 32768.0
             return resample(pcm, pcm_rate, ANALYSIS_RATE)
         return await asyncio.get_running_loop().run_in_executor(
@@ -81,7 +86,9 @@ class TranscriptionService:
         deadline = asyncio.get_running_loop().time() + _UPLOAD_SLACK_S
         self._admit()
         try:
-            return await self.pool.run(lambda: transcriber.transcript(audio16k, ANALYSIS_RATE, options), deadline=deadline)
+            return await self.pool.run(
+                lambda: transcriber.transcript(audio16k, ANALYSIS_RATE, options), deadline=deadline
+            )
         finally:
             self._release()
 
@@ -96,7 +103,9 @@ class TranscriptionService:
         self._admit()
         return self._segments(transcriber, audio16k, options)
 
-    async def _segments(self, transcriber: Transcriber, audio16k: np.ndarray, options: TranscribeOptions) -> AsyncIterator[Segment]:
+    async def _segments(
+        self, transcriber: Transcriber, audio16k: np.ndarray, options: TranscribeOptions
+    ) -> AsyncIterator[Segment]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Segment | BaseException | None] = asyncio.Queue()
         stop = threading.Event()
@@ -163,9 +172,16 @@ def verbose_json(transcript: Transcript, *, words: bool, segments: bool = True) 
     if segments:
         body["segments"] = [
             {
-                "id": s.id, "seek": 0, "start": s.start, "end": s.end, "text": s.text, "tokens": list(s.tokens),
-                "temperature": s.temperature, "avg_logprob": round(s.avg_logprob, 4),
-                "compression_ratio": round(s.compression_ratio, 4), "no_speech_prob": round(s.no_speech_prob, 4),
+                "id": s.id,
+                "seek": 0,
+                "start": s.start,
+                "end": s.end,
+                "text": s.text,
+                "tokens": list(s.tokens),
+                "temperature": s.temperature,
+                "avg_logprob": round(s.avg_logprob, 4),
+                "compression_ratio": round(s.compression_ratio, 4),
+                "no_speech_prob": round(s.no_speech_prob, 4),
             }
             for s in transcript.segments
         ]
@@ -188,5 +204,7 @@ def render(transcript: Transcript, response_format: str, *, words: bool = False,
         cues = _cues(transcript, ",")
         return Rendered("".join(f"{i}\n{cue}\n\n" for i, cue in enumerate(cues, 1)), "application/x-subrip")
     if response_format == "vtt":
-        return Rendered("WEBVTT\n\n" + "".join(f"{cue}\n\n" for cue in _cues(transcript, ".")), "text/vtt; charset=utf-8")
+        return Rendered(
+            "WEBVTT\n\n" + "".join(f"{cue}\n\n" for cue in _cues(transcript, ".")), "text/vtt; charset=utf-8"
+        )
     raise BadInput(f"unknown response_format {response_format!r}; choose one of {', '.join(RESPONSE_FORMATS)}")

@@ -19,17 +19,30 @@ _input = click.argument("source", type=click.Path(exists=True, dir_okay=False, p
 
 @click.command()
 @_input
-@click.option("--model", type=click.Choice(MODELS), default=None, help="Whisper model (default: VOXCLONE_TRANSCRIPTION_MODEL).")
+@click.option(
+    "--model", type=click.Choice(MODELS), default=None, help="Whisper model (default: VOXCLONE_TRANSCRIPTION_MODEL)."
+)
 @click.option("--language", default=None, help="ISO-639-1 code; default: English for tiny.en, detected for base.")
 @click.option("--prompt", default=None, help="Text that came before, or names and words to expect.")
 @click.option("--format", "response_format", type=click.Choice(RESPONSE_FORMATS), default="text", show_default=True)
 @click.option("--words", is_flag=True, help="Word timestamps (verbose_json).")
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of standard output.")
+@click.option(
+    "--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of standard output."
+)
 @data_dir_option
 @config_option
 @friendly_errors
-def transcribe(source: Path, model: str | None, language: str | None, prompt: str | None, response_format: str, words: bool,
-               out: Path | None, data_dir: Path | None, config_file: Path | None) -> None:
+def transcribe(
+    source: Path,
+    model: str | None,
+    language: str | None,
+    prompt: str | None,
+    response_format: str,
+    words: bool,
+    out: Path | None,
+    data_dir: Path | None,
+    config_file: Path | None,
+) -> None:
     """Transcribe SOURCE (wav, flac, mp3, ogg/opus, webm, m4a) with Whisper."""
     runtime = Runtime(settings_from(config_file, data_dir))
     service = runtime.transcription
@@ -60,8 +73,16 @@ def transcribe(source: Path, model: str | None, language: str | None, prompt: st
 @data_dir_option
 @config_option
 @friendly_errors
-def revoice(voice: str, source: Path, target: Path, model: str | None, language: str | None, no_pitch: bool,
-            data_dir: Path | None, config_file: Path | None) -> None:
+def revoice(
+    voice: str,
+    source: Path,
+    target: Path,
+    model: str | None,
+    language: str | None,
+    no_pitch: bool,
+    data_dir: Path | None,
+    config_file: Path | None,
+) -> None:
     """Say what SOURCE says again in VOICE, keeping its timing, into TARGET (format from its suffix)."""
     fmt = target.suffix.lstrip(".").lower().replace("ogg", "opus")
     if fmt not in FORMATS or fmt in ("pcm", "ulaw"):

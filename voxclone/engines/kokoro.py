@@ -117,7 +117,8 @@ def _phoneme_chunks(chunks: list[str], tokens: list[Any]) -> tuple[PhonemeChunk,
     out: list[PhonemeChunk] = []
     remaining = [t for t in tokens if t.phonemes]
     for chunk in chunks:
-        owners, words, position = [-1] * len(chunk), [], 0
+        owners, position = [-1] * len(chunk), 0
+        words: list[str] = []
         while remaining:
             found = chunk.find(remaining[0].phonemes, position)
             if found < 0:

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..asr import Transcriber, word_error_rate
+from ..audio import ANALYSIS_RATE
 from ..cloning import ClonedVoice, CloneJob, Cloner, Progress, Reference
 from ..cloning.fitting import eq_gains, fitted_chain
 from ..embedding import SpeakerEncoder, normalise
 from ..errors import BadAudio
 from ..filters import FilterChain
-from ..audio import ANALYSIS_RATE
 from ..spectrum import shape_frames, to_analysis_rate, voice_stats
 from .kokoro import KokoroEngine, stock_packs
 from .kokoro_space import StyleSpace

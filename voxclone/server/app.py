@@ -15,7 +15,20 @@ from .. import __version__
 from ..auth import KeyRing, KeysFile
 from ..runtime import Runtime
 from ..settings import Settings
-from . import enrol, multistream, ops, realtime, revoice, speech, streaming, timestamps, transcription, voices, web, websocket
+from . import (
+    enrol,
+    multistream,
+    ops,
+    realtime,
+    revoice,
+    speech,
+    streaming,
+    timestamps,
+    transcription,
+    voices,
+    web,
+    websocket,
+)
 from .errors import install_error_handlers
 from .security import AuthMiddleware, BodyLimitMiddleware, RateLimitMiddleware, origin_pattern
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import Request
 
 from ..enrolment import Enroller
+from ..revoice import Revoicer
 from ..runtime import Runtime
 from ..settings import Settings
-from ..revoice import Revoicer
 from ..speech import SpeechService
 from ..timestamps import TimedSpeech
 from ..transcription import TranscriptionService

@@ -85,7 +85,14 @@ class _Context:
     async def _audio(self, data: bytes, times: Any) -> None:
         if data:
             aligned = times.as_websocket() if times is not None else None
-            await self.out.send({"audio": base64.b64encode(data).decode(), "alignment": aligned, "normalizedAlignment": aligned, "contextId": self.id})
+            await self.out.send(
+                {
+                    "audio": base64.b64encode(data).decode(),
+                    "alignment": aligned,
+                    "normalizedAlignment": aligned,
+                    "contextId": self.id,
+                }
+            )
 
 
 def _inactivity(raw: str | None) -> float:
@@ -105,7 +112,15 @@ def _message(raw: str) -> dict[str, Any]:
     return message
 
 
-def _open(speech: SpeechService, contexts: dict[str, _Context], context_id: str, voice: str, output: OutputFormat, out: _Socket, message: dict[str, Any]) -> _Context:
+def _open(
+    speech: SpeechService,
+    contexts: dict[str, _Context],
+    context_id: str,
+    voice: str,
+    output: OutputFormat,
+    out: _Socket,
+    message: dict[str, Any],
+) -> _Context:
     if len(contexts) >= MAX_CONTEXTS:
         raise ValueError(f"at most {MAX_CONTEXTS} contexts may be open on one socket; close one first")
     session = speech.session(voice, output, voice_speed(message, 1.0))
@@ -132,8 +147,8 @@ async def multi_stream_input(socket: WebSocket, voice_id: str) -> None:
                 await send_error(socket, f"no message for {timeout:.0f} s (inactivity_timeout)", code=1000)
                 return
             if message.get("close_socket"):
-                for context in contexts.values():
-                    context.close()
+                for open_context in contexts.values():
+                    open_context.close()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await socket.close()
                 return

@@ -27,7 +27,11 @@ def _client(socket: WebSocket) -> str:
 
 
 async def _refuse(socket: WebSocket, error: VoxcloneError) -> None:
-    body = {"type": "error", "event_id": "event_refused", "error": {"type": "invalid_request_error", "code": error.code, "message": str(error)}}
+    body = {
+        "type": "error",
+        "event_id": "event_refused",
+        "error": {"type": "invalid_request_error", "code": error.code, "message": str(error)},
+    }
     await socket.send_json(body)
     await socket.close(code=1008, reason=str(error)[:120])
 
@@ -49,7 +53,9 @@ async def realtime(socket: WebSocket) -> None:
                 try:
                     raw = await asyncio.wait_for(socket.receive_text(), settings.realtime_idle_timeout_s)
                 except TimeoutError:
-                    await session.error(f"no event for {settings.realtime_idle_timeout_s:.0f} s; closing", "idle_timeout")
+                    await session.error(
+                        f"no event for {settings.realtime_idle_timeout_s:.0f} s; closing", "idle_timeout"
+                    )
                     await socket.close(code=1000, reason="idle timeout")
                     return
                 try:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response, StreamingResponse
 
 from ..audio import parse_elevenlabs_format
-from ..revoice import Revoicer, RevoiceOptions, Sentence
+from ..revoice import RevoiceOptions, Revoicer, Sentence
 from ..settings import Settings
 from . import deps
 from .uploads import read_upload
@@ -32,7 +31,9 @@ async def _prepared(
 @router.post("/v1/speech-to-speech/{voice_id}", summary="ElevenLabs-compatible speech to speech (voice changer)")
 async def speech_to_speech(
     voice_id: str,
-    audio: Annotated[UploadFile, File(description="wav, flac, mp3, ogg/opus, webm or m4a; or raw PCM with file_format")],
+    audio: Annotated[
+        UploadFile, File(description="wav, flac, mp3, ogg/opus, webm or m4a; or raw PCM with file_format")
+    ],
     revoicer: Annotated[Revoicer, Depends(deps.revoicer)],
     settings: Annotated[Settings, Depends(deps.settings)],
     output_format: Annotated[str, Query(max_length=32)] = "mp3_44100_128",
@@ -58,4 +59,6 @@ async def speech_to_speech_stream(
     output = parse_elevenlabs_format(output_format)
     samples, options, found = await _prepared(audio, file_format, revoicer, settings, voice_id)
     chunks = revoicer.encoded(revoicer.parts(samples, found, options), output)
-    return StreamingResponse(chunks, media_type=output.content_type, headers={"X-Voice-Id": voice_id, "Cache-Control": "no-store"})
+    return StreamingResponse(
+        chunks, media_type=output.content_type, headers={"X-Voice-Id": voice_id, "Cache-Control": "no-store"}
+    )

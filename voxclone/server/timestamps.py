@@ -29,7 +29,9 @@ def _json(part: TimedAudio) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/text-to-speech/{voice_id}/with-timestamps", summary="ElevenLabs-compatible speech with character timings")
+@router.post(
+    "/v1/text-to-speech/{voice_id}/with-timestamps", summary="ElevenLabs-compatible speech with character timings"
+)
 async def with_timestamps(
     voice_id: str,
     body: ElevenLabsSpeech,
@@ -44,7 +46,10 @@ async def _lines(parts: AsyncIterator[TimedAudio]) -> AsyncIterator[bytes]:
         yield (json.dumps(_json(part)) + "\n").encode()
 
 
-@router.post("/v1/text-to-speech/{voice_id}/stream/with-timestamps", summary="ElevenLabs-compatible streaming speech with character timings")
+@router.post(
+    "/v1/text-to-speech/{voice_id}/stream/with-timestamps",
+    summary="ElevenLabs-compatible streaming speech with character timings",
+)
 async def stream_with_timestamps(
     voice_id: str,
     body: ElevenLabsSpeech,

@@ -25,7 +25,11 @@ async def _events(segments: AsyncIterator[Segment]) -> AsyncIterator[bytes]:
     async for segment in segments:
         delta = (" " if texts else "") + segment.text
         texts.append(segment.text)
-        event = {"type": "transcript.text.delta", "delta": delta, "segment": {"id": segment.id, "start": segment.start, "end": segment.end}}
+        event = {
+            "type": "transcript.text.delta",
+            "delta": delta,
+            "segment": {"id": segment.id, "start": segment.start, "end": segment.end},
+        }
         yield f"data: {json.dumps(event)}\n\n".encode()
     yield f"data: {json.dumps({'type': 'transcript.text.done', 'text': ' '.join(texts)})}\n\n".encode()
 
@@ -35,13 +39,17 @@ async def transcriptions(
     file: Annotated[UploadFile, File(description="wav, flac, mp3, ogg/opus, webm or m4a")],
     service: Annotated[TranscriptionService, Depends(deps.transcription)],
     settings: Annotated[Settings, Depends(deps.settings)],
-    model: Annotated[str, Form(max_length=100, description="tiny.en, base, or whisper-1 (the server's default)")] = "whisper-1",
+    model: Annotated[
+        str, Form(max_length=100, description="tiny.en, base, or whisper-1 (the server's default)")
+    ] = "whisper-1",
     language: Annotated[str | None, Form(max_length=16, description="ISO-639-1 code; empty: detect (base)")] = None,
     prompt: Annotated[str | None, Form(max_length=2000)] = None,
     response_format: Annotated[Literal["json", "text", "srt", "vtt", "verbose_json"], Form()] = "json",
     granularities: Annotated[list[Granularity] | None, Form(alias="timestamp_granularities[]")] = None,
     temperature: Annotated[float, Form(ge=0, le=1)] = 0.0,
-    stream: Annotated[bool, Form(description="Send `transcript.text.delta` server-sent events as segments are decoded")] = False,
+    stream: Annotated[
+        bool, Form(description="Send `transcript.text.delta` server-sent events as segments are decoded")
+    ] = False,
 ) -> Response:
     name = service.model(model)
     words = "word" in (granularities or [])
