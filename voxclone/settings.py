@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the chat endpoint.")
     llm_api_key: SecretStr | None = Field(None, description="Bearer key for the chat endpoint (never logged).")
-    llm_timeout_s: float = Field(30.0, gt=0, description="Longest wait for the chat endpoint's first token.")
+    llm_timeout_s: float = Field(30.0, gt=0, description="Longest wait (seconds) for the chat endpoint to answer, or to send more of its reply.")
 
     # Exposure
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Keys that may do everything (admin scope).")
