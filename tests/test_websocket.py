@@ -8,7 +8,7 @@ import pytest
 from conftest import TONE
 from starlette.websockets import WebSocketDisconnect
 
-from voxclone.server.websocket import take_speakable
+from voxclone.text import take_speakable
 
 
 def _audio_until(ws, *, final: bool) -> tuple[bytes, bool]:

@@ -19,6 +19,7 @@ class Listeners:
         self._settings = settings
         self._encoder = encoder
         self._transcriber = transcriber
+        self._transcribers: dict[str, Transcriber] = {}
         self._lock = threading.Lock()
 
     @property
@@ -38,3 +39,14 @@ class Listeners:
 
                 self._transcriber = Transcriber(self._settings.onnx_threads)
             return self._transcriber
+
+    def transcriber_for(self, model: str) -> Transcriber:
+        """Whisper `model` (asr.MODELS), one per process; tiny.en is the shared `transcriber`."""
+        if model == "tiny.en":
+            return self.transcriber
+        with self._lock:
+            if model not in self._transcribers:
+                from .asr import Transcriber
+
+                self._transcribers[model] = Transcriber(self._settings.onnx_threads, model, self._settings.model_cache_dir)
+            return self._transcribers[model]

@@ -8,7 +8,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 
-def onnx_session(path: Path | str, threads: int, *, spin: bool = True) -> ort.InferenceSession:
+def onnx_session(path: Path | str | bytes, threads: int, *, spin: bool = True) -> ort.InferenceSession:
     """An onnxruntime CPU session with all graph optimisations and a bounded thread count.
 
     `spin=False` where another runtime computes right after this session on the same cores: the idle
@@ -25,4 +25,5 @@ def onnx_session(path: Path | str, threads: int, *, spin: bool = True) -> ort.In
     options.enable_mem_pattern = False
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)  # a file, or a serialised model
+    return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])

@@ -18,8 +18,12 @@ from .errors import VoxcloneError
 from .jobs import JobQueue
 from .listeners import Listeners
 from .metrics import Metrics
+from .realtime import Sessions
+from .revoice import Revoicer
 from .settings import Settings
 from .speech import SpeechService
+from .timestamps import TimedSpeech
+from .transcription import TranscriptionService
 from .voices import VoiceLibrary, install_voices
 from .workers import WorkerPool, default_workers
 
@@ -53,6 +57,10 @@ class Runtime:
         self.workers = WorkerPool(settings.synthesis_workers or useful_workers(self.engines), settings.queue_size, name="voxclone-synth")
         self.speech = SpeechService(settings, self.engines, self.library, self.cache, self.workers, self.metrics)
         self.listeners = parts.listeners or Listeners(settings)
+        self.transcription = TranscriptionService(settings, self.listeners)
+        self.timed = TimedSpeech(self.speech, self.transcription)
+        self.revoicer = Revoicer(self.speech, self.transcription)
+        self.realtime = Sessions(settings, self.speech, self.transcription)
         self.jobs = JobQueue(settings.db_path)
         self.cloners = parts.cloners or build_cloners(settings)
         self.enroller = Enroller(
@@ -87,4 +95,5 @@ class Runtime:
     def close(self) -> None:
         self.enroller.shutdown()
         self.workers.shutdown()
+        self.transcription.close()
         self.cache.close()

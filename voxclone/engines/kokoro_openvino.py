@@ -102,27 +102,31 @@ class OpenVinoKokoro:
             self._local.request = self._after.create_infer_request()
         return self._local.request
 
-    def __call__(self, tokens: np.ndarray, style: np.ndarray, speed: np.ndarray) -> np.ndarray:
+    def __call__(self, tokens: np.ndarray, style: np.ndarray, speed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Audio, and the frames (25 ms each) the model gave each input token, as heard in that audio."""
         handoff = self._before.run(self._handoff, {"tokens": tokens, "style": style, "speed": speed})
         tensors = dict(zip(self._handoff, handoff, strict=True))
         tensors[self._excitation] = self._source.run(None, {self._f0: tensors[self._f0]})[0]
-        self._skip_leading_silence(tensors)
+        durations = np.array(tensors[self._durations], np.int64).ravel()
+        durations[0] -= self._skip_leading_silence(tensors) // 2
         after = self._request()
         after.infer({name: tensors[name] for name in self._after_inputs})
-        return after.get_output_tensor(0).data.ravel().copy()
+        return after.get_output_tensor(0).data.ravel().copy(), durations
 
-    def _skip_leading_silence(self, tensors: dict[str, np.ndarray]) -> None:
-        """Drop the start token's frames, but LEAD_FRAMES_KEPT, from every time-varying generator input."""
+    def _skip_leading_silence(self, tensors: dict[str, np.ndarray]) -> int:
+        """Drop the start token's frames, but LEAD_FRAMES_KEPT, from every time-varying generator input;
+        returns how many f0 frames (two per duration frame) were dropped."""
         durations = tensors[self._durations].ravel()
         f0_frames = tensors[self._f0].shape[-1]
         if 2 * int(durations.sum()) != f0_frames:  # not the frame layout this relies on: cut nothing
-            return
+            return 0
         cut = 2 * (int(durations[0]) - LEAD_FRAMES_KEPT)  # in f0 frames
         if cut <= 0:
-            return
+            return 0
         for name in self._after_inputs:
             x = tensors[name]
             axis = 1 if name == self._excitation else x.ndim - 1  # (1, samples, 1) or (1, channels, time)
             if x.shape[axis] > 1 and x.shape[axis] % f0_frames == 0:  # style inputs are (1, channels, 1)
                 per_frame = x.shape[axis] // f0_frames
                 tensors[name] = np.delete(x, np.s_[: cut * per_frame], axis=axis)  # a new, contiguous array
+        return cut

@@ -16,7 +16,21 @@ from ..auth import KeyRing, KeysFile
 from ..oidc import TokenVerifier
 from ..runtime import Runtime
 from ..settings import Settings
-from . import account, enrol, ops, speech, streaming, voices, web, websocket
+from . import (
+    account,
+    enrol,
+    multistream,
+    ops,
+    realtime,
+    revoice,
+    speech,
+    streaming,
+    timestamps,
+    transcription,
+    voices,
+    web,
+    websocket,
+)
 from .errors import install_error_handlers
 from .proxy import ProxyMiddleware, RootPathMiddleware, TrustedProxies
 from .security import AuthMiddleware, BodyLimitMiddleware, RateLimit, RateLimitMiddleware, origin_pattern
@@ -75,7 +89,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         runtime.metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
         return response
 
-    for router in (speech.router, streaming.router, websocket.router, enrol.router, voices.router, account.router, ops.router, web.router):
+    for router in (
+        speech.router, streaming.router, timestamps.router, websocket.router, multistream.router, transcription.router,
+        revoice.router, realtime.router, enrol.router, voices.router, account.router, ops.router, web.router,
+    ):
         app.include_router(router)
     app.mount("/web", web.static_files(), name="web")
     return app

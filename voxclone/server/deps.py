@@ -5,9 +5,12 @@ from __future__ import annotations
 from fastapi import Request
 
 from ..enrolment import Enroller
+from ..revoice import Revoicer
 from ..runtime import Runtime
 from ..settings import Settings
 from ..speech import SpeechService
+from ..timestamps import TimedSpeech
+from ..transcription import TranscriptionService
 from ..voices import VoiceLibrary
 
 
@@ -30,3 +33,15 @@ def library(request: Request) -> VoiceLibrary:
 
 def enroller(request: Request) -> Enroller:
     return runtime(request).enroller
+
+
+def transcription(request: Request) -> TranscriptionService:
+    return runtime(request).transcription
+
+
+def timed(request: Request) -> TimedSpeech:
+    return runtime(request).timed
+
+
+def revoicer(request: Request) -> Revoicer:
+    return runtime(request).revoicer

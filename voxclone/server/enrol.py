@@ -13,6 +13,7 @@ from ..enrolment import DEFAULT_TIER, Enroller, Upload, parse_labels
 from ..errors import LimitExceeded
 from ..settings import Settings
 from . import deps
+from .uploads import read_upload
 
 router = APIRouter(tags=["voices"])
 _MAX_FILES = 25
@@ -38,12 +39,7 @@ async def _uploads(files: list[UploadFile], transcripts: list[str], settings: Se
         raise LimitExceeded(f"at most {_MAX_FILES} files per request", limit="files_per_request")
     uploads = []
     for index, file in enumerate(files):
-        data = await file.read(settings.max_upload_bytes + 1)
-        if len(data) > settings.max_upload_bytes:
-            raise LimitExceeded(
-                f"{file.filename} is over the {settings.max_upload_bytes // (1024 * 1024)} MB upload limit",
-                limit="max_upload_bytes",
-            )
+        data = await read_upload(file, settings)
         transcript = transcripts[index] if index < len(transcripts) else None
         uploads.append(Upload(file_name=file.filename or f"sample-{index + 1}", data=data, transcript=transcript))
     return uploads

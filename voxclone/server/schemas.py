@@ -36,7 +36,7 @@ class VoiceSettings(BaseModel):
 
 
 # ElevenLabs' defaults. Only `speed` changes how voxclone speaks; the rest are stored and returned
-# for clients that read them back (Kokoro and Piper have no stability or style controls).
+# for clients that read them back (the engines here have no stability or style controls).
 DEFAULT_VOICE_SETTINGS = VoiceSettings(stability=0.5, similarity_boost=0.75, style=0.0, use_speaker_boost=True, speed=1.0)
 
 

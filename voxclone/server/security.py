@@ -31,6 +31,7 @@ _OPEN_PATHS = ("/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/f
 _OPEN_PREFIXES = ("/web/",)
 _WILDCARD_ORIGIN = re.compile(r"^(https?)://\*\.((?:[a-z0-9-]+\.)+[a-z0-9-]+)(:\d{1,5})?$")
 _QUERY_KEY = "xi_api_key"  # browsers cannot set headers on a WebSocket, so it may come in the URL
+_PROTOCOL_KEY = "openai-insecure-api-key."  # ... or as a WebSocket subprotocol, as OpenAI's Realtime clients send it
 _EXACT_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
 
 
@@ -57,7 +58,8 @@ def origin_pattern(origins: list[str]) -> str | None:
 
 
 def presented_key(scope: Scope_) -> str | None:
-    """The key from `Authorization: Bearer`, `xi-api-key`, or (WebSocket only) `?xi_api_key=`."""
+    """The key from `Authorization: Bearer`, `xi-api-key`, or (WebSocket only) the subprotocol
+    `openai-insecure-api-key.KEY` or `?xi_api_key=`."""
     headers = header_map(scope)
     auth = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
@@ -65,6 +67,9 @@ def presented_key(scope: Scope_) -> str | None:
     if "xi-api-key" in headers:
         return headers["xi-api-key"].strip()
     if scope["type"] == "websocket":
+        for protocol in headers.get("sec-websocket-protocol", "").split(","):
+            if protocol.strip().startswith(_PROTOCOL_KEY):  # OpenAI's browser clients
+                return protocol.strip()[len(_PROTOCOL_KEY) :]
         values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(_QUERY_KEY)
         return values[0] if values else None
     return None

@@ -11,39 +11,28 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from ..alignment import CharTimes
 from ..audio import parse_elevenlabs_format
 from ..errors import VoxcloneError
 from ..speech import MAX_SPEED, MIN_SPEED, SpeechService, SpeechSession
+from ..text import take_speakable
+from ..timestamps import TimedSpeech
 
 router = APIRouter(tags=["speech"])
 
-# Speak up to the last clause or sentence boundary once this much text is waiting.
-_MIN_CLAUSE_CHARS = 12
-_BOUNDARY = re.compile(r"[.!?…;:,—](?=\s)")
 
-
-def take_speakable(buffer: str, *, flush: bool) -> tuple[str, str]:
-    """Split the buffer into (text to speak now, text to keep waiting for more)."""
-    if flush:
-        return buffer.strip(), ""
-    ends = [m.end() for m in _BOUNDARY.finditer(buffer)]
-    if not ends or ends[-1] < _MIN_CLAUSE_CHARS:
-        return "", buffer
-    return buffer[: ends[-1]].strip(), buffer[ends[-1] :]
-
-
-async def _send_audio(socket: WebSocket, data: bytes) -> None:
+async def send_audio(socket: WebSocket, data: bytes, times: CharTimes | None = None) -> None:
     if data:
-        await socket.send_json({"audio": base64.b64encode(data).decode(), "isFinal": None, "normalizedAlignment": None, "alignment": None})
+        aligned = times.as_websocket() if times is not None else None
+        await socket.send_json({"audio": base64.b64encode(data).decode(), "isFinal": None, "normalizedAlignment": aligned, "alignment": aligned})
 
 
-def _speed(message: dict[str, Any], current: float | None) -> float | None:
+def voice_speed(message: dict[str, Any], current: float | None) -> float | None:
     settings = message.get("voice_settings") or {}
     speed = settings.get("speed") if isinstance(settings, dict) else None
     if speed is None:
@@ -53,7 +42,7 @@ def _speed(message: dict[str, Any], current: float | None) -> float | None:
     return float(speed)
 
 
-async def _error(socket: WebSocket, message: str, code: int = 1008) -> None:
+async def send_error(socket: WebSocket, message: str, code: int = 1008) -> None:
     await socket.send_json({"error": message, "message": message})
     await socket.close(code=code, reason=message[:120])
 
@@ -69,14 +58,14 @@ async def stream_input(socket: WebSocket, voice_id: str) -> None:
         speech.voice(voice_id)  # an unknown or unready voice is refused before any text is awaited
         while True:
             message = _message(await socket.receive_text())
-            speed = _speed(message, session.speed if session else None)  # None: the voice's stored speed
+            speed = voice_speed(message, session.speed if session else None)  # None: the voice's stored speed
             if session is None:
                 session = speech.session(voice_id, output, speed)
             session.speed = speed
             text = message.get("text", "")
             if text == "":  # end of input
                 await _speak(socket, session, buffer.strip())
-                await _send_audio(socket, await session.finish())
+                await send_audio(socket, await session.finish())
                 await socket.send_json({"isFinal": True})
                 await socket.close()
                 return
@@ -86,9 +75,9 @@ async def stream_input(socket: WebSocket, voice_id: str) -> None:
     except WebSocketDisconnect:
         return  # the client left: nothing more to synthesise
     except VoxcloneError as e:
-        await _error(socket, str(e))
+        await send_error(socket, str(e))
     except (ValueError, ValidationError) as e:  # json.JSONDecodeError is a ValueError
-        await _error(socket, f"bad message: {e}", code=1007)
+        await send_error(socket, f"bad message: {e}", code=1007)
     finally:
         if session is not None:
             session.close()
@@ -102,5 +91,6 @@ def _message(raw: str) -> dict[str, Any]:
 
 
 async def _speak(socket: WebSocket, session: SpeechSession, text: str) -> None:
-    async for data, _chunk in session.speak(text):
-        await _send_audio(socket, data)
+    timed: TimedSpeech = socket.app.state.runtime.timed
+    async for data, chunk in session.speak(text):
+        await send_audio(socket, data, await timed.chunk_times(chunk, session.voice))

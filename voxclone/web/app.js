@@ -3,6 +3,8 @@
 // settings). Every URL is relative to the page, so it also works under a proxy's sub-path
 // (https://host/voice/).
 
+import { Conversation } from "./talk.js";
+
 const $ = (id) => document.getElementById(id);
 const store = window.localStorage;
 const DEMO_SENTENCE = "Hello! This is my cloned voice, reading a sentence it has never heard before.";
@@ -362,6 +364,119 @@ async function cloneVoice(event) {
   }
 }
 
+// ---- talking ------------------------------------------------------------------------------
+
+let conversation = null;
+
+function logLine(role, text, id) {
+  let item = id ? document.querySelector(`#talk-log li[data-id="${id}"]`) : null;
+  if (!item) {
+    item = document.createElement("li");
+    item.className = role;
+    if (id) item.dataset.id = id;
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = role === "user" ? "You" : $("voice").selectedOptions[0]?.textContent || "Voice";
+    const words = document.createElement("span");
+    words.className = "words";
+    item.append(who, words);
+    $("talk-log").append(item);
+  }
+  item.querySelector(".words").textContent = text;
+  item.scrollIntoView({ block: "nearest" });
+}
+
+function onTalkEvent(event) {
+  const body = document.body.dataset;
+  switch (event.type) {
+    case "session.created":
+      $("talk-mode").textContent = event.session.replies === "echo" ? "No chat model is configured here: it says back what you say, in the voice." : "";
+      break;
+    case "session.updated":
+      body.talk = "listening";
+      $("talk-status").textContent = $("talk-hands-free").checked ? "Listening… just speak." : "Hold the button while you speak.";
+      break;
+    case "input_audio_buffer.speech_started":
+      body.talk = "hearing";
+      $("talk-status").textContent = "Hearing you…";
+      break;
+    case "conversation.item.input_audio_transcription.completed":
+      if (event.transcript) logLine("user", event.transcript, event.item_id);
+      break;
+    case "response.audio.delta":
+      body.talk = "replying";
+      body.talkAudio = String(Number(body.talkAudio || 0) + 1);
+      $("talk-status").textContent = "Replying…";
+      break;
+    case "response.audio_transcript.delta": {
+      const item = document.querySelector(`#talk-log li[data-id="${event.item_id}"] .words`);
+      logLine("assistant", `${item?.textContent || ""}${event.delta}`, event.item_id);
+      break;
+    }
+    case "response.done": {
+      const output = event.response.output?.[0];
+      const text = output?.content?.[0]?.transcript || "";
+      if (output && text) logLine("assistant", event.response.status === "cancelled" ? `${text} …(interrupted)` : text, output.id);
+      body.talk = "listening";
+      $("talk-status").textContent = "Listening…";
+      break;
+    }
+    case "error":
+      show($("talk-error"), event.error.message);
+      break;
+    case "closed":
+      if (conversation) stopTalking(event.reason ? `Disconnected: ${event.reason}` : "");
+      break;
+  }
+}
+
+async function startTalking() {
+  show($("talk-error"), "");
+  const handsFree = $("talk-hands-free").checked;
+  document.body.dataset.talk = "connecting";
+  $("talk-busy").hidden = false;
+  try {
+    conversation = new Conversation({ url: api.base() || window.location.origin, key: api.key(), voice: $("voice").value, handsFree, onEvent: onTalkEvent });
+    await conversation.start();
+    $("talk-start").textContent = "Stop talking";
+    $("talk-hold").hidden = handsFree;
+  } catch (error) {
+    stopTalking();
+    show($("talk-error"), `Could not start: ${error.message}`);
+    document.body.dataset.talk = "error";
+  } finally {
+    $("talk-busy").hidden = true;
+  }
+}
+
+function stopTalking(message = "") {
+  conversation?.close();
+  conversation = null;
+  $("talk-start").textContent = "Start talking";
+  $("talk-hold").hidden = true;
+  $("talk-status").textContent = message;
+  document.body.dataset.talk = "off";
+}
+
+function setUpTalking() {
+  if (!navigator.mediaDevices || !window.AudioWorkletNode) {
+    $("talk-start").disabled = true;
+    $("talk-status").textContent = "This browser cannot capture audio here (it needs https or localhost).";
+    return;
+  }
+  $("talk-start").addEventListener("click", () => (conversation ? stopTalking() : startTalking()));
+  const hold = $("talk-hold");
+  const press = (pressed) => {
+    hold.setAttribute("aria-pressed", String(pressed));
+    conversation?.hold(pressed);
+  };
+  hold.addEventListener("pointerdown", () => press(true));
+  hold.addEventListener("pointerup", () => press(false));
+  hold.addEventListener("pointerleave", () => hold.getAttribute("aria-pressed") === "true" && press(false));
+  hold.addEventListener("keydown", (e) => (e.key === " " || e.key === "Enter") && !e.repeat && press(true));
+  hold.addEventListener("keyup", (e) => (e.key === " " || e.key === "Enter") && press(false));
+}
+
 // ---- start --------------------------------------------------------------------------------
 
 function start() {
@@ -374,6 +489,7 @@ function start() {
   $("key-button").addEventListener("click", askForKey);
   $("key-cancel").addEventListener("click", () => $("key-dialog").close(""));
   if (!window.MediaRecorder) $("record-button").hidden = true;
+  setUpTalking();
   loadVoices().catch((error) => show($("speak-error"), `Could not load voices: ${error.message}`));
 }
 
