@@ -83,7 +83,7 @@ def test_bad_requests_get_clear_errors(fast_settings, make_client, voice, body, 
         body = buffer.getvalue()
     response = client.post(f"/v1/speech-to-speech/{voice}", files={"audio": ("a.wav", body or CLIP.read_bytes())})
     assert response.status_code == status, response.text
-    assert message in response.json()["error"]["message"]
+    assert message in response.json()["detail"]["message"]
 
 
 @pytest.mark.slow

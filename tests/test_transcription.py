@@ -81,4 +81,4 @@ def test_bad_requests_get_clear_errors(client, data, body, status, message):
 def test_uploads_over_the_limit_are_refused(settings, make_client):
     client = make_client(settings.model_copy(update={"max_upload_seconds": 2.0}))
     response = _post(client, {"model": "tiny.en"})
-    assert response.status_code == 413 and response.json()["detail"]["limit"] == "max_upload_seconds"
+    assert response.status_code == 413 and response.json()["error"]["limit"] == "max_upload_seconds"
