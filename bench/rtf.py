@@ -1,6 +1,6 @@
 """Real-time factor of each engine, warm, median of 5 (issue 2: kokoro <= 0.25, piper <= 0.05).
 
-    .venv/bin/python bench/rtf.py [--runs 5]
+    .venv/bin/python bench/rtf.py [--runs 5] [--voices jm_kumo,joe]
     VOXCLONE_KOKORO_RUNTIME=onnxruntime .venv/bin/python bench/rtf.py   # the int8 onnxruntime path
 
 RTF = synthesis wall seconds / seconds of audio produced, through the speech service (text splitting,
@@ -45,15 +45,19 @@ def rtf(runtime: Runtime, voice: str, runs: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--voices", default="jm_kumo,joe", help="comma-separated voices to time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         runtime = Runtime(Settings(data_dir=Path(tmp)))
         runtime.load()
-        results = {voice: rtf(runtime, voice, args.runs) for voice in ("jm_kumo", "joe")}
-        print(f"Kokoro runtime: {runtime.engines['kokoro'].runtime}")  # type: ignore[attr-defined]
+        results = {voice: rtf(runtime, voice, args.runs) for voice in args.voices.split(",")}
+        if "jm_kumo" in results:
+            print(f"Kokoro runtime: {runtime.engines['kokoro'].runtime}")  # type: ignore[attr-defined]
         runtime.close()
     for voice, r in results.items():
-        print(f"{voice:10s} median RTF {r['median_rtf']:.3f}  (min {r['min_rtf']:.3f}, {r['audio_seconds']:.1f} s of audio)")
+        print(
+            f"{voice:10s} median RTF {r['median_rtf']:.3f}  (min {r['min_rtf']:.3f}, {r['audio_seconds']:.1f} s of audio)"
+        )
     out = Path(__file__).parent / "out"
     out.mkdir(exist_ok=True)
     (out / "rtf.json").write_text(json.dumps(results, indent=2))
