@@ -45,6 +45,8 @@ class FitOptions:
     crop_frames: int = 80  # 2 s
     lr_bias: float = 0.01
     lr_timbre: float = 0.005
+    prosody: bool = True  # also fit the predictor's AdaIN biases to the speaker's F0 and durations
+    lr_prosody: float = 0.01
     pull: float = 1e-4  # L2 pull of every adapted number toward its start, per number
     validate_every: int = 10
     patience: int = 8  # validations without a new best before stopping
@@ -82,6 +84,15 @@ def adapted_biases(model: KokoroTorch) -> dict[str, torch.nn.Parameter]:
         f"decoder.decoder.{name}.bias": module.bias
         for name, module in model.decoder.named_modules()
         if name.endswith(".fc") and isinstance(module, torch.nn.Linear)
+    }
+
+
+def prosody_biases(model: KokoroTorch) -> dict[str, torch.nn.Parameter]:
+    """The predictor's AdaIN fc biases behind durations and F0 (not energy), by their name in the shipped graph."""
+    return {
+        f"encoder.predictor.{name}.bias": module.bias
+        for name, module in model.predictor.named_modules()
+        if name.endswith(".fc") and name.startswith(("text_encoder.", "F0."))
     }
 
 
@@ -128,6 +139,8 @@ class _Prepared:
     audio: torch.Tensor  # (n * 600,)
     row: int  # style row used (phoneme count - 1)
     train_frames: int  # crops start and end before this frame
+    d_en: torch.Tensor  # (1, 512, T) ALBERT features for the predictor
+    frames: torch.Tensor  # (T,) the speaker's frames per token
 
 
 def _prepare(model: KokoroTorch, utt: Utterance, table: torch.Tensor, device: torch.device) -> _Prepared:
@@ -136,6 +149,7 @@ def _prepare(model: KokoroTorch, utt: Utterance, table: torch.Tensor, device: to
     with torch.no_grad():
         feats = model.text_features(utt.ids, style)
         _, energy, asr = model.prosody(feats, torch.from_numpy(utt.frames), style)
+        d_en = model.bert_features(utt.ids)
     n = utt.n_frames
     return _Prepared(
         asr=asr.to(device),
@@ -144,6 +158,8 @@ def _prepare(model: KokoroTorch, utt: Utterance, table: torch.Tensor, device: to
         audio=torch.from_numpy(utt.audio).to(device),
         row=row,
         train_frames=max(1, round(n * (1 - HELD_OUT))),
+        d_en=d_en.to(device),
+        frames=torch.from_numpy(utt.frames).to(device),
     )
 
 
@@ -165,14 +181,20 @@ class DeepFit:
         self.table = torch.from_numpy(np.asarray(style_table, np.float32)).to(self.device)
         self.data = [_prepare(self.model, u, self.table.cpu(), self.device) for u in utterances]
         self.loss = SpectralLoss(min(u.cutoff_hz for u in utterances), self.device)
-        self.biases = adapted_biases(self.model)
+        decoder = adapted_biases(self.model)
+        prosody = prosody_biases(self.model) if self.options.prosody else {}
+        self.biases = {**decoder, **prosody}
         self.start = {k: v.detach().clone() for k, v in self.biases.items()}
         self.timbre = torch.zeros(HALF, device=self.device, requires_grad=True)
         for p in self.biases.values():
             p.requires_grad_(True)
         o = self.options
         self.optimizer = torch.optim.Adam(
-            [{"params": list(self.biases.values()), "lr": o.lr_bias}, {"params": [self.timbre], "lr": o.lr_timbre}]
+            [
+                {"params": list(decoder.values()), "lr": o.lr_bias},
+                {"params": [self.timbre], "lr": o.lr_timbre},
+                {"params": list(prosody.values()), "lr": o.lr_prosody},
+            ]
         )
         self.rng = np.random.default_rng(o.seed)
         self.held_out = [
@@ -185,6 +207,18 @@ class DeepFit:
         timbre = (self.table[d.row, :HALF] + self.timbre).reshape(1, HALF)
         y = self.model.decode(d.asr[:, :, a:b], d.f0[:, 2 * a : 2 * b], d.energy[:, 2 * a : 2 * b], timbre)
         return self.loss(y, d.audio[a * SAMPLES_PER_FRAME : b * SAMPLES_PER_FRAME])
+
+    def _prosody_loss(self, i: int) -> torch.Tensor:
+        """How far the predictor's durations and F0 (along the speaker's durations) are from the speaker's, in log units."""
+        d = self.data[i]
+        style = self.table[d.row]
+        encoded, durations = self.model.durations(d.d_en, style)
+        aln = self.model.alignment(d.frames)
+        f0, _ = self.model.predictor.F0Ntrain(encoded.transpose(-1, -2) @ aln, style.reshape(1, -1)[:, HALF:])
+        voiced = d.f0 > 0
+        f0_loss = (torch.log(f0.clamp(min=30.0)) - torch.log(d.f0.clamp(min=30.0)))[voiced].abs().mean()
+        duration_loss = (torch.log1p(durations) - torch.log1p(d.frames.float())).abs().mean()
+        return f0_loss + duration_loss
 
     def _pull(self) -> torch.Tensor:
         total = sum(((p - self.start[k]) ** 2).sum() for k, p in self.biases.items())
@@ -256,7 +290,10 @@ class DeepFit:
             since_best = sum(1 for s, _ in curve if s > best["step"])
         while step < o.max_steps and time.monotonic() - started < o.time_budget_s and since_best < o.patience:
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self._loss_on(*self._crop()) + self._pull()
+            i, a, b = self._crop()
+            loss = self._loss_on(i, a, b) + self._pull()
+            if o.prosody:
+                loss = loss + self._prosody_loss(i)
             loss.backward()
             self.optimizer.step()
             step += 1

@@ -159,6 +159,11 @@ def _param_name(initializer: str) -> str:
     return initializer.removeprefix("encoder.")
 
 
+def bias_owner(model: nn.Module, initializer: str) -> nn.Module:
+    """The torch module whose bias is the graph initializer of that name ('decoder.decoder.X.bias', 'encoder.X.bias')."""
+    return model.get_submodule(_param_name(initializer).removesuffix(".bias"))
+
+
 def _lstm_gates(x: np.ndarray) -> np.ndarray:
     """ONNX i, o, f, c gate blocks along the last axis -> torch's i, f, c(g), o."""
     i, o, f, c = np.split(x, 4, axis=-1)
@@ -291,14 +296,23 @@ class KokoroTorch(nn.Module):
         tokens = torch.tensor([[0, *ids, 0]], dtype=torch.long, device=style.device)
         lengths = torch.tensor([tokens.shape[1]])
         mask = torch.zeros_like(tokens, dtype=torch.bool)
-        s = style.reshape(1, -1)[:, HALF:]
-        bert = self.bert(tokens, attention_mask=(~mask).int())
-        d_en = self.bert_encoder(bert).transpose(-1, -2)
-        d = self.predictor.text_encoder(d_en, s, lengths, mask)
-        x, _ = self.predictor.lstm(d)
-        durations = torch.sigmoid(self.predictor.duration_proj(x)).sum(dim=-1).squeeze(0) / speed
+        d_en = self.bert_encoder(self.bert(tokens, attention_mask=(~mask).int())).transpose(-1, -2)
+        d, durations = self.durations(d_en, style)
         text = self.text_encoder(tokens, lengths, mask)
-        return TextFeatures(tokens, d, text, durations)
+        return TextFeatures(tokens, d, text, durations / speed)
+
+    def durations(self, d_en: torch.Tensor, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ALBERT's projected features (1, 512, T) -> (duration-encoder output (1, T, 640), frames per token (T,))."""
+        length = d_en.shape[-1]
+        mask = torch.zeros((1, length), dtype=torch.bool, device=d_en.device)
+        d = self.predictor.text_encoder(d_en, style.reshape(1, -1)[:, HALF:], torch.tensor([length]), mask)
+        x, _ = self.predictor.lstm(d)
+        return d, torch.sigmoid(self.predictor.duration_proj(x)).sum(dim=-1).squeeze(0)
+
+    def bert_features(self, ids: list[int]) -> torch.Tensor:
+        """ALBERT's features of the phonemes, projected for the predictor: (1, 512, T); style-free."""
+        tokens = torch.tensor([[0, *ids, 0]], dtype=torch.long)
+        return self.bert_encoder(self.bert(tokens, attention_mask=torch.ones_like(tokens))).transpose(-1, -2)
 
     @staticmethod
     def alignment(frames: torch.Tensor) -> torch.Tensor:
