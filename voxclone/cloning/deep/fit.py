@@ -17,7 +17,6 @@ continues where it stopped, its time budget counting the time already spent.
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 from collections.abc import Callable
@@ -332,8 +331,3 @@ class DeepFit:
             for k, p in self.biases.items():
                 p.copy_(self.start[k])
                 p.requires_grad_(False)
-
-
-def copy_model(model: KokoroTorch) -> KokoroTorch:
-    """An independent copy (a fit changes the model's biases in place)."""
-    return copy.deepcopy(model)
