@@ -146,6 +146,7 @@ def deep_tier(engine, model, judge, held_e, ref, result, out_dir: Path, args) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     start_pieces = [engine.synthesize_style(t, result.style) for t in TEST_SENTENCES]
     curve = [(0, float(judge.embed(np.concatenate(start_pieces), SAMPLE_RATE) @ held_e))]
+    print(f"  deep step 0 (the instant clone's style, no post): held-out GE2E {curve[0][1]:.3f}", flush=True)
     fitted_s, steps, outcome = 0.0, 0, None
     for stop in range(args.curve_every, args.deep_steps + args.curve_every, args.curve_every):
         options = FitOptions(time_budget_s=args.deep_budget, max_steps=min(stop, args.deep_steps))
