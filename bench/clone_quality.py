@@ -9,6 +9,13 @@ Whisper tiny.en WER, enrolment wall time and synthesis RTF (stock pack vs clone,
 Run (from the repo root, venv active; the judge needs torch==2.13.0 and resemblyzer==0.1.4):
 
     python bench/clone_quality.py --speakers 10 --budget 90 [--runtime onnxruntime]
+    python bench/clone_quality.py --speakers 10 --tier deep --deep-budget 600 [--curve-every 25]
+
+`--tier deep` also fits the deep clone (voxclone.engines.kokoro_deep, needs the `deep` extra) from each instant
+clone, in this process, and reports instant and deep side by side: GE2E, identification, WER, fit wall
+time and the acceptance check's verdict (the voice served is the deep one only when it is accepted),
+plus a curve of held-out GE2E against fit steps (the fit is resumed from its checkpoint every
+--curve-every steps and judged through the served engine), written as JSON and a PNG plot.
 
 `--ids 26,19,...` picks speakers explicitly; the default takes the first N/2 male and N/2 female
 speakers (sorted by id) whose clip is at least 12 s long. JSON lands in bench/out/.
@@ -37,6 +44,8 @@ from voxclone.embedding import SpeakerEncoder  # noqa: E402
 from voxclone.engines.kokoro import RUNTIMES, SAMPLE_RATE, KokoroEngine, stock_packs  # noqa: E402
 from voxclone.engines.kokoro_clone import InstantCloner  # noqa: E402
 from voxclone.filters import FilterChain, build_chain  # noqa: E402
+from voxclone.engines import SpeakOptions, VoiceSpec  # noqa: E402
+from voxclone.engines.kokoro import assemble_model  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "librispeech_train-clean-100"
 TEST_SENTENCES = (
@@ -126,6 +135,92 @@ def wer_of(pieces: list[np.ndarray], transcriber: Transcriber) -> float:
     return sum(errors) / sum(len(t.split()) for t in TEST_SENTENCES)
 
 
+def speak_voice(engine: KokoroEngine, voice: VoiceSpec) -> tuple[list[np.ndarray], float]:
+    """The test sentences in a library-style voice (a deep one: its own session); and its RTF."""
+    t0 = time.perf_counter()
+    pieces = [engine.synthesize(text, voice) for text in TEST_SENTENCES]
+    return pieces, (time.perf_counter() - t0) / (sum(len(p) for p in pieces) / SAMPLE_RATE)
+
+
+def deep_tier(engine, model, judge, held_e, ref, result, out_dir: Path, args) -> tuple[dict, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Fit the deep clone from `result` (the instant clone) in slices of --curve-every steps, judging the
+    voice after each; then the acceptance check. Returns the row's deep fields and the deep voice's GE2E embedding."""
+    from voxclone.engines.kokoro_deep.fit import FitOptions
+    from voxclone.engines.kokoro_deep.run import fit_voice
+
+    audio, sr = ref
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start_pieces = [engine.synthesize_style(t, result.style) for t in TEST_SENTENCES]
+    curve = [(0, float(judge.embed(np.concatenate(start_pieces), SAMPLE_RATE) @ held_e))]
+    print(f"  deep step 0 (the instant clone's style, no post): held-out GE2E {curve[0][1]:.3f}", flush=True)
+    fitted_s, steps, outcome = 0.0, 0, None
+    for stop in range(args.curve_every, args.deep_steps + args.curve_every, args.curve_every):
+        options = FitOptions(time_budget_s=args.deep_budget, max_steps=min(stop, args.deep_steps))
+        t0 = time.perf_counter()
+        outcome = fit_voice(
+            engine, model, [(audio, sr, None)], result.style, result.post, out_dir, options, check=False
+        )
+        fitted_s += time.perf_counter() - t0
+        spec = VoiceSpec(key=f"deep-{out_dir}-{outcome.fit.steps}", params={"deep_file": str(out_dir / "deep.npz")})
+        pieces, _ = speak_voice(engine, spec)
+        curve.append((outcome.fit.steps, float(judge.embed(np.concatenate(pieces), SAMPLE_RATE) @ held_e)))
+        print(
+            f"  deep step {outcome.fit.steps}: held-out GE2E {curve[-1][1]:.3f} (loss {outcome.fit.held_out_best:.3f})",
+            flush=True,
+        )
+        if outcome.fit.steps == steps or outcome.fit.steps < stop:  # stopped: budget or early stopping
+            break
+        steps = outcome.fit.steps
+    assert outcome is not None
+    final = fit_voice(
+        engine,
+        model,
+        [(audio, sr, None)],
+        result.style,
+        result.post,
+        out_dir,
+        FitOptions(time_budget_s=args.deep_budget, max_steps=outcome.fit.steps),
+        check=True,
+    )
+    verdict = final.verdict
+    assert verdict is not None
+    spec = VoiceSpec(key=f"deep-{out_dir}-final", params={"deep_file": str(out_dir / "deep.npz")})
+    pieces, _ = speak_voice(engine, spec)
+    e = judge.embed(np.concatenate(pieces), SAMPLE_RATE)
+    fields = {
+        "ge2e_deep": float(e @ held_e),
+        "wer_deep": wer_of(pieces),
+        "deep_s": final.fit.seconds,
+        "deep_wall_s": fitted_s,
+        "deep_steps": final.fit.steps,
+        "deep_best_step": final.fit.best_step,
+        "accepted": verdict.accepted,
+        "acceptance": verdict.scores,
+        "curve": curve,
+        "loss_curve": final.fit.curve,
+    }
+    return fields, e
+
+
+def plot_curves(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for row in rows:
+        steps, ge2e = zip(*row["curve"], strict=True)
+        ax.plot(steps, ge2e, marker="o", label=f"{row['speaker']} ({row['sex']})")
+        ax.axhline(row["ge2e_clone"], color=ax.lines[-1].get_color(), linestyle=":", linewidth=0.8)
+    ax.set_xlabel("deep fit steps")
+    ax.set_ylabel("GE2E similarity to held-out audio")
+    ax.set_title("Deep clone: held-out similarity vs steps (dotted: instant clone as served)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--speakers", type=int, default=10)
@@ -133,6 +228,11 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=90.0, help="clone_voice time budget (s)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runtime", choices=RUNTIMES, default="auto", help="Kokoro's runtime")
+    ap.add_argument("--tier", choices=("instant", "deep"), default="instant", help="also fit and report the deep clone")
+    ap.add_argument("--deep-budget", type=float, default=600.0, help="deep fit time budget per voice (s)")
+    ap.add_argument("--deep-steps", type=int, default=400, help="deep fit step limit per voice")
+    ap.add_argument("--curve-every", type=int, default=25, help="judge the deep voice every this many steps")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for the deep fit")
     args = ap.parse_args()
 
     ids = args.ids.split(",") if args.ids else pick_speakers(args.speakers)
@@ -159,7 +259,17 @@ def main() -> None:
         pieces, _, _ = speak(engine, table, FilterChain())
         stock[name] = {"ge2e": judge.embed(np.concatenate(pieces), SAMPLE_RATE)}
 
-    rows, clone_ge2e = [], {}
+    model = None
+    if args.tier == "deep":
+        import torch
+
+        from voxclone.engines.kokoro_deep.model import load
+
+        torch.set_num_threads(args.threads)
+        model = load(assemble_model(Path("/tmp/vx-models")))
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    out_dir = ROOT / "bench" / "out"
+    rows, clone_ge2e, deep_ge2e = [], {}, {}
     for sid in ids:
         audio, sr = refs[sid]
         t0 = time.perf_counter()
@@ -196,10 +306,29 @@ def main() -> None:
             f"{sid}: ge2e {rows[-1]['ge2e_clone']:.3f} (stock {rows[-1]['ge2e_stock']:.3f}) wer {rows[-1]['wer']:.3f} enrol {enrol_s:.0f}s",
             flush=True,
         )
+        if model is not None:
+            fields, deep_ge2e[sid] = deep_tier(
+                engine, model, judge, held_ge2e[sid], refs[sid], result, out_dir / f"deep-{stamp}" / sid, args
+            )
+            deep_spec = VoiceSpec(
+                key=f"rtf-{sid}", params={"deep_file": str(out_dir / f"deep-{stamp}" / sid / "deep.npz")}
+            )
+            fields["rtf_deep"] = min(speak_voice(engine, deep_spec)[1] for _ in range(2))
+            rows[-1].update(fields)
+            served = "deep" if fields["accepted"] else "instant"
+            print(
+                f"{sid}: deep ge2e {fields['ge2e_deep']:.3f} wer {fields['wer_deep']:.3f} fit {fields['deep_s']:.0f}s "
+                f"({fields['deep_steps']} steps), accepted: {fields['accepted']} -> serves {served}",
+                flush=True,
+            )
 
     for row in rows:
         sims = {s: float(clone_ge2e[row["speaker"]] @ held_ge2e[s]) for s in ids}
         row["identified"] = max(sims, key=sims.__getitem__) == row["speaker"]
+        if row["speaker"] in deep_ge2e:
+            sims = {s: float(deep_ge2e[row["speaker"]] @ held_ge2e[s]) for s in ids}
+            row["identified_deep"] = max(sims, key=sims.__getitem__) == row["speaker"]
+            row["ge2e_served"] = row["ge2e_deep"] if row["accepted"] else row["ge2e_clone"]
 
     cols = [
         "speaker",
@@ -216,22 +345,46 @@ def main() -> None:
         "rtf_clone",
         "rtf_post",
     ]
+    if model is not None:
+        cols += [
+            "ge2e_deep",
+            "identified_deep",
+            "wer_deep",
+            "deep_s",
+            "deep_steps",
+            "accepted",
+            "ge2e_served",
+            "rtf_deep",
+        ]
     print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for row in rows:
         print("| " + " | ".join(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in cols) + " |")
-    means = {c: float(np.mean([r[c] for r in rows])) for c in cols if isinstance(rows[0][c], float)}
-    n_id = sum(r["identified"] for r in rows)
+    means = {
+        c: float(np.mean([r[c] for r in rows]))
+        for c in cols
+        if isinstance(rows[0][c], int | float) and not isinstance(rows[0][c], bool)
+    }
+    counts = {c: sum(bool(r[c]) for r in rows) for c in cols if isinstance(rows[0][c], bool)}
+    n_id = counts["identified"]
     print(
-        "| mean | | " + " | ".join(f"{means[c]:.3f}" if c in means else f"{n_id}/{len(rows)}" for c in cols[2:]) + " |"
+        "| mean | | "
+        + " | ".join(f"{means[c]:.3f}" if c in means else f"{counts[c]}/{len(rows)}" for c in cols[2:])
+        + " |"
     )
 
-    out_dir = ROOT / "bench" / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"clone_quality-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path = out_dir / f"clone_quality-{stamp}.json"
     path.write_text(
-        json.dumps({"args": vars(args), "rows": rows, "means": means, "identified": n_id}, indent=1, default=float)
+        json.dumps(
+            {"args": vars(args), "rows": rows, "means": means, "identified": n_id, "counts": counts},
+            indent=1,
+            default=float,
+        )
     )
     print(f"wrote {path}")
+    if model is not None:
+        plot_curves(rows, path.with_suffix(".png"))
+        print(f"wrote {path.with_suffix('.png')}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ python=$(command -v python3.11 || command -v python3)
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade "pip==25.3"
 .venv/bin/python -m pip install --quiet -e ".[$extras]"
+if [[ ",$extras," == *",deep,"* || ",$extras," == *",test,"* ]]; then
+  # The deep clone (and its tests) need torch (this pin takes the CPU build on this disk) and
+  # kokoro's model code, without kokoro's declared deps (misaki pulls a CUDA torch): see pyproject.
+  .venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[deep]"
+  .venv/bin/python -m pip install --quiet --no-deps "kokoro==0.9.4"
+fi
 if [[ ",$extras," == *",test,"* ]]; then
   # The speaker-similarity judge (resemblyzer, GE2E) needs torch: this pin takes the CPU build on
   # this disk. resemblyzer goes in without its declared deps (`typing`, `webrtcvad`): see pyproject.

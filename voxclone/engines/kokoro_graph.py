@@ -106,39 +106,66 @@ def _float_weight(index: _Index, node: onnx.NodeProto, w_scale: np.ndarray) -> n
     return (q - zero) * scale
 
 
-def dequantize(model: onnx.ModelProto) -> int:
-    """Replace every dynamically quantised Conv/MatMul by its float equivalent; returns how many."""
-    graph = model.graph
-    index = _Index.of(graph)
-    replaced: dict[int, onnx.NodeProto] = {}  # id of the chain's last node -> the float node
-    dropped: set[int] = set()
-    for node in list(graph.node):
+@dataclass
+class _Chain:
+    """One dynamically quantised Conv/MatMul: its nodes, and its weight and bias in float."""
+
+    node: onnx.NodeProto  # the ConvInteger/MatMulInteger
+    quantize: onnx.NodeProto  # the DynamicQuantizeLinear of its input
+    nodes: list[onnx.NodeProto]  # the integer op, its integer bias Add (if any) and the Cast
+    mul: onnx.NodeProto  # the Mul rescaling the result: the chain's last node
+    weight: np.ndarray  # float32; MatMul: [in, out], Conv: [out, in, kernel]
+    bias: np.ndarray | None
+
+
+def _chains(index: _Index, graph: onnx.GraphProto) -> list[_Chain]:
+    chains = []
+    for node in graph.node:
         if node.op_type not in ("ConvInteger", "MatMulInteger"):
             continue
         quantize = index.producer.get(node.input[0])
         if quantize is None or quantize.op_type != "DynamicQuantizeLinear":
             raise GraphMismatch(f"{node.name}: input is not dynamically quantised")
-        chain, last, bias = [node], node, None
+        nodes, last, bias = [node], node, None
         after = index.consumers.get(node.output[0], [])
         if len(after) == 1 and after[0].op_type == "Add":
             bias = _float_bias(index, after[0], node.output[0])
-            chain.append(after[0])
+            nodes.append(after[0])
             last = after[0]
         cast = index.sole_consumer(last.output[0], "Cast")
         mul = index.sole_consumer(cast.output[0], "Mul")
         weight = _float_weight(index, node, _weight_scale(index, mul, cast.output[0], quantize.output[1]))
-        unique = mul.output[0]  # node names may be empty or repeated; tensor names are unique
-        inputs = [quantize.input[0], f"{unique}_wf"]
-        graph.initializer.append(numpy_helper.from_array(weight.astype(np.float32), inputs[1]))
-        if bias is not None:
+        chains.append(_Chain(node, quantize, [*nodes, cast], mul, weight.astype(np.float32), bias))
+    return chains
+
+
+def integer_weights(model: onnx.ModelProto) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Node name -> float (weight, bias) of every dynamically quantised Conv/MatMul (MatMul weights are [in, out])."""
+    graph = model.graph
+    return {c.node.name: (c.weight, c.bias) for c in _chains(_Index.of(graph), graph)}
+
+
+def dequantize(model: onnx.ModelProto) -> int:
+    """Replace every dynamically quantised Conv/MatMul by its float equivalent; returns how many."""
+    graph = model.graph
+    # The index holds every node's wrapper object alive, so the ids compared below stay those nodes'.
+    index = _Index.of(graph)
+    replaced: dict[int, onnx.NodeProto] = {}  # id of the chain's last node -> the float node
+    dropped: set[int] = set()
+    for chain in _chains(index, graph):
+        node = chain.node
+        unique = chain.mul.output[0]  # node names may be empty or repeated; tensor names are unique
+        inputs = [chain.quantize.input[0], f"{unique}_wf"]
+        graph.initializer.append(numpy_helper.from_array(chain.weight, inputs[1]))
+        if chain.bias is not None:
             if node.op_type != "ConvInteger":
                 raise GraphMismatch(f"{node.name}: a bias on MatMulInteger is not expected")
             inputs.append(f"{unique}_bf")
-            graph.initializer.append(numpy_helper.from_array(bias.astype(np.float32), inputs[2]))
+            graph.initializer.append(numpy_helper.from_array(chain.bias.astype(np.float32), inputs[2]))
         float_node = helper.make_node(node.op_type.removesuffix("Integer"), inputs, [unique], name=f"{unique}_f")
         float_node.attribute.extend(node.attribute)
-        replaced[id(mul)] = float_node
-        dropped.update(id(n) for n in (*chain, cast))
+        replaced[id(chain.mul)] = float_node
+        dropped.update(id(n) for n in chain.nodes)
     nodes = [replaced.get(id(n), n) for n in graph.node if id(n) not in dropped]
     del graph.node[:]
     graph.node.extend(nodes)

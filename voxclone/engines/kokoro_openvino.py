@@ -15,10 +15,12 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 
 from ..onnx_sessions import onnx_session
 
@@ -86,7 +88,8 @@ class OpenVinoKokoro:
             "CPU_RUNTIME_CACHE_CAPACITY": 0,
         }
         # Not spinning: OpenVINO starts on the same cores the moment this part returns (-6 % per call).
-        self._before = onnx_session(graph_dir / "before.onnx", threads, spin=False)
+        self.before_path = graph_dir / "before.onnx"
+        self._before = onnx_session(self.before_path, threads, spin=False)
         self._after = core.compile_model(graph_dir / "after.onnx", "CPU", config)
         self._source = onnx_session(graph_dir / "source.onnx", 1)
         # The source part's one input is the f0 curve, its one output the excitation `after` takes.
@@ -102,9 +105,15 @@ class OpenVinoKokoro:
             self._local.request = self._after.create_infer_request()
         return self._local.request
 
-    def __call__(self, tokens: np.ndarray, style: np.ndarray, speed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def with_before(self, before: ort.InferenceSession) -> Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """The same call with another session of before.onnx (a deep-cloned voice's, kokoro_adapted)."""
+        return lambda tokens, style, speed: self(tokens, style, speed, before)
+
+    def __call__(
+        self, tokens: np.ndarray, style: np.ndarray, speed: np.ndarray, before: ort.InferenceSession | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Audio, and the frames (25 ms each) the model gave each input token, as heard in that audio."""
-        handoff = self._before.run(self._handoff, {"tokens": tokens, "style": style, "speed": speed})
+        handoff = (before or self._before).run(self._handoff, {"tokens": tokens, "style": style, "speed": speed})
         tensors = dict(zip(self._handoff, handoff, strict=True))
         tensors[self._excitation] = self._source.run(None, {self._f0: tensors[self._f0]})[0]
         durations = np.array(tensors[self._durations], np.int64).ravel()
