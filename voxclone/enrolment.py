@@ -256,6 +256,7 @@ class Enroller:
                 encoder=self.listeners.encoder, transcriber=self.listeners.transcriber,
                 budget_s=self.settings.enrolment_time_budget_s, min_speech_seconds=self.settings.min_speech_seconds,
                 progress=self._progress(job, show_on_voice=voice.status == "enrolling"), workdir=folder / "work" / job.tier,
+                voice_name=voice.name,
             )
             result = self.cloners.get(job.engine, job.tier).clone(clone)
             if self.jobs.end(job.id, "done"):

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 from .cache import AudioCache
 from .cloning import Cloners, build_cloners
-from .engines import Engines, build_engines
+from .engines import Engines, RemoteEngine, build_engines
 from .enrolment import Enroller
 from .errors import VoxcloneError
 from .jobs import JobQueue
 from .listeners import Listeners
 from .metrics import Metrics
+from .remote_voices import RemoteVoices
 from .settings import Settings
 from .speech import SpeechService
 from .voices import VoiceLibrary, install_voices
@@ -58,6 +59,8 @@ class Runtime:
         self.enroller = Enroller(
             settings, self.library, self.jobs, self.engines, self.cloners, self.workers, self.cache, self.listeners
         )
+        self.remote_voices = RemoteVoices(self.library, self.engines)
+        self._tasks: list[asyncio.Task[None]] = []
 
     def load(self) -> None:
         """Load every usable engine's models now (start-up) rather than on first use. Blocking."""
@@ -73,9 +76,22 @@ class Runtime:
             return None
 
     def start(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        """Begin background work: enrolments left by a stopped process resume; stray voice folders go."""
+        """Begin background work: enrolments left by a stopped process resume; stray voice folders go; remote
+        engines' voice lists are refreshed."""
         self._sweep_orphans()
         self.enroller.start(loop)
+        if loop is not None:  # upstream voice lists (ElevenLabs'), refreshed in the background
+            self._tasks += [loop.create_task(self.remote_voices.run(name)) for name in self.remote_voices.listing()]
+
+    async def stop(self) -> None:
+        """End background work and close remote engines' connections on this event loop."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for engine in self.engines.values():
+            if isinstance(engine, RemoteEngine):
+                await engine.aclose()
 
     def _sweep_orphans(self) -> None:
         """Delete voice folders with no voice (left by a crash during delete or a failed create)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("voxclone", appauthor=False))
@@ -42,6 +42,33 @@ class Settings(BaseSettings):
     clone_engine: str = Field("kokoro", description="Engine new cloned voices are made for.")
     engine_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Settings of third-party engines, by engine name (a TOML table per engine)."
+    )
+
+    # Remote engines: ElevenLabs (its voices appear in the library; requests speak through its API)
+    elevenlabs_api_key: SecretStr | None = Field(
+        None, description="An ElevenLabs API key: its account's voices join the library (never logged or shown)."
+    )
+    elevenlabs_url: str = Field("https://api.elevenlabs.io", description="ElevenLabs' API base (or a compatible server's).")
+    elevenlabs_model_id: str = Field("eleven_multilingual_v2", description="ElevenLabs model that speaks its voices.")
+    elevenlabs_timeout_s: float = Field(30.0, gt=0, description="Longest wait for ElevenLabs before a 504.")
+    elevenlabs_refresh_s: float = Field(300.0, gt=0, description="How often the account's voice list is refreshed.")
+
+    # Model weights that are not shipped on PyPI (`voxclone models pull NAME`)
+    model_dir: Path | None = Field(None, description="Where `voxclone models pull` puts weights (default DATA_DIR/models).")
+    model_paths: Annotated[dict[str, Path], NoDecode] = Field(
+        default_factory=dict,
+        description="Weights copied in by hand, by model name: `bark=/srv/bark,xtts=/srv/xtts` (`--model-path`).",
+    )
+    model_manifest: Path | None = Field(
+        None, description="A JSON file of model entries that add to or replace the built-in manifest (mirrors, own weights)."
+    )
+    allow_downloads: bool = Field(
+        False, description="Let the server download missing weights itself (`--allow-downloads`); else only `models pull` does."
+    )
+    model_idle_ttl_s: float = Field(0.0, ge=0, description="Unload a torch model idle this long (0 = keep it loaded).")
+    xtts_accept_cpml: bool = Field(
+        False,
+        description="Enable XTTS-v2: its weights are under the Coqui Public Model License (CPML), non-commercial use only.",
     )
 
     # Cache
@@ -149,6 +176,19 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("model_paths", mode="before")
+    @classmethod
+    def _split_pairs(cls, value: Any) -> Any:
+        # "bark=/srv/bark,xtts=/srv/xtts" from the environment; a JSON object or TOML table works too.
+        if isinstance(value, str):
+            if value.lstrip().startswith("{"):
+                return json.loads(value)
+            pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
+            if not all(len(pair) == 2 for pair in pairs):
+                raise ValueError("model paths are NAME=PATH pairs separated by commas")
+            return {name.strip(): path.strip() for name, path in pairs}
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _check_networks(cls, value: list[str]) -> list[str]:
@@ -207,6 +247,11 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def weights_dir(self) -> Path:
+        """Where pulled model weights live: `model_dir`, else DATA_DIR/models."""
+        return self.model_dir or self.models_dir
 
     @property
     def keys_path(self) -> Path:

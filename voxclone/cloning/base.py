@@ -66,6 +66,7 @@ class CloneJob:
     workdir: Path  # the cloner's own folder: kept across restarts, for checkpoints
     current: ClonedVoice | None = None  # what the voice speaks with now, for tiers that refine it
     seed: int = 0
+    voice_name: str = ""  # what the user called the voice (cloners that make it elsewhere name it so)
 
     @classmethod
     def direct(

@@ -192,6 +192,16 @@ class RemoteEngine(Engine):
     def synthesize(self, text: str, voice: VoiceSpec, options: SpeakOptions) -> Iterator[AudioChunk]:
         raise TypeError(f"{self.name} is a remote engine: call astream on the event loop")
 
+    # Seconds between refreshes of `remote_voices`; None: the engine offers no voices of its own upstream.
+    voices_refresh_s: float | None = None
+
+    async def remote_voices(self) -> list[StockVoice]:
+        """The voices the upstream offers now (an account's voices), listed in the library as `remote`."""
+        return []
+
+    async def aclose(self) -> None:
+        """Close connections opened on the running event loop."""
+
 
 def trim_silence(audio: np.ndarray, sample_rate: int, threshold: float = 0.01, pad_s: float = 0.04) -> np.ndarray:
     """Cut leading and trailing near-silence, keeping a short pad so words are not clipped."""

@@ -44,10 +44,15 @@ async def add_voice(
     labels: Annotated[str | None, Form(max_length=2000)] = None,
     transcripts: Annotated[list[str] | None, Form(description="One per file, in order; optional")] = None,
     tier: Tier = DEFAULT_TIER,
+    engine: Annotated[
+        str | None, Form(max_length=64, description="Engine the clone speaks with (default: VOXCLONE_CLONE_ENGINE), e.g. elevenlabs")
+    ] = None,
 ) -> dict[str, Any]:
     uploads = await _uploads(files, transcripts or [], settings)
     voice = await anyio.to_thread.run_sync(
-        lambda: enroller.add_voice(name=name, uploads=uploads, description=description, labels=parse_labels(labels), tier=tier)
+        lambda: enroller.add_voice(
+            name=name, uploads=uploads, description=description, labels=parse_labels(labels), engine=engine or None, tier=tier
+        )
     )
     return {"voice_id": voice.id, "requires_verification": False}
 
