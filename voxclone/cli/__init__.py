@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .cloning import clone, evaluate_voice
 from .keys import keys
+from .models import models_group
 from .serve import serve
 from .speech import say, voices
 
@@ -23,3 +24,4 @@ main.add_command(voices)
 main.add_command(clone)
 main.add_command(evaluate_voice)
 main.add_command(keys)
+main.add_command(models_group)

@@ -24,6 +24,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ..settings import Settings
+    from ..weights import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class Engine(ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
+    weights: ClassVar[tuple[ModelSpec, ...]] = ()  # downloadable weights it needs (`voxclone models pull`)
 
     def __init__(self) -> None:
         self._load_lock = threading.Lock()
