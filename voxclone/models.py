@@ -37,6 +37,7 @@ log = logging.getLogger("voxclone.models")
 LOCK_FILE = "manifest.lock.json"
 _CHUNK = 1 << 20
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
+_PLUGINS = ("voxclone.engines", "voxclone.filters", "voxclone.cloners")  # plugins that declare `weights`
 
 
 class ModelError(UpstreamError):
@@ -81,16 +82,17 @@ def _spec_from_json(entry: dict[str, Any]) -> ModelSpec:
 
 
 def catalogue(settings: Settings) -> dict[str, ModelSpec]:
-    """Every model known: each installed engine's manifest, then the settings' manifest file over it."""
+    """Every model known: each installed engine's, filter's and cloner's manifest, then the settings' manifest file."""
     specs: dict[str, ModelSpec] = {}
-    for entry in entry_points(group="voxclone.engines"):
-        try:
-            engine_class = entry.load()
-        except Exception as e:  # a broken plugin is reported by the engine registry; skip its models here
-            log.debug("engine %s not loadable for its manifest: %s", entry.name, e)
-            continue
-        for spec in getattr(engine_class, "weights", ()):
-            specs[spec.name] = spec
+    for group in _PLUGINS:
+        for entry in entry_points(group=group):
+            try:
+                plugin = entry.load()
+            except Exception as e:  # a broken plugin is reported where it is used; skip its models here
+                log.debug("%s %s not loadable for its manifest: %s", group, entry.name, e)
+                continue
+            for item in getattr(plugin, "weights", ()):
+                specs[item.name] = item
     if settings.model_manifest is not None:
         try:
             entries = json.loads(settings.model_manifest.read_text(encoding="utf-8"))["models"]

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
         False, description="Let the server download missing weights itself (`--allow-downloads`); else only `models pull` does."
     )
     model_idle_ttl_s: float = Field(0.0, ge=0, description="Unload a torch model idle this long (0 = keep it loaded).")
+    openvoice_base_voice: str = Field(
+        "jm_kumo", description="Voice that OpenVoice clones (`engine=openvoice`) speak with, in the speaker's tone colour."
+    )
     xtts_accept_cpml: bool = Field(
         False,
         description="Enable XTTS-v2: its weights are under the Coqui Public Model License (CPML), non-commercial use only.",
