@@ -10,8 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import SHARED_DATA, TONE, decode_audio, metric
-from make_coqui_models import openvoice
+from make_coqui_models import bark, bark_prompt, openvoice
 from make_tone_model import SECONDS_PER_CHAR
+
+from voxclone.engines import Engines
+from voxclone.engines.bark import BarkEngine
+from voxclone.runtime import Parts
 
 SAMPLE = SHARED_DATA / "103-1240-0000.flac"
 
@@ -20,7 +24,27 @@ SAMPLE = SHARED_DATA / "103-1240-0000.flac"
 def coqui_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("coqui")
     openvoice(out)
+    bark(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def prompt_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A voice prompt in the original project's format, as its Bark fine-tuning wrote them."""
+    path = tmp_path_factory.mktemp("prompts") / "owyntest5.npz"
+    np.savez(path, **bark_prompt(np.random.default_rng(5)))
+    return path
+
+
+def _bark_client(settings, make_client, engines, folder: Path, **update):
+    local = settings.model_copy(update={"model_paths": {"bark": folder}, **update})
+    return make_client(local, Parts(engines=Engines({**engines, "bark": BarkEngine.from_settings(local)})))
+
+
+def _seconds(response, rate: int = 24_000) -> float:
+    audio, got = decode_audio(response.content)
+    assert got == rate
+    return audio.size / rate
 
 
 def _enrol(client, name: str, engine: str) -> dict:
@@ -67,3 +91,86 @@ def test_openvoice_without_its_weights_says_which_command_fixes_it(settings, mak
     )
     voice = _enrol(make_client(local), "No weights", "openvoice")
     assert voice["status"] == "failed" and "voxclone models pull openvoice_v2" in voice["error"]
+
+
+def test_bark_stock_speakers_speak_at_24k_for_as_long_as_the_text_needs_and_are_cached(
+    settings, make_client, engines, coqui_models
+):
+    client = _bark_client(settings, make_client, engines, coqui_models / "bark")
+    listed = {v["voice_id"]: v for v in client.get("/v1/voices").json()["voices"]}
+    assert listed["en_speaker_0"]["engine"] == "bark" and "en_speaker_1" in listed and "en_speaker_2" not in listed
+    text = "Hello there."
+    first = client.get("/speak_as/en_speaker_0", params={"prompt": text})
+    assert first.status_code == 200, first.text
+    assert 0.3 < _seconds(first) <= 1.0 + len(text) / 10 + 0.05  # capped to what the text plausibly needs
+    hits = metric(client, "voxclone_cache_hits")
+    again = client.get("/speak_as/en_speaker_0", params={"prompt": text})
+    assert again.content == first.content and metric(client, "voxclone_cache_hits") == hits + 1
+    assert client.get("/health").json()["engines"]["bark"]["state"] == "ready"
+
+
+def test_bark_streams_its_pieces_in_order(settings, make_client, engines, coqui_models):
+    client = _bark_client(settings, make_client, engines, coqui_models / "bark")
+    url = "/v1/text-to-speech/en_speaker_1/stream?output_format=pcm_24000"
+    alone = client.post(url, json={"text": "Hello there."})
+    both = client.post(url, json={"text": "Hello there. And then the rest."})
+    assert alone.status_code == both.status_code == 200
+    assert len(both.content) > len(alone.content) and both.content.startswith(alone.content)  # first piece first
+
+
+def test_an_npz_prompt_becomes_a_voice_by_path_or_upload(settings, make_client, engines, coqui_models, prompt_file):
+    client = _bark_client(
+        settings,
+        make_client,
+        engines,
+        coqui_models / "bark",
+        extra_voice_paths=[*settings.extra_voice_paths, prompt_file],
+    )
+    by_path = client.get("/v1/voices/owyntest5").json()
+    assert by_path["engine"] == "bark" and by_path["category"] == "file"
+    assert client.get("/speak_as/owyntest5", params={"prompt": "I am a bunny."}).status_code == 200
+    uploaded = client.post(
+        "/v1/voices/import", data={"name": "Owyn (Bark)"}, files={"file": ("owyn.npz", prompt_file.read_bytes())}
+    )
+    assert uploaded.status_code == 200 and uploaded.json()["engine"] == "bark", uploaded.text
+    spoken = client.post(
+        "/v1/audio/speech", json={"input": "I am a bunny.", "voice": "Owyn (Bark)", "response_format": "wav"}
+    )
+    assert spoken.status_code == 200 and _seconds(spoken) > 0.3
+    broken = client.post(
+        "/v1/voices/import", data={"name": "Broken"}, files={"file": ("b.npz", _npz(semantic_prompt=np.array([1.5])))}
+    )
+    assert broken.status_code == 422 and "semantic_prompt" in broken.json()["detail"]["message"]
+    assert client.get("/v1/voices/Broken").status_code == 404
+
+
+def _npz(**arrays) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    np.savez(out, **{**bark_prompt(np.random.default_rng(0)), **arrays})
+    return out.getvalue()
+
+
+def test_bark_without_weights_is_503_with_the_pull_command(settings, make_client, engines, prompt_file, tmp_path):
+    client = _bark_client(
+        settings,
+        make_client,
+        engines,
+        tmp_path / "nothing",
+        extra_voice_paths=[*settings.extra_voice_paths, prompt_file],
+    )
+    health = client.get("/health").json()["engines"]["bark"]
+    assert health["state"] == "missing_weights" and health["fix"] == "voxclone models pull bark"
+    refused = client.get("/speak_as/owyntest5", params={"prompt": "Hello."})
+    assert refused.status_code == 503 and "voxclone models pull bark" in refused.json()["detail"]["message"]
+
+
+def test_an_idle_model_is_unloaded_after_its_ttl_and_loads_again(settings, make_client, engines, coqui_models):
+    client = _bark_client(settings, make_client, engines, coqui_models / "bark", model_idle_ttl_s=1.0)
+    assert client.get("/speak_as/en_speaker_0", params={"prompt": "Once."}).status_code == 200
+    deadline = time.monotonic() + 20
+    while client.get("/health").json()["engines"]["bark"]["state"] != "not_loaded":
+        assert time.monotonic() < deadline, "the idle model was never unloaded"
+        time.sleep(0.2)
+    assert client.get("/speak_as/en_speaker_0", params={"prompt": "Twice."}).status_code == 200

@@ -9,7 +9,7 @@ a model's files into `settings.weights_dir / NAME`:
 - only a complete, checked file is renamed into place (atomically), so nothing half-written ever
   sits under a model's name;
 - a server that cannot be reached fails at once with a message, before anything is written.
-Files without a pinned digest are fetched only when asked (`unverified`); their digests are then
+Files with no pinned digest (SHA-256, or the MD5 an upstream publishes) are fetched only when asked (`unverified`); their digests are then
 recorded beside them (`manifest.lock.json`) and checked on every later pull.
 
 Nothing here runs unless asked: the server downloads only when started with `--allow-downloads`.
@@ -64,7 +64,12 @@ def _spec_from_json(entry: dict[str, Any]) -> ModelSpec:
     try:
         files = tuple(
             ModelFile(
-                str(f["path"]), str(f["url"]), f.get("sha256"), int(f["size"]) if f.get("size") is not None else None
+                str(f["path"]),
+                str(f["url"]),
+                f.get("sha256"),
+                int(f["size"]) if f.get("size") is not None else None,
+                f.get("md5"),
+                bool(f.get("required", True)),
             )
             for f in entry["files"]
         )
@@ -128,12 +133,14 @@ def disk_size(folder: Path) -> int:
 # Pulling -------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def _digests(path: Path) -> tuple[str, str]:
+    """(SHA-256, MD5) of a file, read once."""
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
         while block := f.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+            sha.update(block)
+            md5.update(block)
+    return sha.hexdigest(), md5.hexdigest()
 
 
 def _locked(folder: Path) -> dict[str, str]:
@@ -143,8 +150,14 @@ def _locked(folder: Path) -> dict[str, str]:
         return {}
 
 
-def _expected(item: ModelFile, locked: dict[str, str]) -> str | None:
-    return item.sha256 or locked.get(item.path)
+def _matches(item: ModelFile, path: Path, locked: dict[str, str]) -> tuple[bool, str]:
+    """(whether `path` is the file the manifest or the lock file pins, its SHA-256)."""
+    sha, md5 = _digests(path)
+    if item.sha256 or item.path in locked:
+        return sha == (item.sha256 or locked[item.path]), sha
+    if item.md5:
+        return md5 == item.md5, sha
+    return True, sha  # nothing pinned: trusted because --unverified was given
 
 
 def _download(client: httpx.Client, item: ModelFile, part: Path, progress: Progress | None) -> None:
@@ -192,7 +205,7 @@ def pull(
         )
     folder = model_folder(settings, name)
     locked = _locked(folder)
-    unpinned = [f.path for f in item_spec.files if _expected(f, locked) is None]
+    unpinned = [f.path for f in item_spec.files if not f.pinned and f.path not in locked]
     if unpinned and not unverified:
         raise BadInput(
             f"{name}: this release pins no SHA-256 for {', '.join(unpinned)}; pull it with --unverified to trust the "
@@ -202,16 +215,16 @@ def pull(
     with httpx.Client(timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)), follow_redirects=True) as client:
         for item in item_spec.files:
             target = folder / item.path
-            expected = _expected(item, locked)
-            if target.is_file() and (expected is None or _sha256(target) == expected):
+            if target.is_file() and _matches(item, target, locked)[0]:
                 continue
             part = partial / f"{item.path}.part"
             _download(client, item, part, progress(item) if progress else None)
-            digest = _sha256(part)
-            if expected is not None and digest != expected:
+            good, digest = _matches(item, part, locked)
+            if not good:
                 part.unlink(missing_ok=True)
+                kind = "SHA-256" if item.sha256 or item.path in locked else "MD5"
                 raise ModelError(
-                    f"{item.path} of {name} does not match its pinned SHA-256 (got {digest[:12]}..., expected {expected[:12]}...); it was deleted"
+                    f"{item.path} of {name} does not match its pinned {kind} (its SHA-256 is {digest[:12]}...); it was deleted"
                 )
             if item.size is not None and part.stat().st_size != item.size:
                 part.unlink(missing_ok=True)
@@ -220,7 +233,7 @@ def pull(
                 )
             target.parent.mkdir(parents=True, exist_ok=True)
             part.replace(target)  # atomic: only a checked file ever has the final name
-            if item.sha256 is None:
+            if item.sha256 is None:  # recorded: later pulls check against it
                 locked[item.path] = digest
                 (folder / LOCK_FILE).write_text(json.dumps(locked, indent=1), encoding="utf-8")
     shutil.rmtree(partial, ignore_errors=True)

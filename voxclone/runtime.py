@@ -7,6 +7,7 @@ engines, the library, the cache, the worker pool or the services, so they are wi
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 from dataclasses import dataclass
 
@@ -21,8 +22,11 @@ from .metrics import Metrics
 from .remote_voices import RemoteVoices
 from .settings import Settings
 from .speech import SpeechService
+from .voice_files import VoiceFiles
 from .voices import VoiceLibrary, install_voices
 from .workers import WorkerPool, default_workers
+
+log = logging.getLogger("voxclone.runtime")
 
 
 def useful_workers(engines: Engines) -> int:
@@ -60,6 +64,7 @@ class Runtime:
             settings, self.library, self.jobs, self.engines, self.cloners, self.workers, self.cache, self.listeners
         )
         self.remote_voices = RemoteVoices(self.library, self.engines)
+        self.voice_files = VoiceFiles(self.library, self.engines)
         self._tasks: list[asyncio.Task[None]] = []
 
     def load(self) -> None:
@@ -82,6 +87,16 @@ class Runtime:
         self.enroller.start(loop)
         if loop is not None:  # upstream voice lists (ElevenLabs'), refreshed in the background
             self._tasks += [loop.create_task(self.remote_voices.run(name)) for name in self.remote_voices.listing()]
+        if loop is not None and self.settings.model_idle_ttl_s > 0:
+            self._tasks.append(loop.create_task(self._unload_idle(self.settings.model_idle_ttl_s)))
+
+    async def _unload_idle(self, idle_s: float) -> None:
+        """Free models (GPU memory) that no request used for `idle_s`; they load again when next needed."""
+        while True:
+            await asyncio.sleep(max(0.5, idle_s / 4))
+            for name, engine in self.engines.items():
+                if await asyncio.to_thread(engine.unload_if_idle, idle_s):
+                    log.info("unloaded the %s model (idle for %.0f s)", name, idle_s)
 
     async def stop(self) -> None:
         """End background work and close remote engines' connections on this event loop."""

@@ -21,8 +21,14 @@ class ModelFile:
 
     path: str
     url: str
-    sha256: str | None = None  # None: no digest pinned in this release; pulled only with --unverified
+    sha256: str | None = None  # None: no SHA-256 pinned in this release
     size: int | None = None
+    md5: str | None = None  # a weaker pin, where the upstream publishes only that (coqui's Bark checkpoints)
+    required: bool = True  # False: extras the model runs without (stock speaker prompts)
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.sha256 or self.md5)
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ def missing_files(spec: ModelSpec, folder: Path, *, exact: bool = True) -> list[
     missing = []
     for item in spec.files:
         path = folder / item.path
+        if not item.required:
+            continue
         if not path.is_file() or (exact and item.size is not None and path.stat().st_size != item.size):
             missing.append(item.path)
     return missing

@@ -168,6 +168,10 @@ class Engine(ABC):
     def _load(self) -> None:  # noqa: B027 (engines with nothing to load keep this)
         """Load the engine's models (called once, under a lock)."""
 
+    def unload_if_idle(self, idle_s: float) -> bool:
+        """Free the models if no call used them for `idle_s` seconds (GPU memory); True if it did."""
+        return False
+
     @abstractmethod
     def stock_voices(self) -> list[StockVoice]: ...
 

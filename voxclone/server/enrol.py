@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 
 from ..enrolment import DEFAULT_TIER, Enroller, Upload, parse_labels
 from ..errors import LimitExceeded
+from ..runtime import Runtime
 from ..settings import Settings
 from . import deps
 
@@ -55,6 +56,21 @@ async def add_voice(
         )
     )
     return {"voice_id": voice.id, "requires_verification": False}
+
+
+@router.post("/v1/voices/import", summary="Add a voice from a model file (a Bark .npz prompt, a Kokoro .npy style...)")
+async def import_voice(
+    name: Annotated[str, Form(min_length=1, max_length=100)],
+    file: Annotated[UploadFile, File(description="A voice model file an installed engine reads")],
+    settings: Annotated[Settings, Depends(deps.settings)],
+    runtime: Annotated[Runtime, Depends(deps.runtime)],
+    description: Annotated[str, Form(max_length=1000)] = "",
+) -> dict[str, Any]:
+    (upload,) = await _uploads([file], [], settings)
+    voice = await anyio.to_thread.run_sync(
+        lambda: runtime.voice_files.add(name=name, file_name=upload.file_name, data=upload.data, description=description)
+    )
+    return {"voice_id": voice.id, "engine": voice.engine, "requires_verification": False}
 
 
 @router.post("/v1/voices/{voice_id}/edit", summary="Rename, relabel, or add samples to a voice (re-enrols it)")
