@@ -123,7 +123,39 @@ def bark(out: Path) -> Path:
     return folder
 
 
+def xtts(out: Path) -> Path:
+    """XTTS-v2's layout: config.json (coqui's XttsConfig), model.pth ({"model": state dict}) and vocab.json
+    (a `tokenizers` BPE file with XTTS's special tokens). GPT, HiFi-GAN decoder and speaker encoder are
+    coqui's own; the GPT is one narrow layer and may emit at most 40 audio codes (under 2 s)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from TTS.tts.configs.xtts_config import XttsConfig
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+    from TTS.tts.models.xtts import Xtts
+
+    folder = out / "xtts_v2"
+    folder.mkdir(parents=True, exist_ok=True)
+    special = ["[STOP]", "[UNK]", "[SPACE]", "[START]", "[en]"]
+    vocab = {token: i for i, token in enumerate([*special, *string.ascii_lowercase, *string.digits, *".,!?'-"])}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="[UNK]"))
+    tokenizer.add_special_tokens(special)
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.save(str(folder / "vocab.json"))
+    config = XttsConfig()
+    args = config.model_args
+    args.gpt_layers, args.gpt_n_model_channels, args.gpt_n_heads, args.decoder_input_dim = 1, 32, 2, 32
+    args.gpt_max_audio_tokens = 40
+    config.languages = ["en"]
+    torch.manual_seed(SEED)
+    model = Xtts(config)
+    model.tokenizer = VoiceBpeTokenizer(vocab_file=str(folder / "vocab.json"))
+    model.init_models()
+    torch.save({"model": model.state_dict()}, folder / "model.pth")
+    config.save_json(str(folder / "config.json"))
+    return folder
+
+
 if __name__ == "__main__":
     target = Path(sys.argv[1])
     print(openvoice(target))
     print(bark(target))
+    print(xtts(target))

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import SHARED_DATA, TONE, decode_audio, metric
-from make_coqui_models import bark, bark_prompt, openvoice
+from make_coqui_models import bark, bark_prompt, openvoice, xtts
 from make_tone_model import SECONDS_PER_CHAR
 
 from voxclone.engines import Engines
 from voxclone.engines.bark import BarkEngine
+from voxclone.engines.xtts import XttsEngine
 from voxclone.runtime import Parts
 
 SAMPLE = SHARED_DATA / "103-1240-0000.flac"
@@ -25,6 +26,7 @@ def coqui_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("coqui")
     openvoice(out)
     bark(out)
+    xtts(out)
     return out
 
 
@@ -174,3 +176,31 @@ def test_an_idle_model_is_unloaded_after_its_ttl_and_loads_again(settings, make_
         assert time.monotonic() < deadline, "the idle model was never unloaded"
         time.sleep(0.2)
     assert client.get("/speak_as/en_speaker_0", params={"prompt": "Twice."}).status_code == 200
+
+
+def _xtts_client(settings, make_client, engines, folder: Path, **update):
+    local = settings.model_copy(update={"model_paths": {"xtts_v2": folder}, **update})
+    return make_client(local, Parts(engines=Engines({**engines, "xtts": XttsEngine.from_settings(local)})))
+
+
+def test_xtts_is_off_until_its_non_commercial_licence_is_accepted(settings, make_client, engines, coqui_models):
+    client = _xtts_client(settings, make_client, engines, coqui_models / "xtts_v2")
+    health = client.get("/health").json()["engines"]["xtts"]
+    assert (
+        health["state"] == "disabled"
+        and "non-commercial" in health["detail"]
+        and "VOXCLONE_XTTS_ACCEPT_CPML" in health["fix"]
+    )
+    voice = _enrol(client, "Not yet", "xtts")
+    assert voice["status"] == "failed" and "Coqui Public Model License" in voice["error"]
+
+
+def test_xtts_clones_zero_shot_and_speaks_each_piece_at_24k(settings, make_client, engines, coqui_models):
+    client = _xtts_client(settings, make_client, engines, coqui_models / "xtts_v2", xtts_accept_cpml=True)
+    voice = _enrol(client, "Owyn (XTTS)", "xtts")
+    assert voice["status"] == "ready" and voice["engine"] == "xtts", voice
+    first = client.get(f"/speak_as/{voice['voice_id']}", params={"prompt": "Hello there."})
+    assert first.status_code == 200, first.text
+    assert 0.04 < _seconds(first) < 40 * 1024 / 22_050 + 0.1  # the tiny model's longest answer: 40 codes
+    again = client.get(f"/speak_as/{voice['voice_id']}", params={"prompt": "Hello there."})
+    assert again.content == first.content
