@@ -4,12 +4,15 @@ streaming order and caching are what is checked here, not quality."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import SHARED_DATA, TONE, decode_audio, metric
+from file_server import serving
 from make_coqui_models import bark, bark_prompt, openvoice, xtts
 from make_tone_model import SECONDS_PER_CHAR
 
@@ -204,3 +207,40 @@ def test_xtts_clones_zero_shot_and_speaks_each_piece_at_24k(settings, make_clien
     assert 0.04 < _seconds(first) < 40 * 1024 / 22_050 + 0.1  # the tiny model's longest answer: 40 codes
     again = client.get(f"/speak_as/{voice['voice_id']}", params={"prompt": "Hello there."})
     assert again.content == first.content
+
+
+def test_allow_downloads_fetches_missing_weights_in_the_background_then_speaks(
+    settings, make_client, engines, coqui_models, tmp_path
+):
+    """A server started with --allow-downloads pulls what an engine lacks (here from a mirror named by a
+    manifest file, as Hugging Face would serve it), checks it, and the engine and its stock voices come up."""
+    folder = coqui_models / "bark"
+    files = {f"/bark/{p.relative_to(folder)}": p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    with serving(files) as mirror:
+        entries = [
+            {
+                "path": path.removeprefix("/bark/"),
+                "url": mirror.url + path,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+            }
+            for path, data in files.items()
+        ]
+        manifest = tmp_path / "mirror.json"
+        manifest.write_text(
+            json.dumps({"models": [{"name": "bark", "engine": "bark", "licence": "MIT", "files": entries}]})
+        )
+        local = settings.model_copy(
+            update={"model_dir": tmp_path / "weights", "model_manifest": manifest, "allow_downloads": True}
+        )
+        client = make_client(local, Parts(engines=Engines({**engines, "bark": BarkEngine.from_settings(local)})))
+        deadline = time.monotonic() + 60
+        while client.get("/health").json()["engines"]["bark"]["state"] == "missing_weights":
+            assert time.monotonic() < deadline, "the weights were never downloaded"
+            time.sleep(0.2)
+        deadline = time.monotonic() + 10
+        while client.get("/v1/voices/en_speaker_0").status_code != 200:  # stock voices that came with the weights
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    assert (tmp_path / "weights" / "bark" / "text_2.pt").read_bytes() == (folder / "text_2.pt").read_bytes()
+    assert client.get("/speak_as/en_speaker_0", params={"prompt": "Downloaded."}).status_code == 200

@@ -9,52 +9,20 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
+from file_server import serving
 
 VOXCLONE = [sys.executable, "-m", "voxclone.cli"]
 BLOB = os.urandom(300_000) + b"tail"  # a "weights" file, big enough for several reads
 
 
-class Files(BaseHTTPRequestHandler):
-    """Serves `files` by path, honouring `Range: bytes=N-`; records each request's Range header."""
-
-    files: ClassVar[dict[str, bytes]] = {}
-    ranges: ClassVar[list[str | None]] = []
-
-    def do_GET(self) -> None:
-        data = self.files.get(self.path)
-        if data is None:
-            self.send_error(404)
-            return
-        asked = self.headers.get("Range")
-        self.ranges.append(asked)
-        start = int(asked.removeprefix("bytes=").rstrip("-")) if asked else 0
-        self.send_response(206 if asked else 200)
-        if asked:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        self.wfile.write(data[start:])
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    Files.files, Files.ranges = {"/w/model.bin": BLOB, "/w/config.json": b'{"tiny": true}'}, []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving({"/w/model.bin": BLOB, "/w/config.json": b'{"tiny": true}'}) as files:
+        yield files
 
 
 def _manifest(tmp_path: Path, base: str, *, digest: str | None = None, pinned: bool = True) -> Path:
@@ -96,7 +64,7 @@ def run(tmp_path: Path):
 
 
 def test_pull_downloads_checks_and_lists_the_model_then_rm_removes_it(tmp_path, server, run):
-    manifest = _manifest(tmp_path, server)
+    manifest = _manifest(tmp_path, server.url)
     before = run("list", manifest=manifest)
     assert before.returncode == 0 and "tiny" in before.stdout and "missing" in before.stdout
     assert (
@@ -109,24 +77,24 @@ def test_pull_downloads_checks_and_lists_the_model_then_rm_removes_it(tmp_path, 
     after = run("list", manifest=manifest)
     assert "present" in after.stdout and str(tmp_path / "weights" / "tiny") in after.stdout
     again = run("pull", "tiny", manifest=manifest)  # present and checked: nothing fetched
-    assert again.returncode == 0 and len(Files.ranges) == 2
+    assert again.returncode == 0 and len(server.ranges) == 2
     removed = run("rm", "tiny", manifest=manifest)
     assert removed.returncode == 0 and not (tmp_path / "weights" / "tiny").exists()
 
 
 def test_an_interrupted_pull_resumes_with_a_range_request(tmp_path, server, run):
-    manifest = _manifest(tmp_path, server)
+    manifest = _manifest(tmp_path, server.url)
     part = tmp_path / "weights" / ".partial" / "tiny" / "model.bin.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(BLOB[:100_000])  # what an interrupted download left
     pulled = run("pull", "tiny", manifest=manifest)
     assert pulled.returncode == 0, pulled.stderr
-    assert "bytes=100000-" in Files.ranges
+    assert "bytes=100000-" in server.ranges
     assert (tmp_path / "weights" / "tiny" / "model.bin").read_bytes() == BLOB
 
 
 def test_a_checksum_mismatch_is_rejected_and_nothing_is_kept(tmp_path, server, run):
-    pulled = run("pull", "tiny", manifest=_manifest(tmp_path, server, digest="0" * 64))
+    pulled = run("pull", "tiny", manifest=_manifest(tmp_path, server.url, digest="0" * 64))
     assert pulled.returncode == 1
     assert "does not match its pinned SHA-256" in pulled.stderr and "Traceback" not in pulled.stderr
     assert not (tmp_path / "weights" / "tiny" / "model.bin").exists()
@@ -147,7 +115,7 @@ def test_pull_offline_fails_fast_with_a_clear_message_and_writes_nothing(tmp_pat
 
 
 def test_files_without_a_pinned_digest_need_unverified_and_are_then_recorded(tmp_path, server, run):
-    manifest = _manifest(tmp_path, server, pinned=False)
+    manifest = _manifest(tmp_path, server.url, pinned=False)
     refused = run("pull", "tiny", manifest=manifest)
     assert refused.returncode == 1 and "--unverified" in refused.stderr
     pulled = run("pull", "tiny", "--unverified", manifest=manifest)
@@ -160,4 +128,7 @@ def test_unknown_models_and_hand_copied_folders_are_explained(tmp_path, run):
     unknown = run("pull", "no-such-model")
     assert unknown.returncode == 1 and "voxclone models list" in unknown.stderr
     listed = run("list", "--model-path", f"bark={tmp_path}")
-    assert listed.returncode == 0 and "bark" in listed.stdout
+    assert listed.returncode == 0 and str(tmp_path) in listed.stdout  # bark: the folder given, not a pull command
+    for name in ("bark", "xtts_v2", "openvoice_v2"):
+        assert name in listed.stdout
+    assert "CPML (non-commercial)" in listed.stdout and "VOXCLONE_XTTS_ACCEPT_CPML" in listed.stdout

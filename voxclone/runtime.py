@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import threading
 from dataclasses import dataclass
 
+from . import models
 from .cache import AudioCache
 from .cloning import Cloners, build_cloners
 from .engines import Engines, RemoteEngine, build_engines
@@ -87,8 +89,24 @@ class Runtime:
         self.enroller.start(loop)
         if loop is not None:  # upstream voice lists (ElevenLabs'), refreshed in the background
             self._tasks += [loop.create_task(self.remote_voices.run(name)) for name in self.remote_voices.listing()]
+        if self.settings.allow_downloads:
+            threading.Thread(target=self._pull_missing, name="voxclone-pull", daemon=True).start()
         if loop is not None and self.settings.model_idle_ttl_s > 0:
             self._tasks.append(loop.create_task(self._unload_idle(self.settings.model_idle_ttl_s)))
+
+    def _pull_missing(self) -> None:
+        """With --allow-downloads: fetch the weights of every engine that lacks them, one after another.
+        Files this release pins no digest for are trusted and their digests recorded, as `--unverified`."""
+        for name in self.engines.all_names():
+            if self.engines.availability(name).state != "missing_weights":
+                continue
+            for spec in self.engines[name].weights:
+                log.info("downloading the %s model for the %s engine (--allow-downloads)", spec.name, name)
+                try:
+                    models.pull(self.settings, spec.name, unverified=True)
+                except VoxcloneError as e:
+                    log.warning("could not download %s: %s", spec.name, e)
+        install_voices(self.library, self.engines, self.settings.extra_voice_paths)  # stock voices that came with them
 
     async def _unload_idle(self, idle_s: float) -> None:
         """Free models (GPU memory) that no request used for `idle_s`; they load again when next needed."""
