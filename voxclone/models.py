@@ -132,7 +132,7 @@ def engines_without_weights(settings: Settings) -> list[tuple[str, str, str]]:
     from .engines import build_engines  # engines build cheaply: nothing loads until first use
 
     built = build_engines(settings)
-    rows = []
+    rows: list[tuple[str, str, str]] = []
     for name in built.all_names():
         if name in built and built[name].weights:
             continue

@@ -42,8 +42,8 @@ def list_models(model_paths: tuple[str, ...], data_dir: Path | None, config_file
         size = models.disk_size(state.folder) if state.present else state.spec.size
         status = "present" if state.present else "missing"
         rows.append((state.spec.name, state.spec.engine, status, _size(size), state.spec.licence, where))
-    for engine, state, todo in models.engines_without_weights(settings):
-        rows.append((engine, engine, state, "-", "-", todo if state != "ready" else "nothing to pull"))
+    for engine, engine_state, todo in models.engines_without_weights(settings):
+        rows.append((engine, engine, engine_state, "-", "-", todo))
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
