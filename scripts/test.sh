@@ -13,7 +13,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-bash scripts/install.sh piper,test
+bash scripts/install.sh piper,test,coqui
 # Gates first, in seconds: lint, formatting, types (strict on the contracts and the core), layering.
 .venv/bin/ruff check voxclone tests bench
 .venv/bin/ruff format --check voxclone tests bench

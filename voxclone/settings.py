@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(None, description="Where `voxclone models pull` puts weights (default DATA_DIR/models).")
     model_paths: Annotated[dict[str, Path], NoDecode] = Field(
         default_factory=dict,
-        description="Weights copied in by hand, by model name: `bark=/srv/bark,xtts=/srv/xtts` (`--model-path`).",
+        description="Weights copied in by hand, by model name: `bark=/srv/bark,xtts_v2=/srv/xtts` (`--model-path`).",
     )
     model_manifest: Path | None = Field(
         None, description="A JSON file of model entries that add to or replace the built-in manifest (mirrors, own weights)."
