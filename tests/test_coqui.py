@@ -42,7 +42,7 @@ def prompt_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _bark_client(settings, make_client, engines, folder: Path, **update):
-    local = settings.model_copy(update={"model_paths": {"bark": folder}, **update})
+    local = settings.model_copy(update={"torch_threads": 1, "model_paths": {"bark": folder}, **update})
     return make_client(local, Parts(engines=Engines({**engines, "bark": BarkEngine.from_settings(local)})))
 
 
@@ -66,7 +66,11 @@ def _enrol(client, name: str, engine: str) -> dict:
 
 def test_openvoice_clone_is_the_base_voice_in_the_speakers_tone_colour(settings, make_client, coqui_models):
     local = settings.model_copy(
-        update={"model_paths": {"openvoice_v2": coqui_models / "openvoice_v2"}, "openvoice_base_voice": TONE}
+        update={
+            "torch_threads": 1,
+            "model_paths": {"openvoice_v2": coqui_models / "openvoice_v2"},
+            "openvoice_base_voice": TONE,
+        }
     )
     client = make_client(local)
     voice = _enrol(client, "Owyn (OpenVoice)", "openvoice")
@@ -92,7 +96,7 @@ def test_openvoice_clone_is_the_base_voice_in_the_speakers_tone_colour(settings,
 
 def test_openvoice_without_its_weights_says_which_command_fixes_it(settings, make_client, tmp_path):
     local = settings.model_copy(
-        update={"model_paths": {"openvoice_v2": tmp_path / "empty"}, "openvoice_base_voice": TONE}
+        update={"torch_threads": 1, "model_paths": {"openvoice_v2": tmp_path / "empty"}, "openvoice_base_voice": TONE}
     )
     voice = _enrol(make_client(local), "No weights", "openvoice")
     assert voice["status"] == "failed" and "voxclone models pull openvoice_v2" in voice["error"]
@@ -182,7 +186,7 @@ def test_an_idle_model_is_unloaded_after_its_ttl_and_loads_again(settings, make_
 
 
 def _xtts_client(settings, make_client, engines, folder: Path, **update):
-    local = settings.model_copy(update={"model_paths": {"xtts_v2": folder}, **update})
+    local = settings.model_copy(update={"torch_threads": 1, "model_paths": {"xtts_v2": folder}, **update})
     return make_client(local, Parts(engines=Engines({**engines, "xtts": XttsEngine.from_settings(local)})))
 
 
@@ -231,7 +235,12 @@ def test_allow_downloads_fetches_missing_weights_in_the_background_then_speaks(
             json.dumps({"models": [{"name": "bark", "engine": "bark", "licence": "MIT", "files": entries}]})
         )
         local = settings.model_copy(
-            update={"model_dir": tmp_path / "weights", "model_manifest": manifest, "allow_downloads": True}
+            update={
+                "torch_threads": 1,
+                "model_dir": tmp_path / "weights",
+                "model_manifest": manifest,
+                "allow_downloads": True,
+            }
         )
         client = make_client(local, Parts(engines=Engines({**engines, "bark": BarkEngine.from_settings(local)})))
         deadline = time.monotonic() + 60

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     allow_downloads: bool = Field(
         False, description="Let the server download missing weights itself (`--allow-downloads`); else only `models pull` does."
     )
+    torch_threads: int = Field(
+        0, ge=0, description="Threads torch uses on the CPU (coqui engines; process-wide); 0 = torch's default."
+    )
     model_idle_ttl_s: float = Field(0.0, ge=0, description="Unload a torch model idle this long (0 = keep it loaded).")
     openvoice_base_voice: str = Field(
         "jm_kumo", description="Voice that OpenVoice clones (`engine=openvoice`) speak with, in the speaker's tone colour."

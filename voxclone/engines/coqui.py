@@ -61,6 +61,15 @@ class CoquiEngine(Engine):
             return Availability("missing_weights", f"its weights are not in {folder} ({shown})", self.model_spec.fix())
         return READY
 
+    def load(self) -> None:
+        if self.settings.torch_threads and not self._loaded:
+            import torch
+
+            # Process-wide. One or two threads beat torch's one-per-core on a shared or busy CPU, where
+            # its spinning workers wait for each other (bench/coqui_tiny.py: 1.5 s against 12 s here).
+            torch.set_num_threads(self.settings.torch_threads)
+        super().load()
+
     def model(self) -> Any:
         """The loaded model (loaded now if it is not), marked as just used."""
         self.load()
