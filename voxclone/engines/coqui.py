@@ -42,15 +42,14 @@ class CoquiEngine(Engine):
         self.settings = settings
         self._model: Any = None
         self._used = 0.0
-        self._call_lock = threading.Lock()  # torch seeds are process-wide: one call at a time
+        # One call at a time: torch seeds are process-wide, and torch spreads a call over every core (or
+        # the GPU) already. Not `concurrent_calls = 1`: that would shrink the whole worker pool, and a
+        # Kokoro request would wait behind seconds of Bark.
+        self._call_lock = threading.Lock()
 
     @property
     def folder(self) -> Path:
         return locate(self.settings, self.model_spec)[0]
-
-    @property
-    def concurrent_calls(self) -> int | None:
-        return 1  # torch spreads one call over every core (or the GPU); two at once only slow both
 
     def availability(self) -> Availability:
         if not installed():
