@@ -70,7 +70,8 @@ def bark(out: Path) -> Path:
     """coqui's Bark layout: text_2.pt, coarse_2.pt, fine_2.pt (nanoGPT checkpoints: model_args, model,
     best_val_loss), a BERT WordPiece tokenizer and an EnCodec codec in transformers' own format, and
     stock speaker prompts as Bark's speaker_embeddings/*.npy."""
-    from transformers import EncodecConfig, EncodecFeatureExtractor, EncodecModel
+    from transformers import EncodecConfig, EncodecFeatureExtractor, EncodecModel, HubertConfig, HubertModel
+    from TTS.tts.layers.bark.hubert.tokenizer import HubertTokenizer
     from TTS.tts.layers.bark.model import GPT, GPTConfig
     from TTS.tts.layers.bark.model_fine import FineGPT, FineGPTConfig
 
@@ -115,6 +116,21 @@ def bark(out: Path) -> Path:
     )
     EncodecModel(codec).save_pretrained(folder / "encodec")
     EncodecFeatureExtractor(feature_size=1, sampling_rate=24_000, padding_value=0.0).save_pretrained(folder / "encodec")
+    # Cloning: HuBERT in transformers' format (9 layers: coqui reads the 9th hidden state) and the quantiser
+    # in its own zip-with-.info checkpoint format.
+    hubert = HubertConfig(
+        hidden_size=32,
+        num_hidden_layers=9,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
+    HubertModel(hubert).save_pretrained(folder / "hubert")
+    HubertTokenizer(hidden_size=16, input_size=32, output_size=10_000, version=0).save(
+        str(folder / "hubert_tokenizer.pth")
+    )
     rng = np.random.default_rng(SEED)
     (folder / "speakers").mkdir(exist_ok=True)
     for speaker in ("en_speaker_0", "en_speaker_1"):  # two of Bark's ten stock speakers

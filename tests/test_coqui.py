@@ -253,3 +253,11 @@ def test_allow_downloads_fetches_missing_weights_in_the_background_then_speaks(
             time.sleep(0.2)
     assert (tmp_path / "weights" / "bark" / "text_2.pt").read_bytes() == (folder / "text_2.pt").read_bytes()
     assert client.get("/speak_as/en_speaker_0", params={"prompt": "Downloaded."}).status_code == 200
+
+
+def test_engine_bark_clones_a_voice_prompt_from_recordings(settings, make_client, engines, coqui_models):
+    client = _bark_client(settings, make_client, engines, coqui_models / "bark")
+    voice = _enrol(client, "Owyn (Bark clone)", "bark")
+    assert voice["status"] == "ready" and voice["engine"] == "bark", voice
+    spoken = client.get(f"/speak_as/{voice['voice_id']}", params={"prompt": "I am a bunny."})
+    assert spoken.status_code == 200 and 0.3 < _seconds(spoken) <= 1.0 + len("I am a bunny.") / 10 + 0.05

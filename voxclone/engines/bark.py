@@ -4,23 +4,28 @@ made them.
 A Bark voice is a history prompt: `semantic_prompt` (int [T], < 10000), `coarse_prompt` (int [2, T'])
 and `fine_prompt` (int [8, T']) (codec codes < 1024), the keys of Bark's own `.npz` files. Stock voices
 are Bark's `en_speaker_0..9` (downloaded with the model, optional); a `.npz` on disk becomes a voice
-through VOXCLONE_EXTRA_VOICE_PATHS or `POST /v1/voices/import`. Bark has no speed control.
+through VOXCLONE_EXTRA_VOICE_PATHS or `POST /v1/voices/import`; `engine=bark` clones one from recordings
+as coqui's Bark does (EnCodec's codes and HuBERT's quantised semantic tokens of the speech). Bark has no
+speed control.
 
 Bark speaks at most ~14 s per call; voxclone cuts text into pieces of at most `max_piece_chars`, and caps
 each piece's generation at a length its text plausibly needs, so Bark does not babble past the words.
 The weights (MIT) come from `voxclone models pull bark`: coqui's Bark checkpoints (pinned by the MD5
-coqui itself checks), BERT's multilingual tokenizer and Meta's EnCodec 24 kHz codec.
+coqui itself checks), BERT's multilingual tokenizer, Meta's EnCodec 24 kHz codec, and for cloning HuBERT
+base with GitMylo's semantic quantiser.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import BadInput
+from ..cloning import ClonedVoice, CloneJob, Cloner
+from ..errors import BadAudio, BadInput, EngineUnavailable
 from ..settings import Settings
 from ..weights import ModelFile, ModelSpec
 from .base import AudioChunk, Capabilities, SpeakOptions, StockVoice, VoiceSpec
@@ -31,6 +36,8 @@ SEMANTIC_VOCAB = 10_000
 CODEBOOK = 1024
 SPEAKERS = tuple(f"en_speaker_{i}" for i in range(10))
 _KINDS = ("semantic", "coarse", "fine")
+HUBERT_TOKENIZER = "hubert_tokenizer.pth"
+_CLONE_SECONDS = 30.0  # of the recordings, the most that goes into a prompt
 _HF = "https://huggingface.co"
 
 
@@ -50,13 +57,25 @@ def _files() -> tuple[ModelFile, ...]:
         ModelFile("encodec/model.safetensors", f"{encodec}/model.safetensors"),
         ModelFile("encodec/preprocessor_config.json", f"{encodec}/preprocessor_config.json"),
     )
+    # Cloning from recordings (serp-ai's and coqui's method): HuBERT's features, quantised into Bark's
+    # semantic tokens by GitMylo's tokenizer. Optional: Bark speaks without them.
+    hubert = f"{_HF}/facebook/hubert-base-ls960/resolve/main"
+    cloning = (
+        ModelFile("hubert/config.json", f"{hubert}/config.json", required=False),
+        ModelFile("hubert/pytorch_model.bin", f"{hubert}/pytorch_model.bin", required=False),
+        ModelFile(
+            HUBERT_TOKENIZER,
+            f"{_HF}/GitMylo/bark-voice-cloning/resolve/main/quantifier_hubert_base_ls960_14.pth",
+            required=False,
+        ),
+    )
     suno = f"{_HF}/suno/bark/resolve/main/speaker_embeddings/v2"
     speakers = tuple(
         ModelFile(f"speakers/{s}_{k}_prompt.npy", f"{suno}/{s}_{k}_prompt.npy", required=False)
         for s in SPEAKERS
         for k in _KINDS
     )
-    return checkpoints + parts + speakers
+    return checkpoints + parts + cloning + speakers
 
 
 MODEL = ModelSpec(
@@ -116,6 +135,22 @@ def _local_bark(config: Any, folder: Path) -> Any:
     return model
 
 
+def _local_hubert(folder: Path) -> tuple[Any, Any]:
+    """coqui's HuBERT feature extractor (read from the folder, not fetched from the hub) and quantiser."""
+    from torch import nn
+    from transformers import HubertModel
+    from TTS.tts.layers.bark.hubert.kmeans_hubert import CustomHubert
+    from TTS.tts.layers.bark.hubert.tokenizer import HubertTokenizer
+
+    hubert = CustomHubert.__new__(CustomHubert)
+    nn.Module.__init__(hubert)
+    hubert.target_sample_hz, hubert.seq_len_multiple_of, hubert.output_layer = 16_000, None, 9  # coqui's values
+    hubert.model = HubertModel.from_pretrained(str(folder / "hubert"))
+    hubert.model.eval()
+    quantiser = HubertTokenizer.load_from_checkpoint(str(folder / HUBERT_TOKENIZER), map_location="cpu")
+    return hubert, quantiser
+
+
 class BarkEngine(CoquiEngine):
     """Bark voices: stock speaker prompts and `.npz` prompts, at 24 kHz."""
 
@@ -124,6 +159,7 @@ class BarkEngine(CoquiEngine):
         languages=("en", "de", "es", "fr", "hi", "it", "ja", "ko", "pl", "pt", "ru", "tr", "zh"),
         max_piece_chars=180,
         voice_files=(".npz",),
+        cloning_tiers=("instant",),
     )
     weights = (MODEL,)
     model_spec = MODEL
@@ -131,6 +167,10 @@ class BarkEngine(CoquiEngine):
     @classmethod
     def from_settings(cls, settings: Settings) -> BarkEngine:
         return cls(settings)
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._hubert: tuple[Any, Any] | None = None
 
     def _load(self) -> None:
         from TTS.tts.configs.bark_config import BarkConfig
@@ -183,6 +223,41 @@ class BarkEngine(CoquiEngine):
     def check_voice(self, params: Mapping[str, Any], files_dir: Path | None) -> None:
         self._prompt(params, files_dir)
 
+    def _release(self) -> None:
+        self._hubert = None
+
+    def prompt_from_audio(self, audio: np.ndarray, rate: int) -> dict[str, np.ndarray]:
+        """A voice prompt made from a speaker's recording: its codec codes and HuBERT's semantic tokens for
+        it (what coqui's Bark clone does, from samples in memory). Blocking."""
+        import torch
+
+        from ..audio import resample
+
+        if not (self.folder / "hubert" / "config.json").is_file() or not (self.folder / HUBERT_TOKENIZER).is_file():
+            raise EngineUnavailable(f"Bark's cloning models (HuBERT) are not in {self.folder}; fix: {MODEL.fix()}")
+        model = self.model()
+        if self._hubert is None:
+            self._hubert = _local_hubert(self.folder)
+        hubert, quantiser = self._hubert
+        speech = resample(audio, rate, SAMPLE_RATE)[: int(_CLONE_SECONDS * SAMPLE_RATE)]
+        wav = torch.from_numpy(np.ascontiguousarray(speech, np.float32)).unsqueeze(0)
+        with self._call_lock, torch.inference_mode():
+            hubert.to(model.device)
+            quantiser.to(model.device)
+            inputs = model.processor(raw_audio=wav.squeeze(0), sampling_rate=SAMPLE_RATE, return_tensors="pt")
+            codes = model.encodec.encode(
+                inputs["input_values"].to(model.device),
+                inputs["padding_mask"].to(model.device),
+                model.encodec_bandwidth,
+            )[0][0, 0]
+            semantic = quantiser.get_token(hubert.forward(wav.to(model.device), input_sample_hz=SAMPLE_RATE))
+        prompt = {
+            "semantic_prompt": semantic.cpu().numpy().astype(np.int64),
+            "coarse_prompt": codes[:2].cpu().numpy().astype(np.int64),
+            "fine_prompt": codes.cpu().numpy().astype(np.int64),
+        }
+        return check_prompt(prompt, "the clone")
+
     # Speaking -----------------------------------------------------------------------------------
 
     def synthesize(self, text: str, voice: VoiceSpec, options: SpeakOptions) -> Iterator[AudioChunk]:
@@ -199,3 +274,29 @@ class BarkEngine(CoquiEngine):
                 text, history_prompt=history, silent=True, max_gen_duration_s=min(14.0, 1.0 + len(text) / 10)
             )[0]
         yield AudioChunk(np.clip(audio.float().cpu().numpy(), -1.0, 1.0), SAMPLE_RATE, text)
+
+
+class BarkCloner(Cloner):
+    """A Bark voice prompt (`.npz`, as the original project made with serp-ai's fork) from the recordings."""
+
+    engine = "bark"
+    tier = "instant"
+
+    def clone(self, job: CloneJob) -> ClonedVoice:
+        if not isinstance(job.engine, BarkEngine):
+            raise BadInput("the bark cloner needs the bark engine")
+        engine = job.engine
+        rate = job.references[0].sample_rate
+        audio = np.concatenate([r.audio for r in job.references if r.sample_rate == rate])
+        if audio.size < rate:
+            raise BadAudio("Bark needs at least a second of speech to make a voice prompt")
+        job.progress(0.2, "encoding the recordings into a Bark prompt")
+        prompt = job.run(lambda: engine.prompt_from_audio(audio, rate))
+        out = io.BytesIO()
+        np.savez(
+            out,
+            semantic_prompt=prompt["semantic_prompt"],
+            coarse_prompt=prompt["coarse_prompt"],
+            fine_prompt=prompt["fine_prompt"],
+        )
+        return ClonedVoice(params={"prompt": "voice.npz"}, files={"voice.npz": out.getvalue()})

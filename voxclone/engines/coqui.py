@@ -75,11 +75,15 @@ class CoquiEngine(Engine):
         self._used = time.monotonic()
         return self._model
 
+    def _release(self) -> None:
+        """Drop models other than the main one (called when the engine unloads)."""
+
     def unload_if_idle(self, idle_s: float) -> bool:
         with self._load_lock:
             if not self._loaded or time.monotonic() - self._used < idle_s:
                 return False
             self._model, self._loaded = None, False
+            self._release()
         gc.collect()
         import torch
 
