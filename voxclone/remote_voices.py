@@ -97,4 +97,7 @@ class RemoteVoices:
             except VoxcloneError as e:
                 log.warning("the voices of %s could not be refreshed: %s", name, e)
                 wait = min(period, _RETRY_S)
+            except Exception:  # a bug in one refresh must not end the refreshing for good
+                log.exception("refreshing the voices of %s failed", name)
+                wait = min(period, _RETRY_S)
             await asyncio.sleep(wait)
