@@ -41,11 +41,16 @@ sys.path.insert(0, str(ROOT))
 from voxclone.asr import Transcriber, word_error_rate  # noqa: E402
 from voxclone.cloning import CloneJob, Reference  # noqa: E402
 from voxclone.embedding import SpeakerEncoder  # noqa: E402
-from voxclone.engines.kokoro import RUNTIMES, SAMPLE_RATE, KokoroEngine, stock_packs  # noqa: E402
+from voxclone.engines import VoiceSpec  # noqa: E402
+from voxclone.engines.kokoro import (  # noqa: E402
+    RUNTIMES,
+    SAMPLE_RATE,
+    KokoroEngine,
+    assemble_model,
+    stock_packs,
+)
 from voxclone.engines.kokoro_clone import InstantCloner  # noqa: E402
 from voxclone.filters import FilterChain, build_chain  # noqa: E402
-from voxclone.engines import SpeakOptions, VoiceSpec  # noqa: E402
-from voxclone.engines.kokoro import assemble_model  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "librispeech_train-clean-100"
 TEST_SENTENCES = (

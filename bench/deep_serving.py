@@ -29,13 +29,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from clone_quality import TEST_SENTENCES, Judge  # noqa: E402
+from voxclone.cloning.analysis import voice_stats  # noqa: E402
 
 from voxclone.cloning import shared_encoder  # noqa: E402
-from voxclone.cloning.analysis import voice_stats  # noqa: E402
-from voxclone.engines.kokoro_deep import artefact  # noqa: E402
-from voxclone.engines.kokoro_deep.model import bias_owner, load, vocab  # noqa: E402
 from voxclone.engines.base import VoiceSpec  # noqa: E402
 from voxclone.engines.kokoro import SAMPLE_RATE, KokoroEngine, assemble_model  # noqa: E402
+from voxclone.engines import kokoro_deep_voice as artefact  # noqa: E402
+from voxclone.engines.kokoro_deep.model import bias_owner, load, vocab  # noqa: E402
 
 FIRST_CLAUSE = "Hello there,"
 PARAGRAPH = (

@@ -16,7 +16,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-bash scripts/install.sh piper,test
+bash scripts/install.sh piper,test,coqui
 # openai's npm package asks for node >= 22 but runs on Debian 12's node 18 (the suite checks it): quiet that warning.
 (cd tests/sdk/js && npm ci --no-audit --no-fund --loglevel=error)
 # Gates first, in seconds: lint, formatting, types (strict on the contracts and the core), layering.

@@ -26,14 +26,14 @@ if importlib.util.find_spec("torch") is None or importlib.util.find_spec("kokoro
 import torch
 
 from voxclone.cloning import shared_encoder
-from voxclone.engines.kokoro_deep import artefact
+from voxclone.engines.base import VoiceSpec
+from voxclone.engines.kokoro import SAMPLE_RATE, KokoroEngine, assemble_model, stock_packs
+from voxclone.engines import kokoro_deep_voice as artefact
 from voxclone.engines.kokoro_deep.accept import judge
 from voxclone.engines.kokoro_deep.fit import FitOptions
 from voxclone.engines.kokoro_deep.job import read_progress, write_job
 from voxclone.engines.kokoro_deep.model import HALF, bias_owner, vocab
 from voxclone.engines.kokoro_deep.run import fit_voice
-from voxclone.engines.base import VoiceSpec
-from voxclone.engines.kokoro import SAMPLE_RATE, KokoroEngine, assemble_model, stock_packs
 from voxclone.engines.kokoro_graph import DURATIONS_TENSOR, F0_TENSOR, split_at_sine_source
 from voxclone.errors import BadInput
 

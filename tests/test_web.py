@@ -54,7 +54,8 @@ def _speak_and_wait_for_playback(page) -> None:
 def test_speak_streams_and_plays_with_no_console_errors(live_server, page):
     page.goto(live_server.url + "/")
     page.wait_for_function("document.querySelectorAll('#voice option').length >= 6")
-    assert page.locator("#voice optgroup[label='Stock voices'] option").count() >= 6
+    assert page.locator("#voice optgroup[label='Kokoro'] option").count() >= 5  # voices grouped by engine
+    assert page.locator("#voice optgroup[label='Piper'] option").count() >= 1
     assert not page.locator("#download").is_visible()  # nothing to download before anything was spoken
     page.get_by_label("Text").fill("Hello from the browser. This sentence streams while it plays.")
     _speak_and_wait_for_playback(page)
@@ -170,3 +171,15 @@ def test_page_behind_a_proxy_without_keys_says_how_to_add_them(settings, make_li
         error = page.locator("#speak-error")
         error.wait_for(state="visible")
         assert "voxclone keys create" in error.inner_text()
+
+
+def test_engines_not_enabled_are_shown_with_the_command_that_enables_them(live_server, page):
+    page.goto(live_server.url + "/")
+    page.wait_for_function("document.querySelectorAll('#voice option').length >= 6")
+    page.get_by_text("More engines (not enabled here)").click()
+    shown = page.locator("#unavailable").inner_text()
+    assert "ElevenLabs" in shown and "VOXCLONE_ELEVENLABS_API_KEY" in shown
+    assert "Bark" in shown and "voxclone models pull bark" in shown
+    assert "XTTS-v2" in shown and "non-commercial" in shown
+    shot(page, "engines")
+    assert page.console_errors == []

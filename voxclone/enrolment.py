@@ -270,13 +270,19 @@ class Enroller:
             folder = self.library.files_dir(voice.id)
             references = load_references(folder)
             check_total([Sample(r.audio, "", r.audio.size / r.sample_rate) for r in references], self.settings.min_speech_seconds)
+            cloner = self.cloners.get(job.engine, job.tier)
+            base = self.library.get(cloner.base_voice) if cloner.base_voice else None
             clone = CloneJob(
-                references=references, engine=self.engines.usable(job.engine), run=self._engine_calls,
+                references=references, engine=self.engines.usable(base.engine if base else job.engine), run=self._engine_calls,
                 encoder=self.listeners.encoder, transcriber=self.listeners.transcriber,
                 budget_s=self.settings.enrolment_time_budget_s, min_speech_seconds=self.settings.min_speech_seconds,
                 progress=self._progress(job, show_on_voice=voice.status == "enrolling"), workdir=folder / "work" / job.tier,
+                voice_name=voice.name,
             )
-            result = self.cloners.get(job.engine, job.tier).clone(clone)
+            result = cloner.clone(clone)
+            if base is not None:  # the base voice, then the cloner's filters over it
+                result.params, result.filters = {**base.params, **result.params}, [*base.filters, *result.filters]
+                result.engine = base.engine
             if self.jobs.end(job.id, "done"):
                 self._install(voice.id, job.tier, result)
         except Cancelled:
@@ -299,7 +305,7 @@ class Enroller:
                 raise ValueError(f"a cloner may only write plain file names, not {name!r}")
             atomic_write(folder / name, data)
         self.library.update(
-            voice_id, params=result.params, filters=result.filters, scores={k: float(v) for k, v in result.scores.items()},
+            voice_id, **({"engine": result.engine} if result.engine else {}), params=result.params, filters=result.filters, scores={k: float(v) for k, v in result.scores.items()},
             tier=tier, status="ready", progress=1.0, error=None, bump_version=True,
         )
         self.cache.drop_voice(voice_id)

@@ -70,3 +70,23 @@ class IdentityUnavailable(VoxcloneError):
     """Tokens cannot be checked now: the issuer's signing keys could not be fetched."""
 
     code = "identity_unavailable"
+
+
+class UpstreamError(VoxcloneError):
+    """A service voxclone speaks through (ElevenLabs, a model host) answered with an error or not at all."""
+
+    code = "upstream_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "upstream_timeout"
+
+
+class UpstreamRateLimited(UpstreamError):
+    """The upstream refused for quota or rate; the client should retry after `retry_after` seconds."""
+
+    code = "upstream_rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

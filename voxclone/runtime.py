@@ -7,25 +7,32 @@ engines, the library, the cache, the worker pool or the services, so they are wi
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
+import threading
 from dataclasses import dataclass
 
+from . import models
 from .cache import AudioCache
 from .cloning import Cloners, build_cloners
-from .engines import Engines, build_engines
+from .engines import Engines, RemoteEngine, build_engines
 from .enrolment import Enroller
 from .errors import VoxcloneError
 from .jobs import JobQueue
 from .listeners import Listeners
 from .metrics import Metrics
 from .realtime import Sessions
+from .remote_voices import RemoteVoices
 from .revoice import Revoicer
 from .settings import Settings
 from .speech import SpeechService
 from .timestamps import TimedSpeech
 from .transcription import TranscriptionService
+from .voice_files import VoiceFiles
 from .voices import VoiceLibrary, install_voices
 from .workers import WorkerPool, default_workers
+
+log = logging.getLogger("voxclone.runtime")
 
 
 def useful_workers(engines: Engines) -> int:
@@ -66,6 +73,9 @@ class Runtime:
         self.enroller = Enroller(
             settings, self.library, self.jobs, self.engines, self.cloners, self.workers, self.cache, self.listeners
         )
+        self.remote_voices = RemoteVoices(self.library, self.engines)
+        self.voice_files = VoiceFiles(self.library, self.engines)
+        self._tasks: list[asyncio.Task[None]] = []
 
     def load(self) -> None:
         """Load every usable engine's models now (start-up) rather than on first use. Blocking."""
@@ -81,9 +91,48 @@ class Runtime:
             return None
 
     def start(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        """Begin background work: enrolments left by a stopped process resume; stray voice folders go."""
+        """Begin background work: enrolments left by a stopped process resume; stray voice folders go; remote
+        engines' voice lists are refreshed."""
         self._sweep_orphans()
         self.enroller.start(loop)
+        if loop is not None:  # upstream voice lists (ElevenLabs'), refreshed in the background
+            self._tasks += [loop.create_task(self.remote_voices.run(name)) for name in self.remote_voices.listing()]
+        if self.settings.allow_downloads:
+            threading.Thread(target=self._pull_missing, name="voxclone-pull", daemon=True).start()
+        if loop is not None and self.settings.model_idle_ttl_s > 0:
+            self._tasks.append(loop.create_task(self._unload_idle(self.settings.model_idle_ttl_s)))
+
+    def _pull_missing(self) -> None:
+        """With --allow-downloads: fetch the weights of every engine that lacks them, one after another.
+        Files this release pins no digest for are trusted and their digests recorded, as `--unverified`."""
+        for name in self.engines.all_names():
+            if self.engines.availability(name).state != "missing_weights":
+                continue
+            for spec in self.engines[name].weights:
+                log.info("downloading the %s model for the %s engine (--allow-downloads)", spec.name, name)
+                try:
+                    models.pull(self.settings, spec.name, unverified=True)
+                except VoxcloneError as e:
+                    log.warning("could not download %s: %s", spec.name, e)
+        install_voices(self.library, self.engines, self.settings.extra_voice_paths)  # stock voices that came with them
+
+    async def _unload_idle(self, idle_s: float) -> None:
+        """Free models (GPU memory) that no request used for `idle_s`; they load again when next needed."""
+        while True:
+            await asyncio.sleep(max(0.5, idle_s / 4))
+            for name, engine in self.engines.items():
+                if await asyncio.to_thread(engine.unload_if_idle, idle_s):
+                    log.info("unloaded the %s model (idle for %.0f s)", name, idle_s)
+
+    async def stop(self) -> None:
+        """End background work and close remote engines' connections on this event loop."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for engine in self.engines.values():
+            if isinstance(engine, RemoteEngine):
+                await engine.aclose()
 
     def _sweep_orphans(self) -> None:
         """Delete voice folders with no voice (left by a crash during delete or a failed create)."""

@@ -44,6 +44,39 @@ class Settings(BaseSettings):
         default_factory=dict, description="Settings of third-party engines, by engine name (a TOML table per engine)."
     )
 
+    # Remote engines: ElevenLabs (its voices appear in the library; requests speak through its API)
+    elevenlabs_api_key: SecretStr | None = Field(
+        None, description="An ElevenLabs API key: its account's voices join the library (never logged or shown)."
+    )
+    elevenlabs_url: str = Field("https://api.elevenlabs.io", description="ElevenLabs' API base (or a compatible server's).")
+    elevenlabs_model_id: str = Field("eleven_multilingual_v2", description="ElevenLabs model that speaks its voices.")
+    elevenlabs_timeout_s: float = Field(30.0, gt=0, description="Longest wait for ElevenLabs before a 504.")
+    elevenlabs_refresh_s: float = Field(300.0, gt=0, description="How often the account's voice list is refreshed.")
+
+    # Model weights that are not shipped on PyPI (`voxclone models pull NAME`)
+    model_dir: Path | None = Field(None, description="Where `voxclone models pull` puts weights (default DATA_DIR/models).")
+    model_paths: Annotated[dict[str, Path], NoDecode] = Field(
+        default_factory=dict,
+        description="Weights copied in by hand, by model name: `bark=/srv/bark,xtts_v2=/srv/xtts` (`--model-path`).",
+    )
+    model_manifest: Path | None = Field(
+        None, description="A JSON file of model entries that add to or replace the built-in manifest (mirrors, own weights)."
+    )
+    allow_downloads: bool = Field(
+        False, description="Let the server download missing weights itself (`--allow-downloads`); else only `models pull` does."
+    )
+    torch_threads: int = Field(
+        0, ge=0, description="Threads torch uses on the CPU (coqui engines; process-wide); 0 = torch's default."
+    )
+    model_idle_ttl_s: float = Field(0.0, ge=0, description="Unload a torch model idle this long (0 = keep it loaded).")
+    openvoice_base_voice: str = Field(
+        "jm_kumo", description="Voice that OpenVoice clones (`engine=openvoice`) speak with, in the speaker's tone colour."
+    )
+    xtts_accept_cpml: bool = Field(
+        False,
+        description="Enable XTTS-v2: its weights are under the Coqui Public Model License (CPML), non-commercial use only.",
+    )
+
     # Cache
     cache_size_bytes: int = Field(1 << 30, ge=0, description="Bound of the on-disk audio cache (LRU).")
 
@@ -167,6 +200,19 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("model_paths", mode="before")
+    @classmethod
+    def _split_pairs(cls, value: Any) -> Any:
+        # "bark=/srv/bark,xtts=/srv/xtts" from the environment; a JSON object or TOML table works too.
+        if isinstance(value, str):
+            if value.lstrip().startswith("{"):
+                return json.loads(value)
+            pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
+            if not all(len(pair) == 2 for pair in pairs):
+                raise ValueError("model paths are NAME=PATH pairs separated by commas")
+            return {name.strip(): path.strip() for name, path in pairs}
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _check_networks(cls, value: list[str]) -> list[str]:
@@ -225,6 +271,11 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def weights_dir(self) -> Path:
+        """Where pulled model weights live: `model_dir`, else DATA_DIR/models."""
+        return self.model_dir or self.models_dir
 
     @property
     def keys_path(self) -> Path:

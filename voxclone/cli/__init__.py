@@ -8,6 +8,7 @@ from .. import __version__
 from .cloning import clone, evaluate_voice
 from .keys import keys
 from .listening import revoice, transcribe
+from .models import models_group
 from .serve import serve
 from .speech import say, voices
 
@@ -26,3 +27,4 @@ main.add_command(evaluate_voice)
 main.add_command(keys)
 main.add_command(transcribe)
 main.add_command(revoice)
+main.add_command(models_group)

@@ -21,10 +21,19 @@ config_option = click.option(
     help="A TOML settings file (see README); environment variables override it.",
 )
 
+model_path_option = click.option(
+    "--model-path", "model_paths", multiple=True, metavar="NAME=PATH",
+    help="Weights of model NAME copied in by hand, in folder PATH (repeatable; VOXCLONE_MODEL_PATHS).",
+)
+
 
 def settings_from(config_file: Path | None, data_dir: Path | None, **overrides: Any) -> Settings:
     if data_dir is not None:
         overrides["data_dir"] = data_dir
+    if overrides.get("model_paths"):
+        overrides["model_paths"] = ",".join(overrides["model_paths"])
+    else:
+        overrides.pop("model_paths", None)
     try:
         return load_settings(config_file, **overrides)
     except (ValueError, OSError) as e:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import config_option, data_dir_option, friendly_errors, settings_from
+from .common import config_option, data_dir_option, friendly_errors, model_path_option, settings_from
 
 if TYPE_CHECKING:
     from ..auth import KeyRing
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     metavar="PATH",
     help="Path prefix the server is reached under through a proxy, e.g. /voice (VOXCLONE_ROOT_PATH).",
 )
+@model_path_option
+@click.option("--allow-downloads", is_flag=True, help="Download missing model weights in the background (else only `voxclone models pull` does).")
 @friendly_errors
 def serve(
     host: str,
@@ -40,6 +42,8 @@ def serve(
     lazy: bool,
     allow_public: bool,
     root_path: str | None,
+    model_paths: tuple[str, ...],
+    allow_downloads: bool,
 ) -> None:
     """Start the speech server."""
     import uvicorn
@@ -55,7 +59,9 @@ def serve(
         overrides["allow_public_without_keys"] = True
     if root_path is not None:
         overrides["root_path"] = root_path
-    settings = settings_from(config_file, data_dir, **overrides)
+    if allow_downloads:
+        overrides["allow_downloads"] = True
+    settings = settings_from(config_file, data_dir, model_paths=model_paths, **overrides)
     keys = key_ring(settings)
     tokens = TokenVerifier.from_settings(settings)
     authenticated = keys.enabled or tokens is not None

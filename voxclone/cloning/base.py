@@ -49,6 +49,7 @@ class ClonedVoice:
     files: dict[str, bytes] = field(default_factory=dict)
     filters: list[dict[str, Any]] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
+    engine: str | None = None  # the engine it speaks with, when not the cloner's (filters over another voice)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class CloneJob:
     workdir: Path  # the cloner's own folder: kept across restarts, for checkpoints
     current: ClonedVoice | None = None  # what the voice speaks with now, for tiers that refine it
     seed: int = 0
+    voice_name: str = ""  # what the user called the voice (cloners that make it elsewhere name it so)
 
     @classmethod
     def direct(
@@ -85,6 +87,9 @@ class Cloner(ABC):
 
     engine: ClassVar[str]
     tier: ClassVar[str]
+    # A library voice the clones speak with, through the filters the cloner fits (OpenVoice's tone colour
+    # over a Kokoro voice); None: the cloner makes voices of its own engine.
+    base_voice: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Cloner:

@@ -24,6 +24,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ..settings import Settings
+    from ..weights import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class Engine(ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
+    weights: ClassVar[tuple[ModelSpec, ...]] = ()  # downloadable weights it needs (`voxclone models pull`)
 
     def __init__(self) -> None:
         self._load_lock = threading.Lock()
@@ -166,6 +168,10 @@ class Engine(ABC):
     def _load(self) -> None:  # noqa: B027 (engines with nothing to load keep this)
         """Load the engine's models (called once, under a lock)."""
 
+    def unload_if_idle(self, idle_s: float) -> bool:
+        """Free the models if no call used them for `idle_s` seconds (GPU memory); True if it did."""
+        return False
+
     @abstractmethod
     def stock_voices(self) -> list[StockVoice]: ...
 
@@ -191,6 +197,16 @@ class RemoteEngine(Engine):
 
     def synthesize(self, text: str, voice: VoiceSpec, options: SpeakOptions) -> Iterator[AudioChunk]:
         raise TypeError(f"{self.name} is a remote engine: call astream on the event loop")
+
+    # Seconds between refreshes of `remote_voices`; None: the engine offers no voices of its own upstream.
+    voices_refresh_s: float | None = None
+
+    async def remote_voices(self) -> list[StockVoice]:
+        """The voices the upstream offers now (an account's voices), listed in the library as `remote`."""
+        return []
+
+    async def aclose(self) -> None:
+        """Close connections opened on the running event loop."""
 
 
 def speech_bounds(audio: np.ndarray, sample_rate: int, threshold: float = 0.01, pad_s: float = 0.04) -> tuple[int, int]:

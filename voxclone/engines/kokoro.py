@@ -255,7 +255,7 @@ class KokoroEngine(Engine):
                 raise BadInput(f"unknown Kokoro pack {params['pack']!r}; choose one of {sorted(packs)}")
             return packs[params["pack"]]
         if "deep_file" in params:
-            from .kokoro_deep.artefact import load as load_deep_voice
+            from .kokoro_deep_voice import load as load_deep_voice
 
             return load_deep_voice(VoiceSpec("", 0, params, files_dir).path(str(params["deep_file"]))).style
         if "style_file" in params:

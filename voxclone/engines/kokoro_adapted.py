@@ -1,6 +1,6 @@
 """Speaking deep-cloned Kokoro voices at stock speed: the shipped graph with the voice's own weights in place.
 
-A deep voice (voxclone.engines.kokoro_deep.artefact) is a style table plus new values for some float
+A deep voice (voxclone.engines.kokoro_deep_voice) is a style table plus new values for some float
 initializers of the shipped graph: the decoder's AdaIN `fc` biases. onnxruntime replaces initializers
 of a session by name (`SessionOptions.add_initializer`), so each deep voice gets its own session of
 the unchanged int8 file: nothing is re-quantised, and a call costs what a stock voice's costs.
@@ -25,7 +25,7 @@ import onnxruntime as ort
 
 from ..errors import BadInput
 from ..onnx_sessions import onnx_session
-from .kokoro_deep.artefact import DeepVoice, load
+from .kokoro_deep_voice import DeepVoice, load
 
 # (tokens, style row, speed) -> (audio, frames per token when the graph gives them)
 Runner = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]]

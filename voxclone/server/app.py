@@ -58,6 +58,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             await anyio.to_thread.run_sync(runtime.load)  # off the event loop, before the first request
         runtime.start(asyncio.get_running_loop())
         yield
+        await runtime.stop()
         runtime.close()
 
     app = FastAPI(title="voxclone", version=__version__, lifespan=lifespan)

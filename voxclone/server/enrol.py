@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, StringConstraints
 
 from ..enrolment import DEFAULT_TIER, Enroller, Upload, parse_labels
 from ..errors import LimitExceeded
+from ..runtime import Runtime
 from ..settings import Settings
 from . import deps
 from .uploads import read_upload
@@ -58,14 +59,33 @@ async def add_voice(
         bool | None, Absent, Form(description="Accepted; every sample is trimmed to speech and levelled anyway")
     ] = None,
     tier: Annotated[Tier | None, Absent, Form(description=TIER_HELP)] = None,
+    engine: Annotated[
+        str | None, Absent, Form(max_length=64, description="Engine the clone speaks with (default: VOXCLONE_CLONE_ENGINE), e.g. elevenlabs")
+    ] = None,
 ) -> dict[str, Any]:
     uploads = await _uploads(files, transcripts or [], settings)
     voice = await anyio.to_thread.run_sync(
         lambda: enroller.add_voice(
-            name=name, uploads=uploads, description=description or "", labels=parse_labels(labels), tier=tier or DEFAULT_TIER
+            name=name, uploads=uploads, description=description or "", labels=parse_labels(labels), engine=engine,
+            tier=tier or DEFAULT_TIER,
         )
     )
     return {"voice_id": voice.id, "requires_verification": False}
+
+
+@router.post("/v1/voices/import", summary="Add a voice from a model file (a Bark .npz prompt, a Kokoro .npy style...)")
+async def import_voice(
+    name: Annotated[str, Form(min_length=1, max_length=100)],
+    file: Annotated[UploadFile, File(description="A voice model file an installed engine reads")],
+    settings: Annotated[Settings, Depends(deps.settings)],
+    runtime: Annotated[Runtime, Depends(deps.runtime)],
+    description: Annotated[str, Form(max_length=1000)] = "",
+) -> dict[str, Any]:
+    (upload,) = await _uploads([file], [], settings)
+    voice = await anyio.to_thread.run_sync(
+        lambda: runtime.voice_files.add(name=name, file_name=upload.file_name, data=upload.data, description=description)
+    )
+    return {"voice_id": voice.id, "engine": voice.engine, "requires_verification": False}
 
 
 @router.post("/v1/voices/{voice_id}/edit", summary="Rename, relabel, or add samples to a voice (re-enrols it)")

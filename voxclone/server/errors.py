@@ -21,6 +21,9 @@ from ..errors import (
     LimitExceeded,
     Unauthorized,
     UnsupportedFormat,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
     VoiceConflict,
     VoiceNotFound,
     VoiceNotReady,
@@ -42,6 +45,9 @@ STATUS: dict[type[VoxcloneError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     IdentityUnavailable: 503,
+    UpstreamError: 502,
+    UpstreamTimeout: 504,
+    UpstreamRateLimited: 429,
 }
 
 
@@ -93,7 +99,7 @@ def _voxclone_error(request: Request, error: VoxcloneError) -> JSONResponse:
         if error.retry_after is not None:
             status = 429
             headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-    if isinstance(error, Busy):
+    if isinstance(error, Busy | UpstreamRateLimited):
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"

@@ -60,7 +60,7 @@ async def openai_speech(body: OpenAISpeech, speech: Annotated[SpeechService, Dep
     if body.stream_format == "sse":
         return sse_response(speech.stream(request))
     if body.stream:
-        return audio_response(speech.stream(request))
+        return await audio_response(speech.stream(request))
     return _clip_response(await speech.clip(request))
 
 

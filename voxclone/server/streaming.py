@@ -22,9 +22,24 @@ router = APIRouter(tags=["speech"])
 STREAM_HEADERS = {"Cache-Control": "no-store, no-transform", "X-Accel-Buffering": "no"}
 
 
-def audio_response(stream: AudioStream) -> StreamingResponse:
+async def _started(stream: AudioStream) -> AsyncIterator[bytes]:
+    """The stream's chunks, its first one already awaited: a failure before any audio (an upstream's
+    refusal, a missing model) is then raised before the response starts, and gets its own status."""
+    reader = stream.read()
+    first = await anext(reader, b"")
+
+    async def body() -> AsyncIterator[bytes]:
+        if first:
+            yield first
+        async for chunk in reader:
+            yield chunk
+
+    return body()
+
+
+async def audio_response(stream: AudioStream) -> StreamingResponse:
     return StreamingResponse(
-        stream.read(), media_type=stream.content_type, headers={"X-Voice-Id": stream.voice_id, **STREAM_HEADERS}
+        await _started(stream), media_type=stream.content_type, headers={"X-Voice-Id": stream.voice_id, **STREAM_HEADERS}
     )
 
 
@@ -48,4 +63,4 @@ async def elevenlabs_stream(
     speech: Annotated[SpeechService, Depends(deps.speech)],
     output_format: Annotated[str, Query(max_length=32)] = "mp3_44100_128",
 ) -> StreamingResponse:
-    return audio_response(speech.stream(body.speech_request(voice_id, output_format)))
+    return await audio_response(speech.stream(body.speech_request(voice_id, output_format)))

@@ -76,25 +76,67 @@ function describe(voice) {
   return `${voice.name}${labels ? ` (${labels})` : ""}${state}`;
 }
 
+// Engines by name as people know them; any other engine shows its own name.
+const ENGINE_NAMES = { kokoro: "Kokoro", piper: "Piper", elevenlabs: "ElevenLabs", bark: "Bark", xtts: "XTTS-v2", tone: "Tone (test engine)" };
+const CATEGORY_ORDER = ["cloned", "file", "remote", "premade"];
+let engines = {};
+
+// Every engine's state from /health (which answers 503 while the default voice loads: still read it).
+async function loadEngines() {
+  try {
+    const headers = api.key() ? { Authorization: `Bearer ${api.key()}` } : {};
+    const response = await fetch(api.url("/health"), { headers });
+    engines = (await response.json()).engines || {};
+  } catch {
+    engines = {};
+  }
+  renderUnavailable();
+}
+
+const usable = (engine) => !engines[engine] || ["ready", "not_loaded"].includes(engines[engine].state);
+
+function renderUnavailable() {
+  const list = $("unavailable");
+  list.replaceChildren();
+  for (const [name, info] of Object.entries(engines)) {
+    if (usable(name)) continue;
+    const item = document.createElement("li");
+    const title = document.createElement("strong");
+    title.textContent = ENGINE_NAMES[name] || name;
+    const why = document.createElement("span");
+    why.textContent = ` — ${info.state.replace("_", " ")}${info.detail ? `: ${info.detail}` : ""}`;
+    item.append(title, why);
+    if (info.fix) {
+      const fix = document.createElement("code");
+      fix.textContent = info.fix;
+      item.append(document.createElement("br"), "To enable: ", fix);
+    }
+    list.append(item);
+  }
+  $("engines-box").hidden = !list.children.length;
+}
+
 async function loadVoices(select) {
   voices = (await api.json("/v1/voices")).voices;
+  await loadEngines();
   const picker = $("voice");
   const previous = select || picker.value;
   picker.replaceChildren();
-  const groups = { cloned: "Your voices", file: "From files", premade: "Stock voices" };
-  for (const [category, title] of Object.entries(groups)) {
-    const members = voices.filter((v) => v.category === category);
-    if (!members.length) continue;
+  const byEngine = new Map();
+  for (const voice of voices) byEngine.set(voice.engine, [...(byEngine.get(voice.engine) || []), voice]);
+  for (const [engine, members] of byEngine) {
     const group = document.createElement("optgroup");
-    group.label = title;
+    group.label = ENGINE_NAMES[engine] || engine;
+    group.dataset.engine = engine;
+    members.sort((a, b) => CATEGORY_ORDER.indexOf(a.category) - CATEGORY_ORDER.indexOf(b.category));
     for (const voice of members) {
-      const option = new Option(describe(voice), voice.voice_id);
-      option.disabled = voice.status !== "ready";
+      const option = new Option(describe(voice) + (usable(engine) ? "" : " — unavailable"), voice.voice_id);
+      option.disabled = voice.status !== "ready" || !usable(engine);
       group.append(option);
     }
     picker.append(group);
   }
-  const ready = voices.filter((v) => v.status === "ready");
+  const ready = voices.filter((v) => v.status === "ready" && usable(v.engine));
   picker.value = ready.some((v) => v.voice_id === previous) ? previous : ready.find((v) => v.voice_id === "jm_kumo")?.voice_id || ready[0]?.voice_id || "";
   renderMyVoices();
 }

@@ -24,7 +24,7 @@ from ...audio import ANALYSIS_RATE, resample
 from ...embedding import SpeakerEncoder
 from ..base import SpeakOptions, VoiceSpec
 from .accept import Verdict, judge, speaker_of_instant
-from .artefact import DeepVoice, save
+from ..kokoro_deep_voice import DeepVoice, save
 from .fit import DeepFit, FitOptions, FitProgress, FitResult
 from .job import ARTEFACT_FILE, CHECKPOINT_FILE, PREPARED_FILE, RESULT_FILE, JobSpec, Reporter, write_json
 from .model import HALF, SAMPLE_RATE

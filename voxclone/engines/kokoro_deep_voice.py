@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import BadInput
+from ..errors import BadInput
 
 FORMAT = 1
 _INIT = "init/"
