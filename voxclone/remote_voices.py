@@ -14,7 +14,7 @@ import logging
 import re
 
 from .engines import Engines, RemoteEngine, StockVoice
-from .errors import VoiceConflict, VoxcloneError
+from .errors import VoiceConflict, VoiceNotFound, VoxcloneError
 from .voices import Voice, VoiceLibrary
 
 log = logging.getLogger("voxclone.remote_voices")
@@ -26,10 +26,23 @@ def _voice_id(engine: str, upstream_id: str) -> str:
     return f"{engine}-{re.sub(r'[^A-Za-z0-9_-]', '_', upstream_id)}"[:64]
 
 
+def _name_taken(library: VoiceLibrary, name: str) -> bool:
+    try:
+        library.get(name)
+    except VoiceNotFound:
+        return False
+    except VoiceConflict:
+        return True
+    return True
+
+
 def _create(library: VoiceLibrary, engine: str, stock: StockVoice) -> None:
-    """Add an upstream voice under its own name, or with the engine's name after it when that is taken."""
+    """Add an upstream voice under its own name, or with the engine's name after it when that is taken
+    (names may repeat in the library, but a voice asked for by name should be the one the user means)."""
     voice_id = _voice_id(engine, str(stock.params["voice_id"]))
     for name in (stock.name, f"{stock.name} ({engine})", voice_id):
+        if name != voice_id and _name_taken(library, name):
+            continue
         try:
             library.create(
                 voice_id=voice_id,
