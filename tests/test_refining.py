@@ -45,7 +45,9 @@ def _wait(client: TestClient, voice_id: str, until, timeout: float = 30) -> dict
 
 
 def _running(voice: dict) -> bool:
-    return voice["refining"] is not None and voice["refining"]["status"] == "running" and voice["refining"]["progress"] > 0
+    return (
+        voice["refining"] is not None and voice["refining"]["status"] == "running" and voice["refining"]["progress"] > 0
+    )
 
 
 def _ended(voice: dict) -> bool:
@@ -109,12 +111,16 @@ def test_deleting_a_voice_stops_its_refinement(tone_settings, make_client):
 
 def test_a_restart_mid_refinement_resumes_from_its_checkpoint(tone_settings, engines, listeners):
     first = ToneRefiner(steps=60, step_s=0.05)
-    with TestClient(create_app(tone_settings, runtime=Runtime(tone_settings, Parts(engines, _parts(first).cloners, listeners)))) as client:
+    with TestClient(
+        create_app(tone_settings, runtime=Runtime(tone_settings, Parts(engines, _parts(first).cloners, listeners)))
+    ) as client:
         voice_id = _add(client)
         _wait(client, voice_id, lambda v: _running(v) and v["refining"]["progress"] >= 0.2)
     assert first.stopped.wait(5)  # the server stopped, and the refinement with it
     second = ToneRefiner(steps=60, step_s=0.05)
-    with TestClient(create_app(tone_settings, runtime=Runtime(tone_settings, Parts(engines, _parts(second).cloners, listeners)))) as client:
+    with TestClient(
+        create_app(tone_settings, runtime=Runtime(tone_settings, Parts(engines, _parts(second).cloners, listeners)))
+    ) as client:
         assert client.get(f"/v1/voices/{voice_id}").json()["tier"] == "instant"
         voice = _wait(client, voice_id, _ended)
     assert voice["refining"]["status"] == "done" and voice["tier"] == "deep"
@@ -142,7 +148,9 @@ def test_edit_with_tier_deep_refines_a_ready_voice_and_refuses_what_it_cannot(to
 
 def test_a_tier_that_is_not_installed_is_refused_with_what_is(tone_settings, make_client):
     client = make_client(tone_settings, _parts(None))
-    response = client.post("/v1/voices/add", data={"name": "X", "tier": "deep"}, files=[("files", ("me.flac", CLIP.read_bytes()))])
+    response = client.post(
+        "/v1/voices/add", data={"name": "X", "tier": "deep"}, files=[("files", ("me.flac", CLIP.read_bytes()))]
+    )
     assert response.status_code == 422 and "installed: tone/instant" in response.json()["detail"]["message"]
     assert all(v["name"] != "X" for v in client.get("/v1/voices").json()["voices"])
 

@@ -13,7 +13,7 @@ GE2E (resemblyzer) is the benchmark's judge and is never used here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,10 +34,15 @@ class Verdict:
     accepted: bool
     reason: str
     scores: dict[str, float]
+    filters: list[dict[str, Any]] = field(default_factory=list)  # the chain the deep voice speaks through
 
 
 def probe_scores(
-    speak: Callable[[str], np.ndarray], rate: int, encoder: SpeakerEncoder, transcriber: Transcriber, reference: np.ndarray
+    speak: Callable[[str], np.ndarray],
+    rate: int,
+    encoder: SpeakerEncoder,
+    transcriber: Transcriber,
+    reference: np.ndarray,
 ) -> tuple[float, float]:
     """(d-vector similarity of the probes to the reference embedding, word error rate over the probes)."""
     pieces = [speak(text) for text in PROBES]

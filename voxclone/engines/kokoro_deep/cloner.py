@@ -83,8 +83,14 @@ class DeepCloner(Cloner):
         if not (job.workdir / JOB_FILE).exists():  # else: a restarted job, resumed from its folder as it was
             style = np.load(io.BytesIO(current.files[current.params["style_file"]]), allow_pickle=False)
             write_job(
-                job.workdir, engine.model_file(), [(r.audio, r.sample_rate, r.transcript) for r in job.references],
-                style, current.filters, self.options, threads=self.threads, runtime=engine.runtime,
+                job.workdir,
+                engine.model_file(),
+                [(r.audio, r.sample_rate, r.transcript) for r in job.references],
+                style,
+                current.filters,
+                self.options,
+                threads=self.threads,
+                runtime=engine.runtime,
                 graph_cache=engine.graph_cache_dir,
             )
         process = self._start(job.workdir)
@@ -102,7 +108,10 @@ class DeepCloner(Cloner):
         with open(folder / "fit.log", "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "voxclone.engines.kokoro_deep", str(folder)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
                 start_new_session=True,  # a terminal's Ctrl-C reaches the server, which then stops the fit itself
             )
         with contextlib.suppress(OSError):  # niced at once, before it loads anything (the process nices itself too)
@@ -115,7 +124,9 @@ class DeepCloner(Cloner):
             progress = read_progress(job.workdir)
             state = progress.get("state", "starting")
             if state == "fitting":
-                message = f"fitting, step {progress.get('step', 0)}, held-out loss {progress.get('held_out_loss', 0.0):.3f}"
+                message = (
+                    f"fitting, step {progress.get('step', 0)}, held-out loss {progress.get('held_out_loss', 0.0):.3f}"
+                )
                 eta = float(progress.get("eta_s", 0.0)) + CHECK_S
             else:
                 message, eta = _MESSAGES.get(state, "starting the fit"), None

@@ -46,7 +46,9 @@ def _pieces(audio24: np.ndarray, transcript: str | None, transcriber: Transcribe
     if transcript and seconds <= MAX_UTTERANCE_S * 1.5:
         return [(audio24, transcript)]
     options = TranscribeOptions(language="en", vad=False)
-    segments = [(s.start, s.end, s.text.strip()) for s in transcriber.segments(audio24, SAMPLE_RATE, options) if s.text.strip()]
+    segments = [
+        (s.start, s.end, s.text.strip()) for s in transcriber.segments(audio24, SAMPLE_RATE, options) if s.text.strip()
+    ]
     out: list[tuple[np.ndarray, str]] = []
     start, texts, end = None, [], 0.0
     for s, e, text in segments:
@@ -90,7 +92,9 @@ def prepare_utterances(  # type: ignore[no-untyped-def]
         for piece, text in _pieces(audio24, transcript, transcriber):
             ids = phoneme_ids(engine, text)
             if len(ids) >= 3:
-                utterances.append(align(model, ids, style[min(len(ids), len(style)) - 1], piece, min(rate, SAMPLE_RATE)))
+                utterances.append(
+                    align(model, ids, style[min(len(ids), len(style)) - 1], piece, min(rate, SAMPLE_RATE))
+                )
     if not utterances:
         raise ValueError("no reference speech could be aligned to a transcript")
     return utterances
@@ -235,7 +239,9 @@ def run_job(job_dir: Path) -> int:
         from ..kokoro import KokoroEngine
         from .model import load
 
-        engine = KokoroEngine(spec.model.parent, threads=spec.threads, runtime=spec.runtime, graph_cache_dir=spec.graph_cache)
+        engine = KokoroEngine(
+            spec.model.parent, threads=spec.threads, runtime=spec.runtime, graph_cache_dir=spec.graph_cache
+        )
         engine.load()
         model = load(spec.model)
         references = []
@@ -262,6 +268,7 @@ def run_job(job_dir: Path) -> int:
                 "accepted": verdict.accepted,
                 "reason": verdict.reason,
                 "scores": verdict.scores,
+                "filters": verdict.filters,
                 "fit": {k: v for k, v in outcome.voice.meta.items() if k != "curve"},
             },
         )
