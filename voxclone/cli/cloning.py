@@ -18,7 +18,7 @@ from .common import config_option, data_dir_option, friendly_errors, settings_fr
 
 _files = click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 _BAR = "{l_bar}{bar}| {n:.0f}% [{elapsed}]"
-_REFINING_BAR = "{l_bar}{bar}| {n:.0f}% [{elapsed}] {postfix}"
+_REFINING_BAR = "{l_bar}{bar}| {n:.0f}% [{elapsed}]{postfix}"  # tqdm puts ", " before the postfix
 
 
 async def _enrol(

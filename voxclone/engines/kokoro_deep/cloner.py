@@ -37,11 +37,14 @@ NICE = 10  # the fit yields the CPU to the server's synthesis
 _MESSAGES = {
     "aligning": "aligning the reference to its transcript",
     "checking": "comparing the deep voice with the instant clone",
+    "done": "finished",
+    "failed": "failed",
 }
 # What the verdict's scores are called on the voice (voxclone.engines.kokoro_deep.accept).
 _SCORES = {
     "similarity_deep": "deep_similarity",
     "similarity_instant": "deep_similarity_instant",
+    "similarity_deep_unfiltered": "deep_similarity_unfiltered",
     "wer_deep": "deep_wer",
     "wer_instant": "deep_wer_instant",
     "held_out_loss_deep": "deep_held_out_loss",
