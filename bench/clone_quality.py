@@ -1,7 +1,7 @@
 """Clone-quality benchmark: how much a cloned Kokoro voice sounds like real LibriSpeech speakers.
 
 For each speaker (one 10-15 s clip in ../shared/data/librispeech_train-clean-100), the first 65 % is the
-reference given to `clone_voice` and the rest is held out. The clone then speaks three sentences that
+reference given to the instant cloner and the rest is held out. The clone then speaks three sentences that
 are not in the reference, and is judged against the held-out audio with GE2E (resemblyzer, which the
 optimiser never uses), the voicefilter d-vector, identification among all benchmarked speakers,
 Whisper tiny.en WER, enrolment wall time and synthesis RTF (stock pack vs clone, filters included).
@@ -12,10 +12,12 @@ Run (from the repo root, venv active; the judge needs torch==2.13.0 and resembly
     python bench/clone_quality.py --speakers 10 --tier deep --deep-budget 600 [--curve-every 25]
 
 `--tier deep` also fits the deep clone (voxclone.engines.kokoro_deep, needs the `deep` extra) from each instant
-clone, in this process, and reports instant and deep side by side: GE2E, identification, WER, fit wall
-time and the acceptance check's verdict (the voice served is the deep one only when it is accepted),
-plus a curve of held-out GE2E against fit steps (the fit is resumed from its checkpoint every
---curve-every steps and judged through the served engine), written as JSON and a PNG plot.
+clone, in this process (as the fit process runs it, with --threads torch threads), and reports instant and
+deep side by side: GE2E, identification, WER, the deep clone's wall time (aligning, fitting and the final
+check; the judging for the curve is not counted) and the acceptance check's verdict (the voice served is
+the deep one only when it is accepted), plus a curve of held-out GE2E against fit steps (the fit is
+resumed from its checkpoint every --curve-every steps and judged through the served engine, without
+filters), written as JSON and a PNG plot.
 
 `--ids 26,19,...` picks speakers explicitly; the default takes the first N/2 male and N/2 female
 speakers (sorted by id) whose clip is at least 12 s long. JSON lands in bench/out/.
@@ -39,16 +41,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from voxclone.asr import Transcriber, word_error_rate  # noqa: E402
-from voxclone.cloning import CloneJob, Reference  # noqa: E402
+from voxclone.cloning import ClonedVoice, CloneJob, Reference  # noqa: E402
 from voxclone.embedding import SpeakerEncoder  # noqa: E402
-from voxclone.engines import VoiceSpec  # noqa: E402
-from voxclone.engines.kokoro import (  # noqa: E402
-    RUNTIMES,
-    SAMPLE_RATE,
-    KokoroEngine,
-    assemble_model,
-    stock_packs,
-)
+from voxclone.engines import SpeakOptions, VoiceSpec  # noqa: E402
+from voxclone.engines.kokoro import RUNTIMES, SAMPLE_RATE, KokoroEngine, stock_packs  # noqa: E402
 from voxclone.engines.kokoro_clone import InstantCloner  # noqa: E402
 from voxclone.filters import FilterChain, build_chain  # noqa: E402
 
@@ -140,34 +136,59 @@ def wer_of(pieces: list[np.ndarray], transcriber: Transcriber) -> float:
     return sum(errors) / sum(len(t.split()) for t in TEST_SENTENCES)
 
 
-def speak_voice(engine: KokoroEngine, voice: VoiceSpec) -> tuple[list[np.ndarray], float]:
-    """The test sentences in a library-style voice (a deep one: its own session); and its RTF."""
+def speak_voice(
+    engine: KokoroEngine, voice: VoiceSpec, chain: FilterChain | None = None
+) -> tuple[list[np.ndarray], float]:
+    """The test sentences in a library-style voice (a deep one: its own session), through its filters; and its RTF."""
+    chain = chain or FilterChain()
     t0 = time.perf_counter()
-    pieces = [engine.synthesize(text, voice) for text in TEST_SENTENCES]
+    pieces = [
+        chain.apply(np.concatenate([c.samples for c in engine.synthesize(text, voice, SpeakOptions())]), SAMPLE_RATE)
+        for text in TEST_SENTENCES
+    ]
     return pieces, (time.perf_counter() - t0) / (sum(len(p) for p in pieces) / SAMPLE_RATE)
 
 
-def deep_tier(engine, model, judge, held_e, ref, result, out_dir: Path, args) -> tuple[dict, np.ndarray]:  # type: ignore[no-untyped-def]
+def deep_spec(path: Path, version: int) -> VoiceSpec:
+    return VoiceSpec(f"deep-{path.parent.name}", version, {"deep_file": str(path)})
+
+
+def deep_tier(engine, model, judge, held_e, ref, result: ClonedVoice, out_dir: Path, args, encoder, transcriber):  # type: ignore[no-untyped-def]
     """Fit the deep clone from `result` (the instant clone) in slices of --curve-every steps, judging the
     voice after each; then the acceptance check. Returns the row's deep fields and the deep voice's GE2E embedding."""
     from voxclone.engines.kokoro_deep.fit import FitOptions
     from voxclone.engines.kokoro_deep.run import fit_voice
 
     audio, sr = ref
+    style = np.load(io.BytesIO(result.files["style.npy"]))
     out_dir.mkdir(parents=True, exist_ok=True)
-    start_pieces = [engine.synthesize_style(t, result.style) for t in TEST_SENTENCES]
+    start_pieces = [engine.synthesize_style(t, style) for t in TEST_SENTENCES]
     curve = [(0, float(judge.embed(np.concatenate(start_pieces), SAMPLE_RATE) @ held_e))]
-    print(f"  deep step 0 (the instant clone's style, no post): held-out GE2E {curve[0][1]:.3f}", flush=True)
-    fitted_s, steps, outcome = 0.0, 0, None
-    for stop in range(args.curve_every, args.deep_steps + args.curve_every, args.curve_every):
-        options = FitOptions(time_budget_s=args.deep_budget, max_steps=min(stop, args.deep_steps))
+    print(f"  deep step 0 (the instant clone's style, no filters): held-out GE2E {curve[0][1]:.3f}", flush=True)
+    worked_s, steps, outcome = 0.0, 0, None
+
+    def fit(max_steps: int, check: bool):  # type: ignore[no-untyped-def]
+        nonlocal worked_s
+        options = FitOptions(time_budget_s=args.deep_budget, max_steps=max_steps)
         t0 = time.perf_counter()
-        outcome = fit_voice(
-            engine, model, [(audio, sr, None)], result.style, result.post, out_dir, options, check=False
+        done = fit_voice(
+            engine,
+            model,
+            [(audio, sr, None)],
+            style,
+            result.filters,
+            out_dir,
+            encoder,
+            transcriber,
+            options,
+            check=check,
         )
-        fitted_s += time.perf_counter() - t0
-        spec = VoiceSpec(key=f"deep-{out_dir}-{outcome.fit.steps}", params={"deep_file": str(out_dir / "deep.npz")})
-        pieces, _ = speak_voice(engine, spec)
+        worked_s += time.perf_counter() - t0
+        return done
+
+    for stop in range(args.curve_every, args.deep_steps + args.curve_every, args.curve_every):
+        outcome = fit(min(stop, args.deep_steps), check=False)
+        pieces, _ = speak_voice(engine, deep_spec(out_dir / "deep.npz", outcome.fit.steps + 1))
         curve.append((outcome.fit.steps, float(judge.embed(np.concatenate(pieces), SAMPLE_RATE) @ held_e)))
         print(
             f"  deep step {outcome.fit.steps}: held-out GE2E {curve[-1][1]:.3f} (loss {outcome.fit.held_out_best:.3f})",
@@ -177,34 +198,26 @@ def deep_tier(engine, model, judge, held_e, ref, result, out_dir: Path, args) ->
             break
         steps = outcome.fit.steps
     assert outcome is not None
-    final = fit_voice(
-        engine,
-        model,
-        [(audio, sr, None)],
-        result.style,
-        result.post,
-        out_dir,
-        FitOptions(time_budget_s=args.deep_budget, max_steps=outcome.fit.steps),
-        check=True,
-    )
+    final = fit(outcome.fit.steps, check=True)
     verdict = final.verdict
     assert verdict is not None
-    spec = VoiceSpec(key=f"deep-{out_dir}-final", params={"deep_file": str(out_dir / "deep.npz")})
-    pieces, _ = speak_voice(engine, spec)
+    chain = build_chain(verdict.filters)
+    pieces, _ = speak_voice(engine, deep_spec(out_dir / "deep.npz", 10_000), chain)
     e = judge.embed(np.concatenate(pieces), SAMPLE_RATE)
     fields = {
         "ge2e_deep": float(e @ held_e),
-        "wer_deep": wer_of(pieces),
-        "deep_s": final.fit.seconds,
-        "deep_wall_s": fitted_s,
+        "wer_deep": wer_of(pieces, transcriber),
+        "deep_fit_s": final.fit.seconds,
+        "deep_wall_s": worked_s,
         "deep_steps": final.fit.steps,
         "deep_best_step": final.fit.best_step,
+        "deep_filters": len(verdict.filters),
         "accepted": verdict.accepted,
         "acceptance": verdict.scores,
         "curve": curve,
         "loss_curve": final.fit.curve,
     }
-    return fields, e
+    return fields, e, chain
 
 
 def plot_curves(rows: list[dict], path: Path) -> None:
@@ -230,7 +243,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--speakers", type=int, default=10)
     ap.add_argument("--ids", type=str, default="")
-    ap.add_argument("--budget", type=float, default=90.0, help="clone_voice time budget (s)")
+    ap.add_argument("--budget", type=float, default=90.0, help="instant clone time budget (s)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runtime", choices=RUNTIMES, default="auto", help="Kokoro's runtime")
     ap.add_argument("--tier", choices=("instant", "deep"), default="instant", help="also fit and report the deep clone")
@@ -271,15 +284,22 @@ def main() -> None:
         from voxclone.engines.kokoro_deep.model import load
 
         torch.set_num_threads(args.threads)
-        model = load(assemble_model(Path("/tmp/vx-models")))
+        model = load(engine.model_file())
     stamp = time.strftime("%Y%m%dT%H%M%S")
     out_dir = ROOT / "bench" / "out"
     rows, clone_ge2e, deep_ge2e = [], {}, {}
     for sid in ids:
         audio, sr = refs[sid]
         t0 = time.perf_counter()
-        job = CloneJob.direct(engine, [Reference(audio, sr)], dvec, transcriber, budget_s=args.budget,
-                              workdir=Path(tempfile.mkdtemp()), seed=args.seed)
+        job = CloneJob.direct(
+            engine,
+            [Reference(audio, sr)],
+            dvec,
+            transcriber,
+            budget_s=args.budget,
+            workdir=Path(tempfile.mkdtemp()),
+            seed=args.seed,
+        )
         result = cloner.clone(job)
         enrol_s = time.perf_counter() - t0
         style, chain = np.load(io.BytesIO(result.files["style.npy"])), build_chain(result.filters)
@@ -312,17 +332,24 @@ def main() -> None:
             flush=True,
         )
         if model is not None:
-            fields, deep_ge2e[sid] = deep_tier(
-                engine, model, judge, held_ge2e[sid], refs[sid], result, out_dir / f"deep-{stamp}" / sid, args
+            fields, deep_ge2e[sid], deep_chain = deep_tier(
+                engine,
+                model,
+                judge,
+                held_ge2e[sid],
+                refs[sid],
+                result,
+                out_dir / f"deep-{stamp}" / sid,
+                args,
+                dvec,
+                transcriber,
             )
-            deep_spec = VoiceSpec(
-                key=f"rtf-{sid}", params={"deep_file": str(out_dir / f"deep-{stamp}" / sid / "deep.npz")}
-            )
-            fields["rtf_deep"] = min(speak_voice(engine, deep_spec)[1] for _ in range(2))
+            spec = deep_spec(out_dir / f"deep-{stamp}" / sid / "deep.npz", 20_000)
+            fields["rtf_deep"] = min(speak_voice(engine, spec, deep_chain)[1] for _ in range(2))
             rows[-1].update(fields)
             served = "deep" if fields["accepted"] else "instant"
             print(
-                f"{sid}: deep ge2e {fields['ge2e_deep']:.3f} wer {fields['wer_deep']:.3f} fit {fields['deep_s']:.0f}s "
+                f"{sid}: deep ge2e {fields['ge2e_deep']:.3f} wer {fields['wer_deep']:.3f} wall {fields['deep_wall_s']:.0f}s "
                 f"({fields['deep_steps']} steps), accepted: {fields['accepted']} -> serves {served}",
                 flush=True,
             )
@@ -355,7 +382,7 @@ def main() -> None:
             "ge2e_deep",
             "identified_deep",
             "wer_deep",
-            "deep_s",
+            "deep_wall_s",
             "deep_steps",
             "accepted",
             "ge2e_served",
@@ -377,6 +404,10 @@ def main() -> None:
         + " |"
     )
 
+    if model is not None:
+        for column in ("ge2e_deep", "ge2e_served"):
+            gain = float(np.mean([r[column] - r["ge2e_clone"] for r in rows]))
+            print(f"{column} - ge2e_clone: {gain:+.3f}")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"clone_quality-{stamp}.json"
     path.write_text(

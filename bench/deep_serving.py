@@ -29,13 +29,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from clone_quality import TEST_SENTENCES, Judge  # noqa: E402
-from voxclone.cloning.analysis import voice_stats  # noqa: E402
 
-from voxclone.cloning import shared_encoder  # noqa: E402
-from voxclone.engines.base import VoiceSpec  # noqa: E402
+from voxclone.embedding import SpeakerEncoder  # noqa: E402
+from voxclone.engines import SpeakOptions, VoiceSpec  # noqa: E402
 from voxclone.engines.kokoro import SAMPLE_RATE, KokoroEngine, assemble_model  # noqa: E402
-from voxclone.engines import kokoro_deep_voice as artefact  # noqa: E402
-from voxclone.engines.kokoro_deep.model import bias_owner, load, vocab  # noqa: E402
+from voxclone.engines.kokoro_adapted import DeepVoice  # noqa: E402
+from voxclone.engines.kokoro_adapted import load as load_deep_voice  # noqa: E402
+from voxclone.engines.kokoro_deep.model import bias_owner, load  # noqa: E402
+from voxclone.engines.kokoro_deep.run import phoneme_ids  # noqa: E402
+from voxclone.spectrum import voice_stats  # noqa: E402
 
 FIRST_CLAUSE = "Hello there,"
 PARAGRAPH = (
@@ -45,22 +47,25 @@ PARAGRAPH = (
 MODELS = Path("/tmp/vx-models")
 
 
-def torch_speech(model, engine: KokoroEngine, voice: artefact.DeepVoice) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+def torch_speech(model, engine: KokoroEngine, voice: DeepVoice) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
     """The test sentences from the PyTorch model with the voice's fitted weights."""
-    table = vocab()
     out = []
     with torch.no_grad():
         for name, value in voice.initializers.items():
             bias_owner(model, name).bias.copy_(torch.from_numpy(value))
         for text in TEST_SENTENCES:
-            ids = [table[c] for chunk in engine.phonemize(text) for c in chunk if c in table]
+            ids = phoneme_ids(engine, text)
             out.append(model.synthesize(ids, torch.from_numpy(voice.style[len(ids) - 1].copy()))[0].numpy())
     return out
 
 
+def speak(engine: KokoroEngine, text: str, spec: VoiceSpec) -> np.ndarray:
+    return np.concatenate([c.samples for c in engine.synthesize(text, spec, SpeakOptions())])
+
+
 def timed(engine: KokoroEngine, text: str, spec: VoiceSpec) -> tuple[float, float]:
     t0 = time.perf_counter()
-    audio = engine.synthesize(text, spec)
+    audio = speak(engine, text, spec)
     seconds = time.perf_counter() - t0
     return seconds, seconds / (len(audio) / SAMPLE_RATE)
 
@@ -72,10 +77,10 @@ def main() -> None:
     ap.add_argument("--runtimes", default="onnxruntime,openvino")
     args = ap.parse_args()
 
-    voice = artefact.load(args.voice)
+    voice = load_deep_voice(args.voice)
     torch.set_num_threads(2)
     model = load(assemble_model(MODELS))
-    judge, dvec = Judge(), shared_encoder()
+    judge, dvec = Judge(), SpeakerEncoder()
     report: dict[str, dict] = {}
     for runtime in args.runtimes.split(","):
         engine = KokoroEngine(MODELS, runtime=runtime)
@@ -84,8 +89,8 @@ def main() -> None:
             print(f"{runtime}: not available here, skipped")
             continue
         reference = np.concatenate(torch_speech(model, engine, voice))
-        deep = VoiceSpec(key="deep", params={"deep_file": str(args.voice.resolve())})
-        served = np.concatenate([engine.synthesize(t, deep) for t in TEST_SENTENCES])
+        deep = VoiceSpec("deep", 1, {"deep_file": str(args.voice.resolve())})
+        served = np.concatenate([speak(engine, t, deep) for t in TEST_SENTENCES])
         f0_torch = voice_stats([reference], SAMPLE_RATE).f0_median
         f0_served = voice_stats([served], SAMPLE_RATE).f0_median
         row = {
@@ -93,7 +98,7 @@ def main() -> None:
             "dvec_torch_vs_served": float(dvec.embed(reference, SAMPLE_RATE) @ dvec.embed(served, SAMPLE_RATE)),
             "f0_ratio_served_over_torch": f0_served / f0_torch if f0_torch else float("nan"),
         }
-        stock = VoiceSpec(key="stock", params={"pack": "jm_kumo"})
+        stock = VoiceSpec("stock", 1, {"pack": "jm_kumo"})
         times: dict[str, list[tuple[float, float]]] = {
             "stock_first": [],
             "deep_first": [],
@@ -101,7 +106,7 @@ def main() -> None:
             "deep_para": [],
         }
         for spec in (stock, deep):  # warm: sessions built, kernels prepared
-            engine.synthesize(FIRST_CLAUSE, spec)
+            speak(engine, FIRST_CLAUSE, spec)
         for _ in range(args.repeats):
             for name, spec in (("stock", stock), ("deep", deep)):
                 times[f"{name}_first"].append(timed(engine, FIRST_CLAUSE, spec))

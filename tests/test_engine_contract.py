@@ -78,7 +78,7 @@ def test_engines_come_from_entry_points_and_say_what_they_can_do(settings):
     engines = build_engines(settings)
     assert {"kokoro", "piper", "tone"} <= set(engines.all_names())
     assert engines["tone"].capabilities.word_timings and engines["tone"].capabilities.voice_files == (".tone.npz",)
-    assert engines["kokoro"].capabilities.cloning_tiers == ("instant",)
+    assert engines["kokoro"].capabilities.cloning_tiers == ("instant", "deep")
 
 
 def test_a_disabled_engine_is_listed_with_the_reason(settings):

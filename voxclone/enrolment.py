@@ -6,6 +6,12 @@ LimitExceeded rather than queued without bound). Samples are on disk before a jo
 restart resumes every voice left `enrolling` from its own samples. The cloner for the voice's engine
 and tier (voxclone.cloning) does the work; its engine calls go through the speech worker pool, behind
 any speech waiting, and what it returns is stored here without knowing its format.
+
+A refining tier (the deep clone) is a second job queued behind the voice's instant one: the voice is
+ready and speaks as soon as the instant clone is done, and the refinement runs on its own pool
+(settings.deep_workers at once), so long fits never hold up instant enrolments. It replaces the voice's
+artefacts only when its cloner judges the result better (else `NotBetter`: the voice keeps what it
+had), and a refinement that fails leaves the voice speaking as before.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -21,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .cloning import ClonedVoice, CloneJob, Cloners
+from .cloning import ClonedVoice, CloneJob, Cloners, NotBetter, Progress
 from .cloning.prepare import Sample, check_total, prepare
 from .engines import Engines
 from .errors import BadInput, LimitExceeded, VoiceNotFound, VoxcloneError
 from .files import atomic_write
-from .jobs import Job, JobQueue
+from .jobs import ACTIVE, Job, JobQueue
 from .samples import list_samples, load_references, sample_path, store
 from .settings import Settings
 from .voices import Voice, VoiceLibrary, check_name
@@ -98,7 +105,10 @@ class Enroller:
         self.cache = cache
         self.listeners = listeners
         self._executor = ThreadPoolExecutor(settings.enrolment_workers, thread_name_prefix="voxclone-enrol")
+        self._refiner = ThreadPoolExecutor(settings.deep_workers, thread_name_prefix="voxclone-refine")
+        self._refining = cloners.refining_tiers()
         self._capacity = settings.enrolment_workers + settings.enrolment_queue
+        self._refine_capacity = settings.deep_workers + settings.enrolment_queue
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -115,16 +125,18 @@ class Enroller:
             if not list_samples(voice.files_dir):
                 self.library.update(voice.id, status="failed", error="enrolment was interrupted and no samples were stored; add the voice again")
                 self.jobs.cancel_voice(voice.id)
-            elif not any(j.status in ("queued", "running") for j in self.jobs.of_voice(voice.id)):
-                self.jobs.submit(voice.id, voice.engine, voice.tier or DEFAULT_TIER)  # a voice from before jobs were recorded
+            elif not any(j.status in ACTIVE for j in self.jobs.of_voice(voice.id)):
+                tier = voice.tier if voice.tier and voice.tier not in self._refining else DEFAULT_TIER
+                self.jobs.submit(voice.id, voice.engine, tier)  # a voice from before jobs were recorded
         for job in self.jobs.requeue_interrupted():
             log.info("resuming enrolment of voice %s (%s)", job.voice_id, job.tier)
-            self._executor.submit(self._run, job.id)
+            self._dispatch(job)
 
     def shutdown(self) -> None:
         """Stop: queued jobs wait for the next start; running ones stop at their next progress report."""
         self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._refiner.shutdown(wait=False, cancel_futures=True)
 
     # Voices -------------------------------------------------------------------------------------
 
@@ -136,27 +148,63 @@ class Enroller:
             raise BadInput("upload at least one audio file in `files`")
         return [prepare(u.data, u.file_name, max_seconds=self.settings.max_upload_seconds, transcript=u.transcript) for u in uploads]
 
-    def _check_capacity(self) -> None:
-        if self.jobs.active_count() >= self._capacity:
+    def _check_capacity(self, tiers: list[str]) -> None:
+        if any(t not in self._refining for t in tiers) and self.jobs.active_count(self._refining, exclude=True) >= self._capacity:
             raise LimitExceeded(
                 f"{self._capacity} enrolments are already running or queued; try again in a minute",
                 limit="enrolment_queue", retry_after=30,
             )
+        if any(t in self._refining for t in tiers) and self.jobs.active_count(self._refining) >= self._refine_capacity:
+            raise LimitExceeded(
+                f"{self._refine_capacity} deep clones are already running or queued; try again later",
+                limit="enrolment_queue", retry_after=300,
+            )
 
-    def _submit(self, voice_id: str, engine: str, tier: str) -> None:
+    def _tiers(self, engine: str, tier: str) -> list[str]:
+        """The jobs a request for `tier` makes, in order: a refining tier starts from an instant clone."""
+        tiers = [DEFAULT_TIER, tier] if tier in self._refining else [tier]
+        for t in tiers:
+            self._check_tier(engine, t)
+        return tiers
+
+    def _submit(self, voice_id: str, engine: str, tiers: list[str]) -> None:
         with self._lock:
-            self._check_capacity()  # again: another request may have taken the last place meanwhile
-            job = self.jobs.submit(voice_id, engine, tier)
-        self._executor.submit(self._run, job.id)
+            self._check_capacity(tiers)  # again: another request may have taken the last place meanwhile
+            jobs = [self.jobs.submit(voice_id, engine, tier) for tier in tiers]
+        for job in jobs:
+            self._dispatch(job)
+
+    def _dispatch(self, job: Job) -> None:
+        """Hand a queued job to its pool; a refinement only once its voice's instant job is over (that
+        job's end dispatches it otherwise)."""
+        if job.tier not in self._refining:
+            self._executor.submit(self._run, job.id)
+        elif not any(j.status in ACTIVE and j.tier not in self._refining for j in self.jobs.of_voice(job.voice_id)):
+            self._refiner.submit(self._run, job.id)
+
+    def _after_instant(self, voice_id: str) -> None:
+        """A voice's instant job is over: its queued refinements start, or fail if it has nothing to refine."""
+        try:
+            ready = self.library.get(voice_id).status == "ready"
+        except VoxcloneError:
+            return  # deleted meanwhile: its jobs were cancelled
+        for job in self.jobs.of_voice(voice_id):
+            if job.status != "queued" or job.tier not in self._refining:
+                continue
+            if ready:
+                self._dispatch(job)
+            else:
+                self.jobs.drop(job.id, "the instant clone it refines failed")
 
     def add_voice(
         self, *, name: str, uploads: list[Upload], description: str = "", labels: dict[str, str] | None = None,
         engine: str | None = None, tier: str = DEFAULT_TIER,
     ) -> Voice:
-        """Check and store the samples, create the voice as `enrolling`, and queue its cloning. Blocking."""
+        """Check and store the samples, create the voice as `enrolling`, and queue its cloning (a refining
+        tier: its instant clone, then the refinement). Blocking."""
         engine = engine or self.settings.clone_engine
-        self._check_tier(engine, tier)
-        self._check_capacity()  # before decoding anything: a full queue is refused at once
+        tiers = self._tiers(engine, tier)
+        self._check_capacity(tiers)  # before decoding anything: a full queue is refused at once
         samples = self._prepare(uploads)
         check_total(samples, self.settings.min_speech_seconds)
         voice = self.library.create(
@@ -167,7 +215,7 @@ class Enroller:
             folder = self.library.files_dir(voice.id)
             for sample in samples:
                 store(folder, sample)
-            self._submit(voice.id, engine, tier)
+            self._submit(voice.id, engine, tiers)
         except OSError as e:  # disk full or similar: leave nothing half-made
             self.library.delete(voice.id)
             raise BadInput(f"could not store the samples: {e.strerror}") from e
@@ -178,9 +226,10 @@ class Enroller:
 
     def edit(
         self, voice_id: str, *, name: str | None = None, description: str | None = None, labels: dict[str, str] | None = None,
-        uploads: list[Upload] | None = None, tier: str = DEFAULT_TIER,
+        uploads: list[Upload] | None = None, tier: str | None = None,
     ) -> Voice:
-        """Rename or relabel a voice; new recordings re-enrol it with all of its samples. Blocking."""
+        """Rename or relabel a voice; new recordings re-enrol it with all of its samples (at `tier`, default
+        instant). A refining `tier` without recordings refines the voice as it is. Blocking."""
         voice = self.library.get(voice_id)
         changes: dict[str, Any] = {}
         if name is not None:
@@ -191,15 +240,39 @@ class Enroller:
             changes["labels"] = labels
         if uploads:
             self._check_samples_allowed(voice)
-            self._check_tier(voice.engine, tier)
-            self._check_capacity()
+            tiers = self._tiers(voice.engine, tier or DEFAULT_TIER)
+            self._check_capacity(tiers)
             samples = self._prepare(uploads)
             folder = self.library.files_dir(voice.id)
             for sample in samples:
                 store(folder, sample)
-            self._submit(voice.id, voice.engine, tier)
+            self._cancel_refinements(voice.id)  # they refine the voice as it was
+            self._submit(voice.id, voice.engine, tiers)
             changes.update(status="enrolling", progress=0.0, error=None)
-        return self.library.update(voice.id, **changes) if changes else voice
+        elif tier in self._refining:
+            self._refine(voice, tier)
+        elif tier is not None:
+            self._check_tier(voice.engine, tier)  # an unknown tier is refused even with nothing to clone
+        return self.library.update(voice.id, **changes) if changes else self.library.get(voice.id)
+
+    def _refine(self, voice: Voice, tier: str) -> None:
+        """Queue a refinement of a voice's instant clone, from its stored samples."""
+        self._check_samples_allowed(voice)
+        if voice.status != "ready":
+            raise BadInput(f"voice {voice.name!r} failed to enrol; add samples to enrol it again")
+        if voice.tier != DEFAULT_TIER:
+            raise BadInput(
+                f"voice {voice.name!r} speaks with its {voice.tier or 'stored'} clone; a {tier} clone refines an "
+                f"{DEFAULT_TIER} one: add samples with tier={tier} to clone it again"
+            )
+        if any(j.status in ACTIVE and j.tier in self._refining for j in self.jobs.of_voice(voice.id)):
+            raise BadInput(f"voice {voice.name!r} is already being refined; wait for it, or delete the voice to stop it")
+        self._submit(voice.id, voice.engine, self._tiers(voice.engine, tier)[1:])
+
+    def _cancel_refinements(self, voice_id: str) -> None:
+        for job in self.jobs.of_voice(voice_id):
+            if job.status in ACTIVE and job.tier in self._refining:
+                self.jobs.cancel(job.id)
 
     def edit_settings(self, voice_id: str, changes: dict[str, Any]) -> Voice:
         """Change some of a voice's stored settings (its speed is the default for its requests)."""
@@ -220,6 +293,22 @@ class Enroller:
         voice = self.library.delete(voice.id)
         self.cache.drop_voice(voice.id)
         return voice
+
+    def refinements(self, voice_id: str | None = None) -> dict[str, dict[str, Any]]:
+        """Each voice's latest refinement (only `voice_id`'s, if given), as the API shows it: its tier,
+        status (queued, running, done, failed, cancelled), progress, seconds left and last message."""
+        if not self._refining:
+            return {}
+        return {
+            job.voice_id: {
+                "tier": job.tier,
+                "status": job.status,
+                "progress": round(job.progress, 3),
+                "eta_s": job.eta_s if job.status == "running" else None,
+                "message": job.error or job.message,
+            }
+            for job in self.jobs.latest(self._refining, voice_id).values()
+        }
 
     def samples(self, voice: Voice) -> list[dict[str, Any]]:
         """A voice's stored recordings: id, file name, seconds of speech (not their transcripts)."""
@@ -242,10 +331,10 @@ class Enroller:
             return fn()
         return self.workers.call_from_thread(fn, loop)
 
-    def _progress(self, job: Job, show_on_voice: bool) -> Callable[[float, str], None]:
+    def _progress(self, job: Job, show_on_voice: bool) -> Progress:
         last = [0.0]
 
-        def report(fraction: float, message: str) -> None:
+        def report(fraction: float, message: str, /, eta_s: float | None = None) -> None:
             now = time.monotonic()
             if now - last[0] < _PROGRESS_EVERY_S:
                 return
@@ -255,16 +344,27 @@ class Enroller:
             if self.jobs.is_cancelled(job.id):
                 raise Cancelled(job.id)
             fraction = round(min(max(fraction, 0.0), 0.99), 3)
-            self.jobs.report(job.id, fraction, message)
+            self.jobs.report(job.id, fraction, message, None if eta_s is None else round(max(eta_s, 0.0), 1))
             if show_on_voice:
                 self.library.update(job.voice_id, progress=fraction)
 
         return report
 
+    def _current(self, voice: Voice) -> ClonedVoice:
+        """What the voice speaks with now, as a cloner's artefacts: the files its params name, read back."""
+        folder = voice.files_dir
+        files = {}
+        for value in voice.params.values():
+            if folder is not None and isinstance(value, str) and "/" not in value and (folder / value).is_file():
+                files[value] = (folder / value).read_bytes()
+        return ClonedVoice(params=dict(voice.params), files=files, filters=list(voice.filters), scores=dict(voice.scores))
+
     def _run(self, job_id: str) -> None:
         if self._stopping.is_set() or not self.jobs.claim(job_id):
             return  # cancelled before it started
         job = self.jobs.get(job_id)
+        refining = job.tier in self._refining
+        workdir: Path | None = None
         try:
             voice = self.library.get(job.voice_id)
             folder = self.library.files_dir(voice.id)
@@ -272,29 +372,41 @@ class Enroller:
             check_total([Sample(r.audio, "", r.audio.size / r.sample_rate) for r in references], self.settings.min_speech_seconds)
             cloner = self.cloners.get(job.engine, job.tier)
             base = self.library.get(cloner.base_voice) if cloner.base_voice else None
+            workdir = folder / "work" / job.id  # the job's own: a restart resumes it there, a new job starts afresh
             clone = CloneJob(
                 references=references, engine=self.engines.usable(base.engine if base else job.engine), run=self._engine_calls,
                 encoder=self.listeners.encoder, transcriber=self.listeners.transcriber,
                 budget_s=self.settings.enrolment_time_budget_s, min_speech_seconds=self.settings.min_speech_seconds,
-                progress=self._progress(job, show_on_voice=voice.status == "enrolling"), workdir=folder / "work" / job.tier,
-                voice_name=voice.name,
+                progress=self._progress(job, show_on_voice=voice.status == "enrolling" and not refining), workdir=workdir,
+                current=self._current(voice) if refining else None, voice_name=voice.name,
             )
             result = cloner.clone(clone)
             if base is not None:  # the base voice, then the cloner's filters over it
                 result.params, result.filters = {**base.params, **result.params}, [*base.filters, *result.filters]
                 result.engine = base.engine
-            if self.jobs.end(job.id, "done"):
+            done = f"the voice speaks with its {job.tier} clone now" if refining else None
+            if self.jobs.end(job.id, "done", message=done):
                 self._install(voice.id, job.tier, result)
+        except NotBetter as e:  # a refinement that is not better: the voice keeps what it had, and why is shown
+            if self.jobs.end(job.id, "done", message=f"kept {voice.tier or DEFAULT_TIER}: {e.reason}"):
+                self._add_scores(job.voice_id, e.scores)
         except Cancelled:
             log.info("enrolment of voice %s was cancelled", job.voice_id)
+            if not self.library.exists(job.voice_id):  # deleted: what the job wrote while it was deleted goes too
+                shutil.rmtree(self.library.files_dir(job.voice_id), ignore_errors=True)
         except Stopped:
             log.info("enrolment of voice %s stopped with the server; it resumes at the next start", job.voice_id)
+            return  # its work folder is kept for the next start
         except Exception as e:  # the voice must end ready or failed, never stuck `enrolling`
             message = str(e) if isinstance(e, VoxcloneError) else f"enrolment failed ({type(e).__name__}); see the server log"
             if not isinstance(e, VoxcloneError):
                 log.exception("enrolment of voice %s failed", job.voice_id)
-            if self.jobs.end(job.id, "failed", message):
-                self._fail(job.voice_id, message)
+            if self.jobs.end(job.id, "failed", message) and not refining:
+                self._fail(job.voice_id, message)  # a failed refinement leaves the voice as it was
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if not refining:
+            self._after_instant(job.voice_id)
 
     def _install(self, voice_id: str, tier: str, result: ClonedVoice) -> None:
         """Store what the cloner made and let the voice speak with it."""
@@ -309,6 +421,13 @@ class Enroller:
             tier=tier, status="ready", progress=1.0, error=None, bump_version=True,
         )
         self.cache.drop_voice(voice_id)
+
+    def _add_scores(self, voice_id: str, scores: dict[str, float]) -> None:
+        try:
+            voice = self.library.get(voice_id)
+        except VoxcloneError:
+            return  # deleted meanwhile
+        self.library.update(voice_id, scores={**voice.scores, **{k: float(v) for k, v in scores.items()}})
 
     def _fail(self, voice_id: str, message: str) -> None:
         try:

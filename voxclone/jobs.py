@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,13 +99,32 @@ class JobQueue:
                 (progress, message[:200], eta_s, time.time(), job_id),
             )
 
-    def end(self, job_id: str, status: JobStatus, error: str | None = None) -> bool:
-        """Finish a running job; False if it was no longer running (cancelled meanwhile)."""
+    def end(self, job_id: str, status: JobStatus, error: str | None = None, message: str | None = None) -> bool:
+        """Finish a running job (with a last `message`, if given); False if it was no longer running
+        (cancelled meanwhile)."""
         with self._db() as db:
             cursor = db.execute(
                 "UPDATE jobs SET status = ?, error = ?, progress = CASE WHEN ? = 'done' THEN 1 ELSE progress END, "
-                "eta_s = NULL, updated_at = ? WHERE id = ? AND status = 'running'",
-                (status, error, status, time.time(), job_id),
+                "message = COALESCE(?, message), eta_s = NULL, updated_at = ? WHERE id = ? AND status = 'running'",
+                (status, error, status, None if message is None else message[:200], time.time(), job_id),
+            )
+        return cursor.rowcount == 1
+
+    def drop(self, job_id: str, error: str) -> bool:
+        """Fail a job that is still queued (what it would have worked on is gone); False if it was not queued."""
+        with self._db() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET status = 'failed', error = ?, message = ?, updated_at = ? WHERE id = ? AND status = 'queued'",
+                (error, error[:200], time.time(), job_id),
+            )
+        return cursor.rowcount == 1
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel one queued or running job; a running one stops at its next progress report."""
+        with self._db() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET status = 'cancelled', eta_s = NULL, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')",
+                (time.time(), job_id),
             )
         return cursor.rowcount == 1
 
@@ -131,9 +151,25 @@ class JobQueue:
             rows = db.execute("SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at").fetchall()
         return [Job(**dict(r)) for r in rows]
 
-    def active_count(self) -> int:
+    def active_count(self, tiers: Collection[str] | None = None, *, exclude: bool = False) -> int:
+        """Queued and running jobs: all of them, those of `tiers`, or (with `exclude`) all but those."""
+        query = "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')"
+        params: tuple[str, ...] = ()
+        if tiers is not None:
+            query += f" AND tier {'NOT ' if exclude else ''}IN ({', '.join('?' * len(tiers))})"
+            params = tuple(tiers)
         with self._db() as db:
-            return int(db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()[0])
+            return int(db.execute(query, params).fetchone()[0])
+
+    def latest(self, tiers: Collection[str], voice_id: str | None = None) -> dict[str, Job]:
+        """Each voice's most recent job of one of `tiers` (only `voice_id`'s, if given), by voice id."""
+        query = f"SELECT * FROM jobs WHERE tier IN ({', '.join('?' * len(tiers))})"
+        params = tuple(tiers)
+        if voice_id is not None:
+            query, params = query + " AND voice_id = ?", (*params, voice_id)
+        with self._db() as db:
+            rows = db.execute(query + " ORDER BY created_at", params).fetchall()
+        return {row["voice_id"]: Job(**dict(row)) for row in rows}
 
     def requeue_interrupted(self) -> list[Job]:
         """At start-up: jobs left running by a process that stopped are queued again."""

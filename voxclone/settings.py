@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     enrolment_workers: int = Field(1, ge=1, description="Voice enrolments run at once.")
     enrolment_queue: int = Field(4, ge=0, description="Enrolments waiting before new ones are refused.")
     enrolment_time_budget_s: float = Field(90.0, gt=0, description="Wall seconds one voice's clone search may take.")
+    deep_workers: int = Field(
+        1, ge=1, description="Deep clone fits run at once (each its own niced process; they never hold up instant clones)."
+    )
+    deep_threads: int = Field(0, ge=0, description="Threads of one deep clone fit; 0 = CPU count.")
+    deep_fit_budget_s: float = Field(
+        600.0, gt=0, description="Wall seconds one deep clone's fit may take (aligning and the final check come on top)."
+    )
 
     # Limits
     max_text_chars: int = Field(5000, ge=1, description="Longest text one request may speak (413 beyond).")

@@ -116,6 +116,10 @@ class VoiceLibrary:
             raise VoiceConflict(f"{len(rows)} voices are named {id_or_name[:100]!r}; use a voice id instead: {ids}")
         return self._voice(rows[0])
 
+    def exists(self, voice_id: str) -> bool:
+        with self._db() as db:
+            return db.execute("SELECT 1 FROM voices WHERE id = ?", (voice_id,)).fetchone() is not None
+
     def all(self) -> list[Voice]:
         with self._db() as db:
             rows = db.execute("SELECT * FROM voices ORDER BY category DESC, created_at, name").fetchall()

@@ -10,9 +10,12 @@ from importlib.metadata import entry_points
 
 from ..errors import BadInput
 from ..settings import Settings
-from .base import ClonedVoice, CloneJob, Cloner, EngineCalls, Progress, Reference
+from .base import ClonedVoice, CloneFailed, CloneJob, Cloner, EngineCalls, NotBetter, Progress, Reference, no_progress
 
-__all__ = ["CloneJob", "ClonedVoice", "Cloner", "Cloners", "EngineCalls", "Progress", "Reference", "build_cloners"]
+__all__ = [
+    "CloneFailed", "CloneJob", "ClonedVoice", "Cloner", "Cloners", "EngineCalls", "NotBetter", "Progress", "Reference",
+    "build_cloners", "no_progress",
+]
 log = logging.getLogger("voxclone.cloning")
 GROUP = "voxclone.cloners"
 
@@ -32,6 +35,10 @@ class Cloners:
 
     def tiers(self, engine: str) -> list[str]:
         return sorted(t for e, t in self._by_key if e == engine)
+
+    def refining_tiers(self) -> set[str]:
+        """Tiers that refine a voice's instant clone (they run after it, as their own jobs)."""
+        return {t for (_, t), c in self._by_key.items() if c.refines}
 
 
 def build_cloners(settings: Settings) -> Cloners:

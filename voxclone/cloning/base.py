@@ -4,6 +4,10 @@ A cloner declares the engine and the tier it makes voices for ("instant": a fast
 longer fit). It gets the references, a time budget, a progress callback, the engine and a way to run
 engine calls through the same scheduler as speech, and returns what the voice needs as artefacts
 (engine params, files, a filter chain, scores) that the library stores without knowing their format.
+
+A refining tier (`Cloner.refines`) starts from what the voice speaks with (`CloneJob.current`, the
+instant clone) and runs after it, so the voice speaks at once; its result replaces the current one only
+when the cloner judges it better, and otherwise it raises `NotBetter` and the voice stays as it is.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
+from ..errors import VoxcloneError
+
 if TYPE_CHECKING:
     from ..asr import Transcriber
     from ..embedding import SpeakerEncoder
@@ -23,7 +29,34 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 T = TypeVar("T")
-Progress = Callable[[float, str], None]
+
+
+class Progress(Protocol):
+    """Reports how far a job is (0-1), what it is doing, and, when it can tell, the seconds left.
+
+    Raises when the job must stop (its voice was deleted, or the process is shutting down): a cloner
+    lets that propagate, after stopping any work of its own (a child process)."""
+
+    def __call__(self, fraction: float, message: str, /, eta_s: float | None = None) -> None: ...
+
+
+def no_progress(fraction: float, message: str, /, eta_s: float | None = None) -> None:
+    """A Progress that reports nowhere (benchmarks, tests)."""
+
+
+class NotBetter(Exception):
+    """A refining tier's voice was judged no better than the current one, which the voice keeps."""
+
+    def __init__(self, reason: str, scores: dict[str, float] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.scores = scores or {}
+
+
+class CloneFailed(VoxcloneError):
+    """A cloner's own work failed (a fit process that died, say); the message says why."""
+
+    code = "clone_failed"
 
 
 class EngineCalls(Protocol):
@@ -77,7 +110,7 @@ class CloneJob:
         """A job whose engine calls run in place, for benchmarks and tests where no server is speaking."""
         return cls(
             references=references, engine=engine, run=lambda fn: fn(), encoder=encoder, transcriber=transcriber,
-            budget_s=budget_s, min_speech_seconds=min_speech_seconds, progress=progress or (lambda f, m: None),
+            budget_s=budget_s, min_speech_seconds=min_speech_seconds, progress=progress or no_progress,
             workdir=workdir, seed=seed,
         )
 
@@ -90,6 +123,7 @@ class Cloner(ABC):
     # A library voice the clones speak with, through the filters the cloner fits (OpenVoice's tone colour
     # over a Kokoro voice); None: the cloner makes voices of its own engine.
     base_voice: str | None = None
+    refines: ClassVar[bool] = False  # starts from `job.current` and runs after the voice's instant clone
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Cloner:

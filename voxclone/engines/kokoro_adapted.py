@@ -1,6 +1,6 @@
 """Speaking deep-cloned Kokoro voices at stock speed: the shipped graph with the voice's own weights in place.
 
-A deep voice (voxclone.engines.kokoro_deep_voice) is a style table plus new values for some float
+A deep voice (made by voxclone.engines.kokoro_deep) is a style table plus new values for some float
 initializers of the shipped graph: the decoder's AdaIN `fc` biases. onnxruntime replaces initializers
 of a session by name (`SessionOptions.add_initializer`), so each deep voice gets its own session of
 the unchanged int8 file: nothing is re-quantised, and a call costs what a stock voice's costs.
@@ -11,25 +11,74 @@ handed to the generator as its scale and shift inputs, so the generator (OpenVIN
 voices unchanged.
 
 Sessions are built on a voice's first use (about 0.5 s) and cached, a few at a time.
+
+A deep voice on disk is one .npz, read with numpy alone (serving never needs torch):
+- `style`: the (510, 256) style table, the instant clone's with the fitted timbre half;
+- `init/<name>`: float values of the shipped graph's initializers of that name (the decoder's AdaIN
+  `fc` biases as fitted), which the engine puts in place of the graph's own;
+- `meta`: JSON: format version and the fit's figures.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
 from ..errors import BadInput
 from ..onnx_sessions import onnx_session
-from .kokoro_deep_voice import DeepVoice, load
 
 # (tokens, style row, speed) -> (audio, frames per token when the graph gives them)
 Runner = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 CACHED_VOICES = 4  # each session holds its own copy of the graph: about 90 MB whole, 25 MB before the source
+FORMAT = 1
+_INIT = "init/"
+
+
+@dataclass
+class DeepVoice:
+    style: np.ndarray  # (510, 256) float32
+    initializers: dict[str, np.ndarray]  # graph initializer name -> float32 value
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def save(path: Path, voice: DeepVoice) -> None:
+    """Write a deep voice atomically: the file appears complete under its name or not at all."""
+    buffer = io.BytesIO()
+    arrays: dict[str, Any] = {f"{_INIT}{k}": np.asarray(v, np.float32) for k, v in voice.initializers.items()}
+    meta = json.dumps({"format": FORMAT, **voice.meta})
+    np.savez(buffer, style=np.asarray(voice.style, np.float32), meta=np.array(meta), **arrays)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(buffer.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load(path: Path) -> DeepVoice:
+    """Read a deep voice; BadInput if the file is not one."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            style = np.asarray(z["style"], np.float32)
+            inits = {k.removeprefix(_INIT): np.asarray(z[k], np.float32) for k in z.files if k.startswith(_INIT)}
+    except (OSError, KeyError, ValueError) as e:
+        raise BadInput(f"{path.name} is not a readable deep voice: {e}") from e
+    if meta.get("format") != FORMAT or style.shape != (510, 256) or not np.isfinite(style).all():
+        raise BadInput(f"{path.name}: not a deep voice of format {FORMAT} with a 510x256 style table")
+    if not all(np.isfinite(v).all() for v in inits.values()):
+        raise BadInput(f"{path.name}: its weights are not all finite")
+    return DeepVoice(style, inits, meta)
 
 
 class AdaptedSessions:

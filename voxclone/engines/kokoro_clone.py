@@ -24,7 +24,7 @@ import numpy as np
 
 from ..asr import Transcriber, word_error_rate
 from ..audio import ANALYSIS_RATE
-from ..cloning import ClonedVoice, CloneJob, Cloner, Progress, Reference
+from ..cloning import ClonedVoice, CloneJob, Cloner, Reference
 from ..cloning.fitting import eq_gains, fitted_chain
 from ..embedding import SpeakerEncoder, normalise
 from ..errors import BadAudio
@@ -48,6 +48,7 @@ GENERATIONS = 5
 POPULATION = 6
 _CHECKED = 3  # best search candidates re-scored on held-out evidence
 Speak = Callable[[np.ndarray, str], np.ndarray]  # (style table, text) -> audio at the engine's rate
+Report = Callable[[float, str], None]  # (fraction, message)
 
 
 @dataclass
@@ -152,7 +153,7 @@ class CloneSearch:
         t = float(np.clip((np.log2(self.stats.f0_median) - logs[lo]) / max(logs[hi] - logs[lo], 1e-6), 0.0, 1.0))
         return (1 - t) * eye[lo] + t * eye[hi]
 
-    def run(self, deadline: float, progress: Progress) -> list[Candidate]:
+    def run(self, deadline: float, progress: Report) -> list[Candidate]:
         """Pure packs, pitch-matched blends, then a small evolution strategy; all candidates best-first."""
         n = self.space.n_packs
         total = n + 2 + GENERATIONS * POPULATION
@@ -237,7 +238,7 @@ def _validated(references: list[Reference], min_seconds: float) -> list[np.ndarr
     return out
 
 
-def _pick(search: CloneSearch, ranked: list[Candidate], progress: Progress) -> tuple[Candidate, Candidate]:
+def _pick(search: CloneSearch, ranked: list[Candidate], progress: Report) -> tuple[Candidate, Candidate]:
     """(chosen, best stock pack), both re-scored on held-out evidence; broken speech is never chosen."""
     n = search.space.n_packs
     packs = search.evaluated[:n]

@@ -32,7 +32,11 @@ Name = Annotated[str, StringConstraints(max_length=100)]
 Description = Annotated[str, StringConstraints(max_length=1000)]
 Labels = Annotated[str, StringConstraints(max_length=2000)]
 Tier = Annotated[str, StringConstraints(max_length=32)]
-TIER_HELP = "Cloning tier: `instant` (default), or another installed tier"
+TIER_HELP = (
+    "Cloning tier: `instant` (default), or `deep` (the voice speaks with its instant clone at once, then with a "
+    "fit of the model to the speaker once that is done and judged better); on edit without files, `deep` refines "
+    "the voice as it is"
+)
 
 
 async def _uploads(files: list[UploadFile], transcripts: list[str], settings: Settings) -> list[Upload]:
@@ -105,7 +109,7 @@ async def edit_voice(
     await anyio.to_thread.run_sync(
         lambda: enroller.edit(
             voice_id, name=name, description=description, labels=None if labels is None else parse_labels(labels),
-            uploads=uploads, tier=tier or DEFAULT_TIER,
+            uploads=uploads, tier=tier,
         )
     )
     return {"status": "ok"}

@@ -1,4 +1,5 @@
-"""Voice library routes, in ElevenLabs' shapes plus `status`, `engine`, `tier`, `progress`, `error` and `scores`."""
+"""Voice library routes, in ElevenLabs' shapes plus `status`, `engine`, `tier`, `refining`, `progress`, `error`
+and `scores`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ Category = Literal["premade", "cloned", "file", "generated", "professional", "fa
 VoiceType = Literal["personal", "community", "default", "workspace", "non-default", "non-community", "saved"]
 
 
-def voice_json(voice: Voice, samples: list[dict[str, Any]]) -> dict[str, Any]:
+def voice_json(voice: Voice, samples: list[dict[str, Any]], refining: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A voice as the API shows it; `refining` is its latest refinement (deep clone) job, if it has one."""
     return {
         "voice_id": voice.id,
         "name": voice.name,
@@ -29,6 +31,7 @@ def voice_json(voice: Voice, samples: list[dict[str, Any]]) -> dict[str, Any]:
         "settings": voice_settings(voice.settings),
         "engine": voice.engine,
         "tier": voice.tier or None,
+        "refining": refining,
         "status": voice.status,
         "progress": round(voice.progress, 3),
         "error": voice.error,
@@ -41,7 +44,8 @@ def voice_json(voice: Voice, samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 @router.get("/v1/voices", summary="List voices")
 async def list_voices(enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
-    return {"voices": [voice_json(v, enroller.samples(v)) for v in enroller.library.all()]}
+    refining = enroller.refinements()
+    return {"voices": [voice_json(v, enroller.samples(v), refining.get(v.id)) for v in enroller.library.all()]}
 
 
 @router.get("/v2/voices", summary="Search voices, a page at a time (ElevenLabs' voices.search)")
@@ -68,8 +72,9 @@ async def search_voices(
         page_size=page_size, page_token=next_page_token,
     )
     page = search(enroller.library.all(), query)
+    refining = enroller.refinements()
     return {
-        "voices": [voice_json(v, enroller.samples(v)) for v in page.voices],
+        "voices": [voice_json(v, enroller.samples(v), refining.get(v.id)) for v in page.voices],
         "has_more": page.next_token is not None,
         "total_count": page.total,  # always counted: the whole library is one cheap query
         "next_page_token": page.next_token,
@@ -96,7 +101,7 @@ async def edit_settings(voice_id: str, body: VoiceSettings, enroller: Annotated[
 @router.get("/v1/voices/{voice_id}", summary="One voice, with its enrolment status and scores")
 async def get_voice(voice_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
     voice = enroller.library.get(voice_id)
-    return voice_json(voice, enroller.samples(voice))
+    return voice_json(voice, enroller.samples(voice), enroller.refinements(voice.id).get(voice.id))
 
 
 @router.delete("/v1/voices/{voice_id}", summary="Delete a voice: its enrolment stops, its files and cached audio go")

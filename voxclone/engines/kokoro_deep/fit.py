@@ -313,6 +313,11 @@ class DeepFit:
                 progress(FitProgress(step, o.max_steps, fraction, curve[-1][1], best["loss"], eta))
             if step % o.checkpoint_every == 0:
                 self._save(self._state(step, elapsed, best, curve))
+        if curve[-1][0] != step:  # stopped between validations (the time budget): the last steps count too
+            held = self.held_out_loss()
+            curve.append((step, held))
+            if held < best["loss"]:
+                best = {"loss": held, "step": step, **self._snapshot()}
         elapsed = time.monotonic() - started
         self._save(self._state(step, elapsed, best, curve))
         deltas = {k: (best["biases"][k] - self.start[k].cpu()).numpy().astype(np.float32) for k in self.biases}

@@ -8,7 +8,8 @@ again on the same folder after a restart: alignment is kept in `prepared.npz` an
 Inputs
 - `job.json`: {"model": "/path/kokoro-v1.0.int8.onnx", "references": [{"audio": "ref-0.wav", "transcript": "..." | null}, ...],
   "style": "style.npy", "filters": [...], "options": {FitOptions fields}, "threads": 2, "nice": 10,
-  "runtime": "onnxruntime"}
+  "runtime": "onnxruntime", "graph_cache": "/path" | null} (the runtime and graph cache the server speaks
+  with, so the final check hears both voices as they will be served)
 - the reference recordings (prepared: speech only, loudness-normalised, any rate) and the instant
   clone's style table (510x256 .npy); `filters` are the instant clone's filter specs (voxclone.filters).
 
@@ -26,11 +27,12 @@ import os
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .fit import FitOptions
+if TYPE_CHECKING:
+    from .fit import FitOptions
 
 JOB_FILE = "job.json"
 PROGRESS_FILE = "progress.json"
@@ -65,9 +67,12 @@ class JobSpec:
     threads: int = 2
     nice: int = 10
     runtime: str = "onnxruntime"
+    graph_cache: Path | None = None
 
     @classmethod
     def read(cls, job_dir: Path) -> JobSpec:
+        from .fit import FitOptions  # torch: only the fitting process reads a job
+
         raw = json.loads((job_dir / JOB_FILE).read_text(encoding="utf-8"))
         known = {f.name for f in fields(FitOptions)}
         unknown = set(raw.get("options", {})) - known
@@ -82,6 +87,7 @@ class JobSpec:
             threads=int(raw.get("threads", 2)),
             nice=int(raw.get("nice", 10)),
             runtime=raw.get("runtime", "onnxruntime"),
+            graph_cache=Path(raw["graph_cache"]) if raw.get("graph_cache") else None,
         )
 
 
@@ -94,8 +100,10 @@ def write_job(
     options: dict[str, Any] | None = None,
     threads: int = 2,
     runtime: str = "onnxruntime",
+    graph_cache: Path | None = None,
 ) -> None:
-    """Lay out a job folder from in-memory inputs (what an enrolment job or the CLI has at hand)."""
+    """Lay out a job folder from in-memory inputs (what an enrolment job or the CLI has at hand); job.json
+    last, so a folder with a job.json holds the whole job."""
     import soundfile as sf
 
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -113,6 +121,7 @@ def write_job(
         "options": options or {},
         "threads": threads,
         "runtime": runtime,
+        "graph_cache": None if graph_cache is None else str(graph_cache),
     }
     write_json(job_dir / JOB_FILE, spec)
 

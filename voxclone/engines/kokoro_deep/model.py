@@ -28,6 +28,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -45,7 +46,7 @@ F0_HOP = SAMPLES_PER_FRAME // 2
 _N_FFT, _HOP = 20, 5
 
 # Kokoro-82M v1.0's configuration, as the graph's tensor shapes confirm (checked in `_check_shapes`).
-CONFIG = {
+CONFIG: dict[str, Any] = {
     "hidden_dim": 512,
     "max_dur": 50,
     "n_layer": 3,
@@ -281,13 +282,17 @@ class TextFeatures:
 
 
 class KokoroTorch(nn.Module):
-    """Kokoro's modules under KModel's attribute names (so its state dict names match), run in pieces."""
+    """Kokoro's modules under KModel's attribute names (so its state dict names match), run in pieces.
 
-    bert: nn.Module
-    bert_encoder: nn.Module
-    predictor: nn.Module
-    text_encoder: nn.Module
-    decoder: nn.Module
+    The modules are the `kokoro` package's, untyped: their attributes (the predictor's F0 branch, the
+    generator's blocks) are typed Any rather than torch's Tensor | Module.
+    """
+
+    bert: Any
+    bert_encoder: Any
+    predictor: Any
+    text_encoder: Any
+    decoder: Any
     inverse_basis: torch.Tensor
     window_sum: torch.Tensor
 

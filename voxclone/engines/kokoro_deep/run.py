@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -23,8 +24,8 @@ from ...asr import TranscribeOptions, Transcriber
 from ...audio import ANALYSIS_RATE, resample
 from ...embedding import SpeakerEncoder
 from ..base import SpeakOptions, VoiceSpec
+from ..kokoro_adapted import DeepVoice, save
 from .accept import Verdict, judge, speaker_of_instant
-from ..kokoro_deep_voice import DeepVoice, save
 from .fit import DeepFit, FitOptions, FitProgress, FitResult
 from .job import ARTEFACT_FILE, CHECKPOINT_FILE, PREPARED_FILE, RESULT_FILE, JobSpec, Reporter, write_json
 from .model import HALF, SAMPLE_RATE
@@ -45,7 +46,9 @@ def _pieces(audio24: np.ndarray, transcript: str | None, transcriber: Transcribe
     if transcript and seconds <= MAX_UTTERANCE_S * 1.5:
         return [(audio24, transcript)]
     options = TranscribeOptions(language="en", vad=False)
-    segments = [(s.start, s.end, s.text.strip()) for s in transcriber.segments(audio24, SAMPLE_RATE, options) if s.text.strip()]
+    segments = [
+        (s.start, s.end, s.text.strip()) for s in transcriber.segments(audio24, SAMPLE_RATE, options) if s.text.strip()
+    ]
     out: list[tuple[np.ndarray, str]] = []
     start, texts, end = None, [], 0.0
     for s, e, text in segments:
@@ -65,14 +68,20 @@ def _pieces(audio24: np.ndarray, transcript: str | None, transcriber: Transcribe
     return [(a, t) for a, t in out if len(a) > SAMPLE_RATE and t]
 
 
+def phoneme_ids(engine, text: str) -> list[int]:  # type: ignore[no-untyped-def]
+    """Kokoro's phoneme ids for `text` as one sequence (the engine's G2P chunks joined by a space)."""
+    from .model import vocab
+
+    table = vocab()
+    return [table[c] for chunk in engine.phonemize(text) for c in f"{chunk.phonemes} " if c in table][:-1]
+
+
 def prepare_utterances(  # type: ignore[no-untyped-def]
     engine, model, references: list[tuple[np.ndarray, int, str | None]], style: np.ndarray, transcriber: Transcriber
 ) -> list:
     """Align every reference (audio, rate, transcript or None) to Kokoro's timeline (align.Utterance list)."""
     from .align import align
-    from .model import vocab as kokoro_vocab
 
-    vocab = kokoro_vocab()
     utterances = []
     for audio, rate, transcript in references:
         audio24 = (
@@ -81,10 +90,10 @@ def prepare_utterances(  # type: ignore[no-untyped-def]
             else np.asarray(audio, np.float32)
         )
         for piece, text in _pieces(audio24, transcript, transcriber):
-            ids = [vocab[c] for chunk in engine.phonemize(text) for c in f"{chunk} " if c in vocab]
-            if len(ids) >= 4:
+            ids = phoneme_ids(engine, text)
+            if len(ids) >= 3:
                 utterances.append(
-                    align(model, ids[:-1], style[min(len(ids), len(style)) - 1], piece, min(rate, SAMPLE_RATE))
+                    align(model, ids, style[min(len(ids), len(style)) - 1], piece, min(rate, SAMPLE_RATE))
                 )
     if not utterances:
         raise ValueError("no reference speech could be aligned to a transcript")
@@ -202,20 +211,37 @@ def fit_voice(
     return DeepOutcome(voice, result, verdict)
 
 
+def _exit_with_parent() -> None:
+    """End this process when the one that started it ends (killed, say), so no fit outlives its server;
+    a restarted server resumes the job from its checkpoint."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(2.0)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def run_job(job_dir: Path) -> int:
     """The job process's body (see job.py); returns the exit status."""
+    _exit_with_parent()
     report = Reporter(job_dir)
     try:
         spec = JobSpec.read(job_dir)
-        with contextlib.suppress(OSError):  # lowering our own priority may be refused: the fit still runs
-            os.nice(spec.nice)  # a fit must never slow the server's synthesis on a small machine
+        with contextlib.suppress(OSError):  # a fit must never slow the server's synthesis on a small machine
+            if os.getpriority(os.PRIO_PROCESS, 0) < spec.nice:  # its starter may have niced it already
+                os.setpriority(os.PRIO_PROCESS, 0, spec.nice)
         import torch
 
         torch.set_num_threads(max(1, spec.threads))
         from ..kokoro import KokoroEngine
         from .model import load
 
-        engine = KokoroEngine(spec.model.parent, threads=spec.threads, runtime=spec.runtime)
+        engine = KokoroEngine(
+            spec.model.parent, threads=spec.threads, runtime=spec.runtime, graph_cache_dir=spec.graph_cache
+        )
         engine.load()
         model = load(spec.model)
         references = []
@@ -242,6 +268,7 @@ def run_job(job_dir: Path) -> int:
                 "accepted": verdict.accepted,
                 "reason": verdict.reason,
                 "scores": verdict.scores,
+                "filters": verdict.filters,
                 "fit": {k: v for k, v in outcome.voice.meta.items() if k != "curve"},
             },
         )
