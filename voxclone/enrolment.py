@@ -6,6 +6,10 @@ LimitExceeded rather than queued without bound). Samples are on disk before a jo
 restart resumes every voice left `enrolling` from its own samples. The cloner for the voice's engine
 and tier (voxclone.cloning) does the work; its engine calls go through the speech worker pool, behind
 any speech waiting, and what it returns is stored here without knowing its format.
+
+Where consent is required (voxclone.consent), new samples are accepted only with a recording of their
+speaker reading a fresh challenge; the checked recording is kept with the voice. Creations, deletions
+and consent decisions go to the audit log.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .cloning import ClonedVoice, CloneJob, Cloners
 from .cloning.prepare import Sample, check_total, prepare
+from .consent import Actor, Consent, Consents, Evidence
 from .engines import Engines
 from .errors import BadInput, LimitExceeded, VoiceNotFound, VoxcloneError
 from .files import atomic_write
@@ -33,6 +38,7 @@ from .voices import Voice, VoiceLibrary, check_name
 from .workers import WorkerPool
 
 if TYPE_CHECKING:
+    from .audit import AuditLog
     from .cache import AudioCache
     from .listeners import Listeners
 
@@ -84,6 +90,9 @@ class Enroller:
         workers: WorkerPool,
         cache: AudioCache,
         listeners: Listeners,
+        *,
+        consents: Consents | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.settings = settings
         self.library = library
@@ -93,6 +102,8 @@ class Enroller:
         self.workers = workers
         self.cache = cache
         self.listeners = listeners
+        self.consents = consents
+        self.audit = audit
         self._executor = ThreadPoolExecutor(settings.enrolment_workers, thread_name_prefix="voxclone-enrol")
         self._capacity = settings.enrolment_workers + settings.enrolment_queue
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -141,13 +152,15 @@ class Enroller:
 
     def add_voice(
         self, *, name: str, uploads: list[Upload], description: str = "", labels: dict[str, str] | None = None,
-        engine: str | None = None, tier: str = DEFAULT_TIER,
+        engine: str | None = None, tier: str = DEFAULT_TIER, consent: Consent | None = None, actor: Actor | None = None,
     ) -> Voice:
-        """Check and store the samples, create the voice as `enrolling`, and queue its cloning. Blocking."""
+        """Check and store the samples (and the speaker's consent, where required), create the voice as
+        `enrolling`, and queue its cloning. Blocking."""
         engine = engine or self.settings.clone_engine
         self._check_tier(engine, tier)
         samples = self._prepare(uploads)
         check_total(samples, self.settings.min_speech_seconds)
+        evidence = self._check_consent(consent, samples, actor, name)
         voice = self.library.create(
             name=check_name(name), engine=engine, params={}, category="cloned", labels=labels, description=description,
             status="enrolling",
@@ -156,6 +169,8 @@ class Enroller:
             folder = self.library.files_dir(voice.id)
             for sample in samples:
                 store(folder, sample)
+            if evidence is not None and self.consents is not None:
+                self.consents.store(folder, evidence)
             self._submit(voice.id, engine, tier)
         except OSError as e:  # disk full or similar: leave nothing half-made
             self.library.delete(voice.id)
@@ -163,13 +178,17 @@ class Enroller:
         except BaseException:
             self.library.delete(voice.id)
             raise
+        self._audit("voice.created", actor, voice_id=voice.id, name=voice.name, engine=engine, tier=tier,
+                    samples=len(samples), consent="verified" if evidence else "not required")
         return self.library.get(voice.id)
 
     def edit(
         self, voice_id: str, *, name: str | None = None, description: str | None = None, labels: dict[str, str] | None = None,
-        uploads: list[Upload] | None = None, tier: str = DEFAULT_TIER,
+        uploads: list[Upload] | None = None, tier: str = DEFAULT_TIER, consent: Consent | None = None,
+        actor: Actor | None = None,
     ) -> Voice:
-        """Rename or relabel a voice; new recordings re-enrol it with all of its samples. Blocking."""
+        """Rename or relabel a voice; new recordings (with their speaker's consent, where required)
+        re-enrol it with all of its samples. Blocking."""
         voice = self.library.get(voice_id)
         changes: dict[str, Any] = {}
         if name is not None:
@@ -182,11 +201,16 @@ class Enroller:
             self._check_samples_allowed(voice)
             self._check_tier(voice.engine, tier)
             samples = self._prepare(uploads)
+            evidence = self._check_consent(consent, samples, actor, voice.name)
             folder = self.library.files_dir(voice.id)
             for sample in samples:
                 store(folder, sample)
+            if evidence is not None and self.consents is not None:
+                self.consents.store(folder, evidence)
             self._submit(voice.id, voice.engine, tier)
             changes.update(status="enrolling", progress=0.0, error=None)
+            self._audit("voice.samples_added", actor, voice_id=voice.id, name=voice.name, samples=len(samples),
+                        consent="verified" if evidence else "not required")
         return self.library.update(voice.id, **changes) if changes else voice
 
     @staticmethod
@@ -196,13 +220,24 @@ class Enroller:
         if voice.status == "enrolling":
             raise BadInput(f"voice {voice.name!r} is still enrolling; add samples when it is ready")
 
-    def delete(self, voice_id: str) -> Voice:
-        """Delete a voice: its running enrolment stops, its files and cached audio go."""
+    def delete(self, voice_id: str, actor: Actor | None = None) -> Voice:
+        """Delete a voice: its running enrolment stops, its files (samples, consent) and cached audio go."""
         voice = self.library.get(voice_id)
         self.jobs.cancel_voice(voice.id)
         voice = self.library.delete(voice.id)
         self.cache.drop_voice(voice.id)
+        self._audit("voice.deleted", actor, voice_id=voice.id, name=voice.name, category=voice.category)
         return voice
+
+    def _check_consent(self, consent: Consent | None, samples: list[Sample], actor: Actor | None, name: str) -> Evidence | None:
+        """The checked consent for these samples, None where none is needed; ConsentRefused otherwise."""
+        if self.consents is None:
+            return None
+        return self.consents.check(consent, samples, actor or Actor(), voice_name=name)
+
+    def _audit(self, event: str, actor: Actor | None, **details: Any) -> None:
+        if self.audit is not None:
+            self.audit.record(event, key_id=actor.key_id if actor else None, **details)
 
     def samples(self, voice: Voice) -> list[dict[str, Any]]:
         """A voice's stored recordings: id, file name, seconds of speech (not their transcripts)."""

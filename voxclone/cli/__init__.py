@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .cloning import clone, evaluate_voice
 from .keys import keys
+from .provenance import audit, detect
 from .serve import serve
 from .speech import say, voices
 
@@ -23,3 +24,5 @@ main.add_command(voices)
 main.add_command(clone)
 main.add_command(evaluate_voice)
 main.add_command(keys)
+main.add_command(detect)
+main.add_command(audit)

@@ -15,7 +15,7 @@ from .. import __version__
 from ..auth import KeyRing, KeysFile
 from ..runtime import Runtime
 from ..settings import Settings
-from . import enrol, ops, speech, streaming, voices, web, websocket
+from . import enrol, ops, provenance, speech, streaming, voices, web, websocket
 from .errors import install_error_handlers
 from .security import AuthMiddleware, BodyLimitMiddleware, RateLimitMiddleware, origin_pattern
 
@@ -44,6 +44,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     app = FastAPI(title="voxclone", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.keys = keys
     install_error_handlers(app)
     # Added last runs first: CORS answers preflights before auth; auth identifies the caller before
     # the rate limit counts it; the body limit guards everything after.
@@ -64,7 +65,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         runtime.metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
         return response
 
-    for router in (speech.router, streaming.router, websocket.router, enrol.router, voices.router, ops.router, web.router):
+    # provenance before voices: its /v1/voices/consent-challenge must not be taken for a voice id
+    routers = (speech.router, streaming.router, websocket.router, provenance.router, enrol.router, voices.router, ops.router, web.router)
+    for router in routers:
         app.include_router(router)
     app.mount("/web", web.static_files(), name="web")
     return app

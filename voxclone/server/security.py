@@ -126,7 +126,10 @@ class AuthMiddleware:
         if needed not in granted:
             await self._refuse(scope, receive, send, 403, "forbidden", f"this key may not {needed} voices; it needs the `{needed}` scope")
             return
-        scope.setdefault("state", {})["client_id"] = "key:" + digest(key or "")[:16]
+        state = scope.setdefault("state", {})
+        state["client_id"] = "key:" + digest(key or "")[:16]
+        state["key_id"] = digest(key or "")[:10]  # the id `voxclone keys list` shows, for the audit log
+        state["scopes"] = granted
         await self.app(scope, receive, send)
 
     @staticmethod
