@@ -245,7 +245,8 @@ def sdk_app(engines: Engines, listeners: Listeners, data_dir: Path, tone_model: 
     """The app the SDK suites drive: API keys on (so each SDK's auth header is exercised), a rate limit
     high enough for the suite, the tone voice to speak with, and clones made for the tone engine (a
     quick clone: this suite tests the API around cloning, which test_enrolment and test_cloning_quality
-    test for real).
+    test for real). Consent is off, as an administrator of a private installation may set it: the SDKs
+    have no fields for the consent recording (test_consent tests it through the API).
     """
     from tone_cloner import ToneCloner
 
@@ -253,7 +254,7 @@ def sdk_app(engines: Engines, listeners: Listeners, data_dir: Path, tone_model: 
 
     settings = Settings(
         data_dir=data_dir, preload=False, api_keys=[SDK_KEY], rate_limit="100000/minute", extra_voice_paths=[tone_model],
-        default_voice=TONE, clone_engine="tone",
+        default_voice=TONE, clone_engine="tone", consent="off",
     )
     runtime = Runtime(settings, Parts(engines=engines, cloners=Cloners([ToneCloner()]), listeners=listeners))
     return create_app(settings, runtime=runtime)

@@ -12,6 +12,9 @@ ready and speaks as soon as the instant clone is done, and the refinement runs o
 (settings.deep_workers at once), so long fits never hold up instant enrolments. It replaces the voice's
 artefacts only when its cloner judges the result better (else `NotBetter`: the voice keeps what it
 had), and a refinement that fails leaves the voice speaking as before.
+Where consent is required (voxclone.consent), new samples are accepted only with a recording of their
+speaker reading a fresh challenge; the checked recording is kept with the voice. Creations, deletions
+and consent decisions go to the audit log.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .cloning import ClonedVoice, CloneJob, Cloners, NotBetter, Progress
 from .cloning.prepare import Sample, check_total, prepare
+from .consent import Actor, Consent, Consents, Evidence
 from .engines import Engines
 from .errors import BadInput, LimitExceeded, VoiceNotFound, VoxcloneError
 from .files import atomic_write
@@ -40,6 +44,7 @@ from .voices import Voice, VoiceLibrary, check_name
 from .workers import WorkerPool
 
 if TYPE_CHECKING:
+    from .audit import AuditLog
     from .cache import AudioCache
     from .listeners import Listeners
 
@@ -95,6 +100,9 @@ class Enroller:
         workers: WorkerPool,
         cache: AudioCache,
         listeners: Listeners,
+        *,
+        consents: Consents | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.settings = settings
         self.library = library
@@ -104,6 +112,8 @@ class Enroller:
         self.workers = workers
         self.cache = cache
         self.listeners = listeners
+        self.consents = consents
+        self.audit = audit
         self._executor = ThreadPoolExecutor(settings.enrolment_workers, thread_name_prefix="voxclone-enrol")
         self._refiner = ThreadPoolExecutor(settings.deep_workers, thread_name_prefix="voxclone-refine")
         self._refining = cloners.refining_tiers()
@@ -198,15 +208,16 @@ class Enroller:
 
     def add_voice(
         self, *, name: str, uploads: list[Upload], description: str = "", labels: dict[str, str] | None = None,
-        engine: str | None = None, tier: str = DEFAULT_TIER,
+        engine: str | None = None, tier: str = DEFAULT_TIER, consent: Consent | None = None, actor: Actor | None = None,
     ) -> Voice:
-        """Check and store the samples, create the voice as `enrolling`, and queue its cloning (a refining
-        tier: its instant clone, then the refinement). Blocking."""
+        """Check and store the samples (and the speaker's consent, where required), create the voice as
+        `enrolling`, and queue its cloning (a refining tier: its instant clone, then the refinement). Blocking."""
         engine = engine or self.settings.clone_engine
         tiers = self._tiers(engine, tier)
         self._check_capacity(tiers)  # before decoding anything: a full queue is refused at once
         samples = self._prepare(uploads)
         check_total(samples, self.settings.min_speech_seconds)
+        evidence = self._check_consent(consent, samples, actor, name)
         voice = self.library.create(
             name=check_name(name), engine=engine, params={}, category="cloned", labels=labels, description=description,
             status="enrolling",
@@ -215,6 +226,8 @@ class Enroller:
             folder = self.library.files_dir(voice.id)
             for sample in samples:
                 store(folder, sample)
+            if evidence is not None and self.consents is not None:
+                self.consents.store(folder, evidence)
             self._submit(voice.id, engine, tiers)
         except OSError as e:  # disk full or similar: leave nothing half-made
             self.library.delete(voice.id)
@@ -222,14 +235,18 @@ class Enroller:
         except BaseException:
             self.library.delete(voice.id)
             raise
+        self._audit("voice.created", actor, voice_id=voice.id, name=voice.name, engine=engine, tier=tier,
+                    samples=len(samples), consent="verified" if evidence else "not required")
         return self.library.get(voice.id)
 
     def edit(
         self, voice_id: str, *, name: str | None = None, description: str | None = None, labels: dict[str, str] | None = None,
-        uploads: list[Upload] | None = None, tier: str | None = None,
+        uploads: list[Upload] | None = None, tier: str | None = None, consent: Consent | None = None,
+        actor: Actor | None = None,
     ) -> Voice:
-        """Rename or relabel a voice; new recordings re-enrol it with all of its samples (at `tier`, default
-        instant). A refining `tier` without recordings refines the voice as it is. Blocking."""
+        """Rename or relabel a voice; new recordings (with their speaker's consent, where required) re-enrol it
+        with all of its samples (at `tier`, default instant). A refining `tier` without recordings refines the
+        voice as it is. Blocking."""
         voice = self.library.get(voice_id)
         changes: dict[str, Any] = {}
         if name is not None:
@@ -243,12 +260,17 @@ class Enroller:
             tiers = self._tiers(voice.engine, tier or DEFAULT_TIER)
             self._check_capacity(tiers)
             samples = self._prepare(uploads)
+            evidence = self._check_consent(consent, samples, actor, voice.name)
             folder = self.library.files_dir(voice.id)
             for sample in samples:
                 store(folder, sample)
+            if evidence is not None and self.consents is not None:
+                self.consents.store(folder, evidence)
             self._cancel_refinements(voice.id)  # they refine the voice as it was
             self._submit(voice.id, voice.engine, tiers)
             changes.update(status="enrolling", progress=0.0, error=None)
+            self._audit("voice.samples_added", actor, voice_id=voice.id, name=voice.name, samples=len(samples),
+                        consent="verified" if evidence else "not required")
         elif tier in self._refining:
             self._refine(voice, tier)
         elif tier is not None:
@@ -286,12 +308,13 @@ class Enroller:
         if voice.status == "enrolling":
             raise BadInput(f"voice {voice.name!r} is still enrolling; add samples when it is ready")
 
-    def delete(self, voice_id: str) -> Voice:
-        """Delete a voice: its running enrolment stops, its files and cached audio go."""
+    def delete(self, voice_id: str, actor: Actor | None = None) -> Voice:
+        """Delete a voice: its running enrolment stops, its files (samples, consent) and cached audio go."""
         voice = self.library.get(voice_id)
         self.jobs.cancel_voice(voice.id)
         voice = self.library.delete(voice.id)
         self.cache.drop_voice(voice.id)
+        self._audit("voice.deleted", actor, voice_id=voice.id, name=voice.name, category=voice.category)
         return voice
 
     def refinements(self, voice_id: str | None = None) -> dict[str, dict[str, Any]]:
@@ -309,6 +332,15 @@ class Enroller:
             }
             for job in self.jobs.latest(self._refining, voice_id).values()
         }
+    def _check_consent(self, consent: Consent | None, samples: list[Sample], actor: Actor | None, name: str) -> Evidence | None:
+        """The checked consent for these samples, None where none is needed; ConsentRefused otherwise."""
+        if self.consents is None:
+            return None
+        return self.consents.check(consent, samples, actor or Actor(), voice_name=name)
+
+    def _audit(self, event: str, actor: Actor | None, **details: Any) -> None:
+        if self.audit is not None:
+            self.audit.record(event, key_id=actor.key_id if actor else None, **details)
 
     def samples(self, voice: Voice) -> list[dict[str, Any]]:
         """A voice's stored recordings: id, file name, seconds of speech (not their transcripts)."""

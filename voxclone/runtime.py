@@ -13,14 +13,17 @@ import threading
 from dataclasses import dataclass
 
 from . import models
+from .audit import AuditLog
 from .cache import AudioCache
 from .cloning import Cloners, build_cloners
+from .consent import Consents
 from .engines import Engines, RemoteEngine, build_engines
 from .enrolment import Enroller
 from .errors import VoxcloneError
 from .jobs import JobQueue
 from .listeners import Listeners
 from .metrics import Metrics
+from .provenance import Provenance
 from .realtime import Sessions
 from .remote_voices import RemoteVoices
 from .revoice import Revoicer
@@ -62,16 +65,23 @@ class Runtime:
         self.cache = AudioCache(settings.cache_dir, settings.cache_size_bytes)
         self.metrics = Metrics()
         self.workers = WorkerPool(settings.synthesis_workers or useful_workers(self.engines), settings.queue_size, name="voxclone-synth")
-        self.speech = SpeechService(settings, self.engines, self.library, self.cache, self.workers, self.metrics)
+        self.audit = AuditLog(settings.audit_path)
+        self.provenance = Provenance(settings.data_dir, self.library, self.audit)
+        self.speech = SpeechService(
+            settings, self.engines, self.library, self.cache, self.workers, self.metrics,
+            provenance=self.provenance if settings.watermark else None,
+        )
         self.listeners = parts.listeners or Listeners(settings)
         self.transcription = TranscriptionService(settings, self.listeners)
         self.timed = TimedSpeech(self.speech, self.transcription)
         self.revoicer = Revoicer(self.speech, self.transcription)
         self.realtime = Sessions(settings, self.speech, self.transcription)
+        self.consents = Consents(settings, self.listeners, self.audit)
         self.jobs = JobQueue(settings.db_path)
         self.cloners = parts.cloners or build_cloners(settings)
         self.enroller = Enroller(
-            settings, self.library, self.jobs, self.engines, self.cloners, self.workers, self.cache, self.listeners
+            settings, self.library, self.jobs, self.engines, self.cloners, self.workers, self.cache, self.listeners,
+            consents=self.consents, audit=self.audit,
         )
         self.remote_voices = RemoteVoices(self.library, self.engines)
         self.voice_files = VoiceFiles(self.library, self.engines)

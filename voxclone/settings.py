@@ -187,6 +187,15 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
 
+    # Provenance and consent (administrators' settings: the law where you serve may require them on)
+    watermark: bool = Field(
+        True, description="Mark every generated audio inaudibly (EU AI Act Art. 50); off only for private installations."
+    )
+    consent: Literal["auto", "on", "off"] = Field(
+        "auto", description="Cloning needs the speaker's recorded consent: auto = on whenever API keys are on."
+    )
+    consent_ttl_s: float = Field(300.0, gt=0, le=3600, description="How long a consent challenge may be answered.")
+
     @field_validator(
         "api_keys",
         "cors_origins",
@@ -291,6 +300,10 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "voices.sqlite3"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.data_dir / "audit.jsonl"
 
     def __repr__(self) -> str:  # never show keys, even in a debugger or a log line
         shown = self.model_dump(exclude={"api_keys", "llm_api_key"})

@@ -4,7 +4,8 @@ It owns every step between a front end and an engine, written once:
 - plan: validate the request, resolve the voice, its engine and filter chain, split the text;
 - pieces: each piece's audio is looked up in the cache, or made once (identical pieces in flight at
   the same time are shared) on the worker pool, earliest deadline first, then passed through the
-  voice's filters and stored;
+  voice's filters, watermarked (voxclone.provenance) and stored, so every API, format, stream and
+  cache hit carries the mark, made once per piece;
 - admission: each clip, stream or session is admitted once, when it starts, and never refused
   half-way; beyond capacity a new one gets Busy (503 with Retry-After);
 - encoding, and the cache of whole clips, so an identical request is answered without any synthesis.
@@ -34,6 +35,7 @@ from .errors import BadInput, Busy, LimitExceeded
 from .files import atomic_write
 from .filters import FilterChain, build_chain
 from .metrics import Metrics
+from .provenance import Provenance
 from .settings import Settings
 from .streaming import AudioStream
 from .voices import Voice, VoiceLibrary
@@ -67,10 +69,11 @@ class Plan:
     options: SpeakOptions
     format: OutputFormat
     key: str
+    marked: bool = False  # pieces carry the watermark (unmarked audio cached before never stands in for it)
 
     def piece_key(self, index: int) -> str:
         return cache_key(kind="piece", voice=self.voice.id, version=self.voice.version, text=self.pieces[index],
-                         speed=round(self.options.speed, 3))
+                         speed=round(self.options.speed, 3), **({"mark": 1} if self.marked else {}))
 
     def piece_options(self, index: int) -> SpeakOptions:
         """The options of one engine call: its seed comes from the voice and the piece's text, so the same
@@ -145,6 +148,7 @@ class SpeechService:
         cache: AudioCache,
         workers: WorkerPool,
         metrics: Metrics | None = None,
+        provenance: Provenance | None = None,
     ) -> None:
         self.settings = settings
         self.engines = engines
@@ -152,6 +156,7 @@ class SpeechService:
         self.cache = cache
         self.workers = workers
         self.metrics = metrics or Metrics()
+        self.provenance = provenance  # None: pieces are not marked (an administrator turned it off)
         self.capacity = workers.capacity
         self._admitted = 0
         self._chains: OrderedDict[str, FilterChain] = OrderedDict()
@@ -182,12 +187,13 @@ class SpeechService:
             raise BadInput("text has nothing speakable in it")
         speed = voice.speed if request.speed is None else request.speed
         options = SpeakOptions(speed=speed)
+        marked = self.provenance is not None
         key = cache_key(
             engine=voice.engine, voice=voice.id, version=voice.version, pieces=pieces,
-            speed=round(speed, 3), format=request.format.cache_token(),
+            speed=round(speed, 3), format=request.format.cache_token(), **({"mark": 1} if marked else {}),
         )
         self.metrics.characters.inc(len(request.text))
-        return Plan(voice, voice.engine, self._chain(voice), pieces, options, request.format, key)
+        return Plan(voice, voice.engine, self._chain(voice), pieces, options, request.format, key, marked)
 
     def voice(self, name: str) -> Voice:
         """A voice that can speak now: found, ready, and its engine usable here."""
@@ -261,6 +267,8 @@ class SpeechService:
         chunk = _joined(chunks, plan.pieces[index])
         if plan.chain:
             chunk = AudioChunk(plan.chain.apply(chunk.samples, chunk.sample_rate), chunk.sample_rate, chunk.text, chunk.words)
+        if plan.marked and self.provenance is not None:
+            chunk = self.provenance.mark(chunk, plan.voice.id)
         self.metrics.synthesis_seconds.labels(plan.engine_name).inc(seconds)
         self.metrics.audio_seconds.labels(plan.engine_name).inc(chunk.seconds)
         self.cache.put(plan.piece_key(index), _pack(chunk), voice_id=plan.voice.id)

@@ -9,6 +9,7 @@ from .cloning import clone, evaluate_voice
 from .keys import keys
 from .listening import revoice, transcribe
 from .models import models_group
+from .provenance import audit, detect
 from .serve import serve
 from .speech import say, voices
 
@@ -28,3 +29,5 @@ main.add_command(keys)
 main.add_command(transcribe)
 main.add_command(revoice)
 main.add_command(models_group)
+main.add_command(detect)
+main.add_command(audit)

@@ -21,6 +21,7 @@ from . import (
     enrol,
     multistream,
     ops,
+    provenance,
     realtime,
     revoice,
     speech,
@@ -63,6 +64,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     app = FastAPI(title="voxclone", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.keys = keys
     install_error_handlers(app)
     # Added last runs first: the proxy and root-path middlewares settle the client's address and the
     # path before anything reads either; CORS answers preflights before auth; auth identifies the
@@ -90,9 +92,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         runtime.metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
         return response
 
+    # provenance before voices: its /v1/voices/consent-challenge must not be taken for a voice id
     for router in (
         speech.router, streaming.router, timestamps.router, websocket.router, multistream.router, transcription.router,
-        revoice.router, realtime.router, enrol.router, voices.router, account.router, ops.router, web.router,
+        revoice.router, realtime.router, provenance.router, enrol.router, voices.router, account.router, ops.router,
+        web.router,
     ):
         app.include_router(router)
     app.mount("/web", web.static_files(), name="web")

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BeforeValidator, StringConstraints
 
+from ..consent import Actor, Consent
 from ..enrolment import DEFAULT_TIER, Enroller, Upload, parse_labels
-from ..errors import LimitExceeded
+from ..errors import BadInput, LimitExceeded
 from ..runtime import Runtime
 from ..settings import Settings
 from . import deps
@@ -37,6 +38,12 @@ TIER_HELP = (
     "fit of the model to the speaker once that is done and judged better); on edit without files, `deep` refines "
     "the voice as it is"
 )
+ChallengeId = Annotated[
+    str | None, Form(max_length=100, description="From GET /v1/voices/consent-challenge (required where consent is on)")
+]
+ConsentFile = Annotated[
+    UploadFile | None, File(description="The speaker reading the challenge sentence (required where consent is on)")
+]
 
 
 async def _uploads(files: list[UploadFile], transcripts: list[str], settings: Settings) -> list[Upload]:
@@ -50,12 +57,25 @@ async def _uploads(files: list[UploadFile], transcripts: list[str], settings: Se
     return uploads
 
 
+async def _consent(challenge_id: str | None, recording: UploadFile | None, settings: Settings) -> Consent | None:
+    """The consent fields, if the client sent any (both are needed together)."""
+    if challenge_id in (None, "", "null") and recording is None:
+        return None
+    if challenge_id in (None, "", "null") or recording is None:
+        raise BadInput("send consent_challenge_id and consent (the recording) together")
+    data = await recording.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise LimitExceeded("the consent recording is over the upload limit", limit="max_upload_bytes")
+    return Consent(challenge_id=challenge_id, file_name=recording.filename or "consent", data=data)
+
+
 @router.post("/v1/voices/add", summary="Clone a voice from one or more recordings (instant voice clone)")
 async def add_voice(
     name: Annotated[str, Form(min_length=1, max_length=100)],
     files: Annotated[list[UploadFile], File(description="wav, flac, mp3, ogg/opus, webm or m4a recordings")],
     settings: Annotated[Settings, Depends(deps.settings)],
     enroller: Annotated[Enroller, Depends(deps.enroller)],
+    actor: Annotated[Actor, Depends(deps.actor)],
     description: Annotated[Description | None, Absent, Form()] = None,
     labels: Annotated[Labels | None, Absent, Form()] = None,
     transcripts: Annotated[list[str] | None, Form(description="One per file, in order; optional")] = None,
@@ -66,12 +86,15 @@ async def add_voice(
     engine: Annotated[
         str | None, Absent, Form(max_length=64, description="Engine the clone speaks with (default: VOXCLONE_CLONE_ENGINE), e.g. elevenlabs")
     ] = None,
+    consent_challenge_id: ChallengeId = None,
+    consent: ConsentFile = None,
 ) -> dict[str, Any]:
     uploads = await _uploads(files, transcripts or [], settings)
+    given = await _consent(consent_challenge_id, consent, settings)
     voice = await anyio.to_thread.run_sync(
         lambda: enroller.add_voice(
             name=name, uploads=uploads, description=description or "", labels=parse_labels(labels), engine=engine,
-            tier=tier or DEFAULT_TIER,
+            tier=tier or DEFAULT_TIER, consent=given, actor=actor,
         )
     )
     return {"voice_id": voice.id, "requires_verification": False}
@@ -97,6 +120,7 @@ async def edit_voice(
     voice_id: str,
     settings: Annotated[Settings, Depends(deps.settings)],
     enroller: Annotated[Enroller, Depends(deps.enroller)],
+    actor: Annotated[Actor, Depends(deps.actor)],
     name: Annotated[Name | None, Absent, Form()] = None,
     description: Annotated[Description | None, Absent, Form()] = None,
     labels: Annotated[Labels | None, Absent, Form()] = None,
@@ -104,12 +128,15 @@ async def edit_voice(
     transcripts: Annotated[list[str] | None, Form()] = None,
     remove_background_noise: Annotated[bool | None, Absent, Form(description="Accepted; see /v1/voices/add")] = None,
     tier: Annotated[Tier | None, Absent, Form(description=TIER_HELP)] = None,
+    consent_challenge_id: ChallengeId = None,
+    consent: ConsentFile = None,
 ) -> dict[str, Any]:
     uploads = await _uploads(files or [], transcripts or [], settings)
+    given = await _consent(consent_challenge_id, consent, settings)
     await anyio.to_thread.run_sync(
         lambda: enroller.edit(
             voice_id, name=name, description=description, labels=None if labels is None else parse_labels(labels),
-            uploads=uploads, tier=tier,
+            uploads=uploads, tier=tier, consent=given, actor=actor,
         )
     )
     return {"status": "ok"}

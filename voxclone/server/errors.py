@@ -15,6 +15,7 @@ from ..errors import (
     BadAudio,
     BadInput,
     Busy,
+    ConsentRefused,
     EngineUnavailable,
     Forbidden,
     IdentityUnavailable,
@@ -99,6 +100,8 @@ def _voxclone_error(request: Request, error: VoxcloneError) -> JSONResponse:
         if error.retry_after is not None:
             status = 429
             headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    if isinstance(error, ConsentRefused):
+        extra.update(check=error.check, scores=error.scores)
     if isinstance(error, Busy | UpstreamRateLimited):
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     if isinstance(error, Unauthorized):

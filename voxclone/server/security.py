@@ -153,7 +153,11 @@ class AuthMiddleware:
         except VoxcloneError as e:
             await _refuse(scope, send, status_for(e), e.code, str(e))
             return
-        scope.setdefault("state", {})["client_id"] = caller
+        state = scope.setdefault("state", {})
+        state["client_id"] = caller
+        # for the audit log: the id `voxclone keys list` shows for a key, the token's subject otherwise
+        state["key_id"] = caller[4:14] if caller.startswith("key:") else caller
+        state["scopes"] = granted
         await self.app(scope, receive, send)
 
     async def _identify(self, scope: Scope_, key: str | None) -> tuple[tuple[Scope, ...], str]:

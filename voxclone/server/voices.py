@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
+from ..consent import Actor, Consents
 from ..enrolment import Enroller
 from ..voice_search import Sort, VoiceQuery, search
 from ..voices import Voice
@@ -98,13 +99,18 @@ async def edit_settings(voice_id: str, body: VoiceSettings, enroller: Annotated[
     return {"status": "ok"}
 
 
-@router.get("/v1/voices/{voice_id}", summary="One voice, with its enrolment status and scores")
-async def get_voice(voice_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
+@router.get("/v1/voices/{voice_id}", summary="One voice, with its enrolment status and scores (and its consents, to managers)")
+async def get_voice(voice_id: str, request: Request, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
     voice = enroller.library.get(voice_id)
-    return voice_json(voice, enroller.samples(voice), enroller.refinements(voice.id).get(voice.id))
+    shown = voice_json(voice, enroller.samples(voice), enroller.refinements(voice.id).get(voice.id))
+    if deps.can_manage(request):
+        shown["consent"] = Consents.records(voice.files_dir)
+    return shown
 
 
-@router.delete("/v1/voices/{voice_id}", summary="Delete a voice: its enrolment stops, its files and cached audio go")
-async def delete_voice(voice_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
-    voice = await anyio.to_thread.run_sync(lambda: enroller.delete(voice_id))
+@router.delete("/v1/voices/{voice_id}", summary="Delete a voice: its enrolment stops, its files, consents and cached audio go")
+async def delete_voice(
+    voice_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)], actor: Annotated[Actor, Depends(deps.actor)]
+) -> dict[str, Any]:
+    voice = await anyio.to_thread.run_sync(lambda: enroller.delete(voice_id, actor))
     return {"status": "ok", "voice_id": voice.id}

@@ -301,33 +301,75 @@ async function speak(event) {
 let recorder = null;
 let recordings = [];
 
-async function toggleRecording() {
-  const button = $("record-button");
+// Record from the microphone with `button` as the start/stop toggle; `done(file)` gets the recording.
+async function toggleRecorder(button, label, name, started, done) {
   if (recorder) {
-    recorder.stop();
+    if (recorder.button === button) recorder.stop();
     return;
   }
   try {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
     const parts = [];
     recorder = new MediaRecorder(stream);
+    recorder.button = button;
     recorder.addEventListener("dataavailable", (e) => parts.push(e.data));
     recorder.addEventListener("stop", () => {
       stream.getTracks().forEach((t) => t.stop());
       const type = recorder.mimeType || "audio/webm";
-      recordings.push(new File(parts, `recording-${recordings.length + 1}.webm`, { type }));
       recorder = null;
-      button.textContent = "● Record";
+      button.textContent = label;
       button.setAttribute("aria-pressed", "false");
-      $("record-status").textContent = `${recordings.length} recording(s) ready`;
+      done(new File(parts, `${name}.webm`, { type }));
     });
     recorder.start();
     button.textContent = "■ Stop";
     button.setAttribute("aria-pressed", "true");
-    $("record-status").textContent = "Recording… read something aloud for 20–30 seconds";
+    started();
   } catch (error) {
     show($("clone-error"), `Microphone unavailable: ${error.message}`);
   }
+}
+
+function toggleRecording() {
+  toggleRecorder($("record-button"), "● Record", `recording-${recordings.length + 1}`,
+    () => ($("record-status").textContent = "Recording… read something aloud for 20–30 seconds"),
+    (file) => {
+      recordings.push(file);
+      $("record-status").textContent = `${recordings.length} recording(s) ready`;
+    });
+}
+
+// ---- consent: the person cloned reads a fresh sentence, checked by the server -------------
+
+let challenge = null;
+let consentRecording = null;
+
+async function newChallenge() {
+  consentRecording = null;
+  $("consent-status").textContent = "";
+  try {
+    challenge = await api.json("/v1/voices/consent-challenge");
+    $("consent-text").textContent = `“${challenge.text}”`;
+    $("consent-need").textContent = challenge.required ? "This server clones only with it." : "Optional on this server.";
+    $("consent-box").hidden = false;
+  } catch (error) {
+    challenge = null;
+    $("consent-text").textContent = `No sentence: ${error.message}`;
+  }
+}
+
+function toggleConsent() {
+  if (!challenge || challenge.expires_at_unix * 1000 < Date.now()) {
+    newChallenge();
+    return;
+  }
+  toggleRecorder($("consent-record"), "● Record the sentence", "consent",
+    () => ($("consent-status").textContent = "Recording… read the sentence above, then press Stop"),
+    (file) => {
+      consentRecording = file;
+      $("consent-status").textContent = "Sentence recorded";
+      show($("clone-error"), "");
+    });
 }
 
 async function followEnrolment(voiceId) {
@@ -391,6 +433,11 @@ async function cloneVoice(event) {
     form.append("files", file, file.name);
     form.append("transcripts", $("clone-transcript").value.trim());
   }
+  if (challenge?.required && !consentRecording) return show($("clone-error"), "Record the person reading the sentence first.");
+  if (consentRecording && challenge) {
+    form.append("consent_challenge_id", challenge.challenge_id);
+    form.append("consent", consentRecording, consentRecording.name);
+  }
   button.disabled = true;
   $("clone-result").hidden = true;
   try {
@@ -403,6 +450,7 @@ async function cloneVoice(event) {
     show($("clone-error"), `Could not clone: ${error.message}`);
   } finally {
     button.disabled = false;
+    if (consentRecording) newChallenge(); // a sentence is good for one attempt
   }
 }
 
@@ -528,11 +576,15 @@ function start() {
   $("speak-form").addEventListener("submit", speak);
   $("clone-form").addEventListener("submit", cloneVoice);
   $("record-button").addEventListener("click", toggleRecording);
+  $("consent-record").addEventListener("click", toggleConsent);
+  $("consent-new").addEventListener("click", newChallenge);
   $("key-button").addEventListener("click", askForKey);
   $("key-cancel").addEventListener("click", () => $("key-dialog").close(""));
-  if (!window.MediaRecorder) $("record-button").hidden = true;
+  if (!window.MediaRecorder) $("record-button").hidden = $("consent-record").hidden = true;
   setUpTalking();
-  loadVoices().catch((error) => show($("speak-error"), `Could not load voices: ${error.message}`));
+  loadVoices()
+    .then(newChallenge)
+    .catch((error) => show($("speak-error"), `Could not load voices: ${error.message}`));
 }
 
 start();

@@ -1,0 +1,280 @@
+"""The watermark against issue 20's bar: robustness, false positives, audibility and cost.
+
+    PYTHONPATH=. .venv/bin/python bench/speech_corpus.py             # once: 200 generated clips (unmarked)
+    PYTHONPATH=. .venv/bin/python bench/watermark.py robustness      # detection per transformation + false positives
+    PYTHONPATH=. .venv/bin/python bench/watermark.py audibility      # WER, d-vector similarity, DNSMOS: marked vs not
+    PYTHONPATH=. .venv/bin/python bench/watermark.py cost            # RTF and time-to-first-audio added
+    PYTHONPATH=. .venv/bin/python bench/watermark.py perth           # the same robustness table for resemble-perth
+
+Marked clips are made exactly as the server makes them (voxclone.provenance marks each clip as one
+piece, with this bench's installation, the clip's voice and today), then put through each
+transformation and read by the server's own detector (`Provenance.detect_audio`). False positives:
+the 251 LibriSpeech recordings of ../shared/data (one per speaker), put through the same transformations.
+Results are printed and written to bench/out/watermark-*.json.
+
+`perth` needs torch and resemble-perth (MIT; `pip install --no-deps resemble-perth==1.0.1`); its
+audio processor imports torchaudio only for an STFT, which this bench provides through torch.stft.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import speech_corpus
+
+from voxclone.audio import ANALYSIS_RATE, OutputFormat, decode, encode, resample
+from voxclone.audit import AuditLog
+from voxclone.engines import AudioChunk
+from voxclone.provenance import Provenance
+from voxclone.voices import VoiceLibrary
+
+OUT = Path(__file__).parent / "out"
+Transform = Callable[[np.ndarray, int, int], tuple[np.ndarray, int]]
+
+
+def _codec(name: str, kbps: int) -> Transform:
+    def run(x: np.ndarray, rate: int, seed: int) -> tuple[np.ndarray, int]:
+        body = encode(x, rate, OutputFormat(name, bitrate=kbps * 1000))
+        return decode(body, target_rate=ANALYSIS_RATE, max_seconds=600), ANALYSIS_RATE
+
+    return run
+
+
+def _noise(snr_db: float) -> Transform:
+    """White noise at `snr_db` below the clip's mean power."""
+
+    def run(x: np.ndarray, rate: int, seed: int) -> tuple[np.ndarray, int]:
+        noise = np.random.default_rng(seed).standard_normal(x.size).astype(np.float32)
+        return x + noise * np.sqrt(np.mean(x**2) / 10 ** (snr_db / 10)), rate
+
+    return run
+
+
+def _excerpt(seconds: float) -> Transform:
+    """A `seconds` stretch starting anywhere (not on the mark's grid)."""
+
+    def run(x: np.ndarray, rate: int, seed: int) -> tuple[np.ndarray, int]:
+        n = int(seconds * rate)
+        start = int(np.random.default_rng(seed).integers(0, max(1, x.size - n)))
+        return x[start : start + n], rate
+
+    return run
+
+
+TRANSFORMS: dict[str, Transform] = {
+    "none": lambda x, r, s: (x, r),
+    "mp3_64k": _codec("mp3", 64),
+    "opus_24k": _codec("opus", 24),
+    "resample_16k": lambda x, r, s: (resample(x, r, 16_000), 16_000),
+    "resample_8k": lambda x, r, s: (resample(x, r, 8_000), 8_000),  # a phone line's band
+    "gain_-12dB": lambda x, r, s: (x * 0.25, r),
+    "gain_+6dB": lambda x, r, s: (np.clip(x * 2.0, -1.0, 1.0), r),  # clipped where it goes over
+    "excerpt_3s": _excerpt(3.0),
+    "noise_20dB": _noise(20.0),
+}
+EXTRA: dict[str, Transform] = {  # beyond the bar: how it degrades
+    "noise_15dB": _noise(15.0),
+    "noise_10dB": _noise(10.0),
+    "mp3_64k+excerpt_3s": lambda x, r, s: _excerpt(3.0)(*_codec("mp3", 64)(x, r, s), s),
+    "opus_24k+resample_8k": lambda x, r, s: (resample(*_codec("opus", 24)(x, r, s), 8_000), 8_000),
+}
+
+
+def provenance(tmp: Path, voices: list[str]) -> Provenance:
+    """A bench installation a year old whose library holds the corpus voices and 100 others: 106 voices
+    on 368 days are the candidates a mark is matched against."""
+    (tmp / "installation.json").write_text(
+        json.dumps({"installation_id": "bench", "created_at_unix": time.time() - 365 * 86_400})
+    )
+    library = VoiceLibrary(tmp / "voices.sqlite3", tmp / "voices")
+    for name in [*voices, *(f"other-{i}" for i in range(100))]:
+        library.create(voice_id=name, name=name, engine="bench", params={}, category="cloned")
+    return Provenance(tmp, library, AuditLog(tmp / "audit.jsonl"))
+
+
+def _rate(hits: list[bool]) -> float:
+    return round(100.0 * sum(hits) / max(1, len(hits)), 2)
+
+
+def robustness(limit: int | None, real_limit: int | None, extra: bool) -> dict:
+    generated = speech_corpus.generated(limit)
+    real = speech_corpus.real(real_limit)
+    transforms = {**TRANSFORMS, **(EXTRA if extra else {})}
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        prov = provenance(Path(tmp), sorted({row["voice"] for row, _, _ in generated}))
+        marked = [(row, prov.mark(AudioChunk(x, r, row["text"]), row["voice"]).samples, r) for row, x, r in generated]
+        for name, transform in transforms.items():
+            started = time.perf_counter()
+            found, named, scores = [], [], []
+            for i, (row, y, r) in enumerate(marked):
+                detection = prov.detect_audio(*transform(y, r, i))
+                found.append(detection.watermarked)
+                named.append(detection.voice_id == row["voice"])
+                scores.append(detection.score)
+            false = [prov.detect_audio(*transform(x, r, 1000 + i)) for i, (_, x, r) in enumerate(real)]
+            results[name] = {
+                "detected_%": _rate(found),
+                "identified_%": _rate(named),
+                "clips": len(marked),
+                "score_p1": round(float(np.percentile(scores, 1)), 2),
+                "score_median": round(statistics.median(scores), 2),
+                "false_positive_%": _rate([d.watermarked for d in false]),
+                "real_clips": len(false),
+                "real_score_max": round(max(d.score for d in false), 2),
+                "wrongly_named": sum(d.voice_id is not None for d in false),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+            print(f"{name:22s} {json.dumps(results[name])}", flush=True)
+    return results
+
+
+def audibility(limit: int | None) -> dict:
+    """Marked vs unmarked: Whisper WER against the text, d-vector similarity, DNSMOS."""
+    from speechmos import dnsmos
+
+    from voxclone.asr import Transcriber, word_error_rate
+    from voxclone.embedding import SpeakerEncoder
+
+    def mos(x16: np.ndarray) -> float:
+        return float(dnsmos.run(x16 / (float(np.abs(x16).max()) or 1.0) * 0.9, ANALYSIS_RATE)["ovrl_mos"])
+
+    encoder, whisper = SpeakerEncoder(), Transcriber()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        generated = speech_corpus.generated(limit)
+        prov = provenance(Path(tmp), sorted({row["voice"] for row, _, _ in generated}))
+        for row, x, r in generated:
+            y = prov.mark(AudioChunk(x, r, row["text"]), row["voice"]).samples
+            x16, y16 = resample(x, r, ANALYSIS_RATE), resample(y, r, ANALYSIS_RATE)
+            rows.append(
+                {
+                    "wer_plain": word_error_rate(row["text"], whisper.transcribe(x16, ANALYSIS_RATE)),
+                    "wer_marked": word_error_rate(row["text"], whisper.transcribe(y16, ANALYSIS_RATE)),
+                    "similarity": float(encoder.embed(x16, ANALYSIS_RATE) @ encoder.embed(y16, ANALYSIS_RATE)),
+                    "dnsmos_plain": mos(x16),
+                    "dnsmos_marked": mos(y16),
+                    "snr_db": float(10 * np.log10(np.sum(x**2) / max(float(np.sum((y - x) ** 2)), 1e-12))),
+                }
+            )
+    delta = [r["dnsmos_marked"] - r["dnsmos_plain"] for r in rows]
+    summary = {
+        "clips": len(rows),
+        "wer_plain": round(statistics.mean(r["wer_plain"] for r in rows), 4),
+        "wer_marked": round(statistics.mean(r["wer_marked"] for r in rows), 4),
+        "similarity_mean": round(statistics.mean(r["similarity"] for r in rows), 4),
+        "similarity_min": round(min(r["similarity"] for r in rows), 4),
+        "dnsmos_plain": round(statistics.mean(r["dnsmos_plain"] for r in rows), 3),
+        "dnsmos_marked": round(statistics.mean(r["dnsmos_marked"] for r in rows), 3),
+        "dnsmos_delta_mean": round(statistics.mean(delta), 3),
+        "dnsmos_delta_se": round(statistics.stdev(delta) / len(delta) ** 0.5, 3),
+        "mark_snr_db_mean": round(statistics.mean(r["snr_db"] for r in rows), 1),
+    }
+    print(json.dumps(summary, indent=1))
+    return summary
+
+
+def cost(repeats: int) -> dict:
+    """Seconds of marking per second of audio (the RTF it adds), and for a stream's first piece (the
+    time to first audio it adds): a Kokoro-rate (24 kHz) piece of 1.5 s and a whole 8 s sentence."""
+    with tempfile.TemporaryDirectory() as tmp:
+        prov = provenance(Path(tmp), ["jm_kumo"])
+        rows = speech_corpus.generated(40)
+        clip = next(x for row, x, r in rows if r == 24_000 and len(x) > 8 * r)
+        results = {}
+        for label, seconds in (("first_piece_1.5s", 1.5), ("sentence_8s", 8.0)):
+            chunk = AudioChunk(clip[: int(seconds * 24_000)], 24_000, "")
+            prov.mark(chunk, "jm_kumo")  # warm
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                prov.mark(chunk, "jm_kumo")
+                times.append(time.perf_counter() - started)
+            results[label] = {
+                "ms_median": round(1000 * statistics.median(times), 2),
+                "ms_max": round(1000 * max(times), 2),
+                "rtf_added": round(statistics.median(times) / seconds, 4),
+            }
+        started = time.perf_counter()
+        prov.detect_audio(clip, 24_000)
+        results["detect_8s_ms"] = round(1000 * (time.perf_counter() - started), 1)
+    print(json.dumps(results, indent=1))
+    return results
+
+
+def perth(limit: int | None, real_limit: int | None) -> dict:
+    """resemble-perth (PerTh, a neural implicit watermark: one presence bit, no payload) on the same table."""
+    import types
+
+    import torch
+
+    def spectrogram(n_fft: int, win_length: int, hop_length: int, window_fn: Callable, **_: object) -> Callable:
+        return lambda x: torch.stft(
+            x, n_fft, hop_length, win_length, window_fn(win_length), center=True, return_complex=True
+        )
+
+    def inverse(n_fft: int, win_length: int, hop_length: int, window_fn: Callable, **_: object) -> Callable:
+        return lambda spec: torch.istft(spec, n_fft, hop_length, win_length, window_fn(win_length), center=True)
+
+    shim = types.ModuleType("torchaudio.transforms")
+    shim.Spectrogram, shim.InverseSpectrogram, shim.TimeStretch = spectrogram, inverse, lambda **_: None  # type: ignore[attr-defined]
+    sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))
+    sys.modules["torchaudio.transforms"] = shim
+    torch.set_num_threads(1)
+    from perth.perth_net.perth_net_implicit.perth_watermarker import PerthImplicitWatermarker
+
+    marker = PerthImplicitWatermarker(device="cpu")
+    generated, real = speech_corpus.generated(limit), speech_corpus.real(real_limit)
+    started = time.perf_counter()
+    marked = [(np.asarray(marker.apply_watermark(x, sample_rate=r), np.float32), r) for _, x, r in generated]
+    embed_rtf = (time.perf_counter() - started) / sum(len(x) / r for _, x, r in generated)
+
+    def present(x: np.ndarray, r: int) -> bool:
+        return float(np.mean(marker.get_watermark(x.astype(np.float32), sample_rate=r, round=False))) > 0.5
+
+    results: dict[str, dict] = {"embed_rtf": {"rtf": round(embed_rtf, 4)}}
+    for name, transform in TRANSFORMS.items():
+        found = [present(*transform(y, r, i)) for i, (y, r) in enumerate(marked)]
+        false = [present(*transform(x, r, 1000 + i)) for i, (_, x, r) in enumerate(real)]
+        results[name] = {
+            "detected_%": _rate(found),
+            "false_positive_%": _rate(false),
+            "clips": len(found),
+            "real_clips": len(false),
+        }
+        print(f"{name:22s} {json.dumps(results[name])}", flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("robustness", "audibility", "cost", "perth"))
+    parser.add_argument("--clips", type=int, default=None, help="Generated clips (default: all 200).")
+    parser.add_argument("--real", type=int, default=None, help="Real recordings (default: all 251).")
+    parser.add_argument("--extra", action="store_true", help="Also harsher transformations than the bar asks for.")
+    parser.add_argument("--repeats", type=int, default=50)
+    args = parser.parse_args()
+    if args.what == "robustness":
+        result = robustness(args.clips, args.real, args.extra)
+    elif args.what == "audibility":
+        result = audibility(args.clips)
+    elif args.what == "cost":
+        result = cost(args.repeats)
+    else:
+        result = perth(args.clips, args.real)
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"watermark-{args.what}.json").write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,338 @@
+"""Consent to be cloned: the speaker reads a fresh random sentence aloud, and voxclone checks both the
+words (Whisper) and that the reader is the person in the samples (the speaker encoder cloning uses).
+
+A challenge (`issue`) is a short sentence nobody could have recorded in advance, valid for a few
+minutes and for one attempt: it is kept in the library's SQLite database, so every process of a
+server shares it, and claiming it is one UPDATE, so two requests can never both use it. A recording
+that passes is kept with the voice (`consent/<n>.wav` and `.json` in its folder: the recording, the
+sentence, what Whisper heard, both scores, the time and the key id), so deleting the voice deletes it.
+Every decision goes to the audit log.
+
+Thresholds were chosen on 20 LibriSpeech speaker pairs (bench/consent.py; README "Consent").
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+import numpy as np
+import soundfile
+
+from .asr import word_error_rate
+from .audio import REFERENCE_RATE, decode
+from .audit import AuditLog
+from .cloning.prepare import Sample, prepare
+from .errors import ConsentRefused
+from .files import atomic_write
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .listeners import Listeners
+
+MAX_WER = 0.4  # at most 4 words in 10 misheard: Whisper tiny.en on a phone microphone, not a stranger's text
+MIN_SIMILARITY = 0.65  # d-vector cosine of the reading to each sample (same speaker 0.72-0.93, others below 0.6)
+MAX_RECORDING_S = 30.0
+_MIN_SAMPLE_S = 1.5  # samples shorter than this give unreliable d-vectors; they are judged together
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS consent_challenges (
+    id TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    used_at REAL
+)
+"""
+
+# Sentences are drawn from these: common, easy to say and to recognise, about 2.6e8 different ones.
+_ADJECTIVES = (
+    "quiet",
+    "golden",
+    "purple",
+    "gentle",
+    "sleepy",
+    "happy",
+    "silver",
+    "little",
+    "clever",
+    "bright",
+    "wooden",
+    "frozen",
+    "busy",
+    "lucky",
+    "hungry",
+    "orange",
+    "tiny",
+    "ancient",
+    "yellow",
+    "brave",
+)
+_NOUNS = (
+    ("rabbits", "rabbit"),
+    ("lanterns", "lantern"),
+    ("sailors", "sailor"),
+    ("dragons", "dragon"),
+    ("farmers", "farmer"),
+    ("kittens", "kitten"),
+    ("pilots", "pilot"),
+    ("robots", "robot"),
+    ("bakers", "baker"),
+    ("parrots", "parrot"),
+    ("painters", "painter"),
+    ("tigers", "tiger"),
+    ("monkeys", "monkey"),
+    ("engines", "engine"),
+    ("candles", "candle"),
+    ("turtles", "turtle"),
+    ("doctors", "doctor"),
+    ("penguins", "penguin"),
+    ("wizards", "wizard"),
+    ("camels", "camel"),
+)
+_VERBS = (
+    "jumped",
+    "danced",
+    "waited",
+    "slept",
+    "landed",
+    "travelled",
+    "rested",
+    "sang",
+    "walked",
+    "played",
+    "gathered",
+    "wandered",
+    "vanished",
+    "shouted",
+    "laughed",
+)
+_PLACES = ("over", "under", "behind", "beside", "near", "inside", "around", "across", "past", "beyond")
+_TIMES = (
+    "this morning",
+    "last winter",
+    "every Sunday",
+    "at midnight",
+    "in the spring",
+    "after dinner",
+    "before sunrise",
+    "all summer",
+    "on Friday",
+    "at noon",
+)
+
+
+def sentence(rng: secrets.SystemRandom | None = None) -> str:
+    """A random sentence of nine or ten words, e.g. "Sleepy rabbits danced behind the golden lantern this morning."."""
+    r = rng or secrets.SystemRandom()
+    first, second = r.sample(_ADJECTIVES, 2)
+    (plural, _), (_, single) = r.sample(_NOUNS, 2)
+    return f"{first.capitalize()} {plural} {r.choice(_VERBS)} {r.choice(_PLACES)} the {second} {single} {r.choice(_TIMES)}."
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A sentence to read aloud, and the id that proves which one it was; one attempt, before `expires_at`."""
+
+    id: str
+    text: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What a client sent to prove consent: the challenge id and the recording of it being read."""
+
+    challenge_id: str
+    file_name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: the id of the key used (None with keys off), and whether keys are on (a public server)."""
+
+    key_id: str | None = None
+    keys_on: bool = False
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A checked consent: the recording as heard (mono, REFERENCE_RATE) and what was checked."""
+
+    audio: np.ndarray
+    record: dict[str, Any]
+
+
+class Consents:
+    """Challenges, checks and the evidence kept with each voice."""
+
+    def __init__(self, settings: Settings, listeners: Listeners, audit: AuditLog) -> None:
+        self.settings = settings
+        self.listeners = listeners
+        self.audit = audit
+        self.ttl_s = settings.consent_ttl_s
+        with self._db() as db:
+            db.execute(_SCHEMA)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.settings.db_path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            yield db
+        finally:
+            db.close()
+
+    def required(self, actor: Actor) -> bool:
+        """Whether cloning needs consent: the administrator's setting, or (auto) whenever keys are on."""
+        mode: Literal["auto", "on", "off"] = self.settings.consent
+        return mode == "on" or (mode == "auto" and actor.keys_on)
+
+    # Challenges ---------------------------------------------------------------------------------
+
+    def issue(self, text: str | None = None) -> Challenge:
+        """A new challenge (a random sentence unless `text` is given); expired ones are forgotten now."""
+        now = time.time()
+        challenge = Challenge(id=secrets.token_urlsafe(16), text=text or sentence(), expires_at=now + self.ttl_s)
+        with self._db() as db:
+            db.execute("DELETE FROM consent_challenges WHERE expires_at < ?", (now - self.ttl_s,))
+            db.execute(
+                "INSERT INTO consent_challenges (id, text, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (challenge.id, challenge.text, now, challenge.expires_at),
+            )
+        return challenge
+
+    def _claim(self, challenge_id: str, actor: Actor) -> str:
+        """The challenge's sentence, marking it used; ConsentRefused if it is unknown, expired or used."""
+        now = time.time()
+        with self._db() as db:
+            claimed = db.execute(
+                "UPDATE consent_challenges SET used_at = ? WHERE id = ? AND used_at IS NULL AND expires_at >= ?",
+                (now, challenge_id, now),
+            ).rowcount
+            row = db.execute(
+                "SELECT text, expires_at, used_at FROM consent_challenges WHERE id = ?", (challenge_id,)
+            ).fetchone()
+        if claimed == 1:
+            return str(row[0])
+        if row is None:
+            reason = "unknown consent_challenge_id; get one from GET /v1/voices/consent-challenge"
+        elif row[2] is not None:
+            reason = "this consent challenge was already used; get a new one and record it again"
+        else:
+            reason = "this consent challenge expired; get a new one and record it again"
+        self._refuse("challenge", reason, actor, challenge_id=challenge_id[:40])
+
+    # Checking -----------------------------------------------------------------------------------
+
+    def check(
+        self, consent: Consent | None, samples: list[Sample], actor: Actor, *, voice_name: str
+    ) -> Evidence | None:
+        """Check a consent recording against its challenge and the speaker of `samples` (blocking).
+
+        None when consent is not required and none was sent; ConsentRefused (403) naming the failed
+        check otherwise; BadAudio (422) when the recording cannot be used at all (the challenge is spent).
+        """
+        if consent is None:
+            if self.required(actor):
+                self._refuse(
+                    "missing",
+                    "this server clones a voice only with its speaker's consent: send consent_challenge_id "
+                    "and consent (a recording of the speaker reading the challenge sentence)",
+                    actor,
+                    voice_name=voice_name,
+                )
+            return None
+        text = self._claim(consent.challenge_id, actor)
+        audio = decode(consent.data, target_rate=REFERENCE_RATE, max_seconds=MAX_RECORDING_S)
+        spoken = prepare(consent.data, consent.file_name or "consent", max_seconds=MAX_RECORDING_S)
+        heard = self.listeners.transcriber.transcribe(spoken.audio, REFERENCE_RATE)
+        wer = round(word_error_rate(text, heard), 3)
+        similarity = round(self.similarity(spoken.audio, samples), 3)
+        scores = {"wer": wer, "similarity": similarity, "max_wer": MAX_WER, "min_similarity": MIN_SIMILARITY}
+        details = {"challenge_id": consent.challenge_id[:40], "voice_name": voice_name, **scores}
+        if wer > MAX_WER:
+            self._refuse(
+                "words",
+                f"the consent recording does not say the challenge sentence (word error rate {wer:.2f}, "
+                f"at most {MAX_WER} allowed); read it again clearly",
+                actor,
+                heard_words=len(heard.split()),
+                **details,
+            )
+        if similarity < MIN_SIMILARITY:
+            self._refuse(
+                "speaker",
+                f"the consent recording is not the same speaker as the samples (similarity "
+                f"{similarity:.2f}, at least {MIN_SIMILARITY} needed); the person cloned must read the sentence",
+                actor,
+                **details,
+            )
+        record = {
+            **details,
+            "text": text,
+            "heard": heard,
+            "verified_at_unix": round(time.time(), 3),
+            "key_id": actor.key_id,
+            "seconds": round(audio.size / REFERENCE_RATE, 2),
+        }
+        self.audit.record("consent.accepted", key_id=actor.key_id, **details)
+        return Evidence(audio=audio, record=record)
+
+    def similarity(self, spoken: np.ndarray, samples: list[Sample]) -> float:
+        """The d-vector cosine of the reading to the samples: to each sample long enough to judge alone
+        (the least of them, so one stranger's file among the speaker's own fails), else to all together."""
+        encoder = self.listeners.encoder
+        reading = encoder.embed(spoken, REFERENCE_RATE)
+        long_enough = [s.audio for s in samples if s.speech_seconds >= _MIN_SAMPLE_S]
+        groups = long_enough or [np.concatenate([s.audio for s in samples])]
+        return min(float(reading @ encoder.embed(audio, REFERENCE_RATE)) for audio in groups)
+
+    def _refuse(self, check: str, message: str, actor: Actor, **details: Any) -> NoReturn:
+        self.audit.record("consent.refused", check=check, key_id=actor.key_id, **details)
+        raise ConsentRefused(
+            message, check=check, scores={k: v for k, v in details.items() if k in ("wer", "similarity")}
+        )
+
+    # Evidence -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def store(folder: Path, evidence: Evidence) -> dict[str, Any]:
+        """Keep a checked consent with the voice: `consent/<n>.wav`, then `<n>.json` (listed once both exist)."""
+        directory = folder / "consent"
+        directory.mkdir(parents=True, exist_ok=True)
+        number = 1 + max((int(p.stem) for p in directory.glob("*.json") if p.stem.isdigit()), default=0)
+        wav = io.BytesIO()
+        soundfile.write(wav, evidence.audio, REFERENCE_RATE, format="WAV", subtype="PCM_16")
+        atomic_write(directory / f"{number}.wav", wav.getvalue())
+        record = {"consent_id": str(number), **evidence.record}
+        atomic_write(directory / f"{number}.json", json.dumps(record).encode())
+        return record
+
+    @staticmethod
+    def records(folder: Path | None) -> list[dict[str, Any]]:
+        """The consents kept with a voice, oldest first."""
+        if folder is None or not (folder / "consent").is_dir():
+            return []
+        paths = sorted((folder / "consent").glob("*.json"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
+        return [json.loads(p.read_text()) for p in paths if p.with_suffix(".wav").exists()]
+
+    @staticmethod
+    def recording(folder: Path | None, consent_id: str) -> Path | None:
+        """The WAV of one kept consent, or None."""
+        if folder is None or not consent_id.isdigit():
+            return None
+        path = folder / "consent" / f"{consent_id}.wav"
+        return path if path.is_file() else None
+
+
+def challenge_json(challenge: Challenge) -> dict[str, Any]:
+    return {"challenge_id": challenge.id, "text": challenge.text, "expires_at_unix": int(challenge.expires_at)}
