@@ -1,24 +1,115 @@
-"""The library's SQLite database, as every table's owner opens it."""
+"""The library's database, by URL: SQLite in the data directory (the default) or PostgreSQL shared by
+many machines (`VOXCLONE_DATABASE_URL=postgresql://...`, with the `scale` extra).
+
+Every table's owner declares its table on `metadata` (voices.py, jobs.py, blobs.py, ...) and adds one
+Alembic revision under voxclone/migrations/versions; opening a `Database` brings the schema up to date.
+Access is SQLAlchemy Core (no ORM): each owner writes its own statements.
+
+SQLite keeps today's guarantees: write-ahead log, fully synced, every change one transaction; a
+transaction that writes takes the write lock when it begins (BEGIN IMMEDIATE), so two processes never
+interleave a read-then-write, and readers never wait for writers.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from .errors import BadInput
+
+metadata = MetaData()
+_WRITE = "voxclone_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 
 
-@contextmanager
-def connect(path: Path) -> Iterator[sqlite3.Connection]:
-    """A connection for one operation (cheap for SQLite, and safe from any thread), in autocommit mode
-    so each statement is its own transaction unless the caller begins one; write-ahead log, fully synced,
-    rows by column name.
-    """
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.row_factory = sqlite3.Row
-        yield db
-    finally:
-        db.close()
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _normalised(url: str) -> str:
+    """`postgresql://` means psycopg 3 (the `scale` extra); SQLite needs no driver."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise BadInput(
+            f"database URL {parsed.render_as_string()!r}: voxclone stores its library in sqlite:/// or postgresql://"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+class Database:
+    """One connection pool for a URL; `read()` and `write()` give a connection inside one transaction."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = _normalised(url)
+        self.engine = _engine(self.url)
+        self.dialect = self.engine.dialect.name  # "sqlite" or "postgresql"
+        if migrate:
+            from .migrations import upgrade
+
+            try:
+                upgrade(self)
+            except BaseException:
+                self.engine.dispose()
+                raise
+
+    @property
+    def shared(self) -> bool:
+        """Whether other machines may use this database (PostgreSQL), rather than only this one."""
+        return self.dialect != "sqlite"
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(**{_WRITE: True}) as connection, connection.begin():
+            yield connection
+
+    def close(self) -> None:
+        """Close the pool's connections. A thread still finishing (an enrolment stopping) may still use
+        the database afterwards, on a connection of its own each time, that nothing has to close."""
+        pooled, self.engine = self.engine, _engine(self.url, pooled=False)
+        pooled.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"
+
+
+def _engine(url: str, *, pooled: bool = True) -> Engine:
+    if make_url(url).get_backend_name() != "sqlite":
+        if not pooled:
+            return create_engine(url, poolclass=NullPool)
+        # pool_pre_ping: a connection the server closed (restart, failover) is replaced, not handed out.
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    path = make_url(url).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # A connection per transaction, as before SQLAlchemy: SQLite connections are cheap, any thread may
+    # use one, and a process that forks never inherits an open one.
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, poolclass=NullPool)
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling is turned off so that BEGIN is ours (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(_WRITE)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

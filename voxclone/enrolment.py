@@ -2,8 +2,10 @@
 
 Every enrolment is a job in the database (voxclone.jobs), run by a bounded pool of threads
 (settings.enrolment_workers at once; with settings.enrolment_queue waiting, more are refused with
-LimitExceeded rather than queued without bound). Samples are on disk before a job is queued, so a
-restart resumes every voice left `enrolling` from its own samples. The cloner for the voice's engine
+LimitExceeded rather than queued without bound). Samples are stored before a job is queued, so a
+restart resumes every voice left `enrolling` from its own samples. Any process sharing the database
+may run the job (settings.run_enrolments): each claims jobs for a lease it renews while it runs, so a
+job whose worker died is taken over by another when its lease runs out. The cloner for the voice's engine
 and tier (voxclone.cloning) does the work; its engine calls go through the speech worker pool, behind
 any speech waiting, and what it returns is stored here without knowing its format.
 """
@@ -11,6 +13,7 @@ any speech waiting, and what it returns is stored here without knowing its forma
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -18,16 +21,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .cloning import ClonedVoice, CloneJob, Cloners
 from .cloning.prepare import Sample, check_total, prepare
 from .engines import Engines
 from .errors import BadInput, LimitExceeded, VoiceNotFound, VoxcloneError
-from .files import atomic_write
-from .jobs import Job, JobQueue
-from .samples import list_samples, load_references, sample_path, store
+from .jobs import MAX_ATTEMPTS, Job, JobQueue, worker_id
+from .samples import list_samples, load_references, sample_audio, store
 from .settings import Settings
 from .voices import Voice, VoiceLibrary, check_name
 from .workers import WorkerPool
@@ -56,7 +57,7 @@ class Cancelled(Exception):
 
 
 class Stopped(Exception):
-    """The process is shutting down: the job stays `running`, so the next start resumes it."""
+    """The process is shutting down, or another worker took the job over: this worker lets it go."""
 
 
 def parse_labels(raw: str | None) -> dict[str, str]:
@@ -102,29 +103,61 @@ class Enroller:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self.worker = worker_id()
+        self._busy = 0  # jobs this process is running
 
     # Starting and stopping ----------------------------------------------------------------------
 
+    @property
+    def runs_jobs(self) -> bool:
+        return self.settings.run_enrolments
+
     def start(self, loop: asyncio.AbstractEventLoop | None, *, resume: bool = True) -> None:
         """Run jobs from now on (their engine calls scheduled on `loop`); with `resume`, also the ones a
-        stopped process left (a server does; a one-off CLI command leaves a server's jobs to it)."""
+        stopped process left, and those other processes queue (a server does; a one-off CLI command
+        runs only its own and leaves the rest to the servers)."""
         self._loop = loop
-        if not resume:
+        if not resume or not self.runs_jobs:
             return
         for voice in self.library.interrupted():
-            if not list_samples(voice.files_dir):
+            if not list_samples(self.library.blobs, voice.id):
                 self.library.update(voice.id, status="failed", error="enrolment was interrupted and no samples were stored; add the voice again")
                 self.jobs.cancel_voice(voice.id)
             elif not any(j.status in ("queued", "running") for j in self.jobs.of_voice(voice.id)):
                 self.jobs.submit(voice.id, voice.engine, voice.tier or DEFAULT_TIER)  # a voice from before jobs were recorded
-        for job in self.jobs.requeue_interrupted():
-            log.info("resuming enrolment of voice %s (%s)", job.voice_id, job.tier)
-            self._executor.submit(self._run, job.id)
+        if self.jobs.requeue_dead():
+            log.info("resuming enrolments a stopped process on this machine left running")
+        threading.Thread(target=self._keep, name="voxclone-enrol-keeper", daemon=True).start()
+        for _ in range(self.settings.enrolment_workers):
+            self._kick()
 
     def shutdown(self) -> None:
-        """Stop: queued jobs wait for the next start; running ones stop at their next progress report."""
+        """Stop: queued jobs wait for the next worker; running ones stop at their next progress report
+        and go back to the queue."""
         self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _kick(self) -> None:
+        """Let a thread claim and run jobs until none is left to claim."""
+        if self.runs_jobs and not self._stopping.is_set():
+            with contextlib.suppress(RuntimeError):  # shut down meanwhile
+                self._executor.submit(self._run_claimed)
+
+    def _keep(self) -> None:
+        """While running: renew this worker's leases, look for jobs queued elsewhere (or left by dead
+        workers), and fail jobs no worker will claim again."""
+        every = min(self.settings.job_poll_s, self.jobs.lease_s / 3)
+        while not self._stopping.wait(every):
+            try:
+                self.jobs.renew(self.worker)
+                if self._busy < self.settings.enrolment_workers and self.jobs.has_claimable():
+                    self._kick()
+                for job in self.jobs.abandoned():
+                    message = f"enrolment stopped with its worker {MAX_ATTEMPTS} times; add the voice again or try another tier"
+                    if self.jobs.give_up(job, message):
+                        self._fail(job.voice_id, message)
+            except Exception:  # the database may be briefly unreachable: try again next time
+                log.exception("enrolment keeper")
 
     # Voices -------------------------------------------------------------------------------------
 
@@ -146,8 +179,8 @@ class Enroller:
     def _submit(self, voice_id: str, engine: str, tier: str) -> None:
         with self._lock:
             self._check_capacity()  # again: another request may have taken the last place meanwhile
-            job = self.jobs.submit(voice_id, engine, tier)
-        self._executor.submit(self._run, job.id)
+            self.jobs.submit(voice_id, engine, tier)
+        self._kick()
 
     def add_voice(
         self, *, name: str, uploads: list[Upload], description: str = "", labels: dict[str, str] | None = None,
@@ -164,9 +197,8 @@ class Enroller:
             status="enrolling",
         )
         try:
-            folder = self.library.files_dir(voice.id)
             for sample in samples:
-                store(folder, sample)
+                store(self.library.blobs, voice.id, sample)
             self._submit(voice.id, engine, tier)
         except OSError as e:  # disk full or similar: leave nothing half-made
             self.library.delete(voice.id)
@@ -194,9 +226,8 @@ class Enroller:
             self._check_tier(voice.engine, tier)
             self._check_capacity()
             samples = self._prepare(uploads)
-            folder = self.library.files_dir(voice.id)
             for sample in samples:
-                store(folder, sample)
+                store(self.library.blobs, voice.id, sample)
             self._submit(voice.id, voice.engine, tier)
             changes.update(status="enrolling", progress=0.0, error=None)
         return self.library.update(voice.id, **changes) if changes else voice
@@ -223,15 +254,17 @@ class Enroller:
 
     def samples(self, voice: Voice) -> list[dict[str, Any]]:
         """A voice's stored recordings: id, file name, seconds of speech (not their transcripts)."""
-        return [{k: s[k] for k in ("sample_id", "file_name", "duration_s")} for s in list_samples(voice.files_dir)]
+        if voice.category != "cloned":
+            return []
+        return [{k: s[k] for k in ("sample_id", "file_name", "duration_s")} for s in list_samples(self.library.blobs, voice.id)]
 
-    def sample_file(self, voice_id: str, sample_id: str) -> Path:
+    def sample_file(self, voice_id: str, sample_id: str) -> bytes:
         """The WAV of one stored recording; VoiceNotFound if the voice has no such sample."""
         voice = self.library.get(voice_id)
-        path = sample_path(voice.files_dir, sample_id)
-        if path is None:
+        data = sample_audio(self.library.blobs, voice.id, sample_id)
+        if data is None:
             raise VoiceNotFound(f"voice {voice.name!r} has no sample {sample_id[:40]!r}")
-        return path
+        return data
 
     # Running jobs -------------------------------------------------------------------------------
 
@@ -252,52 +285,63 @@ class Enroller:
             last[0] = now
             if self._stopping.is_set():
                 raise Stopped(job.id)
-            if self.jobs.is_cancelled(job.id):
-                raise Cancelled(job.id)
             fraction = round(min(max(fraction, 0.0), 0.99), 3)
-            self.jobs.report(job.id, fraction, message)
+            if not self.jobs.report(job.id, self.worker, fraction, message):
+                raise Cancelled(job.id) if self.jobs.is_cancelled(job.id) else Stopped(job.id)
             if show_on_voice:
                 self.library.update(job.voice_id, progress=fraction)
 
         return report
 
-    def _run(self, job_id: str) -> None:
-        if self._stopping.is_set() or not self.jobs.claim(job_id):
-            return  # cancelled before it started
-        job = self.jobs.get(job_id)
+    def _run_claimed(self) -> None:
+        """Claim jobs (this process's, other processes', dead workers') and run them, one at a time."""
+        while not self._stopping.is_set():
+            job = self.jobs.claim_next(self.worker)
+            if job is None:
+                return
+            with self._lock:
+                self._busy += 1
+            try:
+                self._run(job)
+            finally:
+                with self._lock:
+                    self._busy -= 1
+
+    def _run(self, job: Job) -> None:
+        if job.attempts > 1:
+            log.info("resuming enrolment of voice %s (%s), attempt %d", job.voice_id, job.tier, job.attempts)
         try:
             voice = self.library.get(job.voice_id)
-            folder = self.library.files_dir(voice.id)
-            references = load_references(folder)
+            references = load_references(self.library.blobs, voice.id)
             check_total([Sample(r.audio, "", r.audio.size / r.sample_rate) for r in references], self.settings.min_speech_seconds)
             clone = CloneJob(
                 references=references, engine=self.engines.usable(job.engine), run=self._engine_calls,
                 encoder=self.listeners.encoder, transcriber=self.listeners.transcriber,
                 budget_s=self.settings.enrolment_time_budget_s, min_speech_seconds=self.settings.min_speech_seconds,
-                progress=self._progress(job, show_on_voice=voice.status == "enrolling"), workdir=folder / "work" / job.tier,
+                progress=self._progress(job, show_on_voice=voice.status == "enrolling"),
+                workdir=self.library.blobs.workdir(voice.id, job.tier),
             )
             result = self.cloners.get(job.engine, job.tier).clone(clone)
-            if self.jobs.end(job.id, "done"):
+            if self.jobs.end(job.id, self.worker, "done"):
                 self._install(voice.id, job.tier, result)
         except Cancelled:
             log.info("enrolment of voice %s was cancelled", job.voice_id)
         except Stopped:
-            log.info("enrolment of voice %s stopped with the server; it resumes at the next start", job.voice_id)
+            if self.jobs.release(job.id, self.worker):
+                log.info("enrolment of voice %s stopped with this process; another worker or the next start resumes it", job.voice_id)
         except Exception as e:  # the voice must end ready or failed, never stuck `enrolling`
             message = str(e) if isinstance(e, VoxcloneError) else f"enrolment failed ({type(e).__name__}); see the server log"
             if not isinstance(e, VoxcloneError):
                 log.exception("enrolment of voice %s failed", job.voice_id)
-            if self.jobs.end(job.id, "failed", message):
+            if self.jobs.end(job.id, self.worker, "failed", message):
                 self._fail(job.voice_id, message)
 
     def _install(self, voice_id: str, tier: str, result: ClonedVoice) -> None:
         """Store what the cloner made and let the voice speak with it."""
-        folder = self.library.files_dir(voice_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, data in result.files.items():
+        for name in result.files:
             if "/" in name or name.startswith("."):
                 raise ValueError(f"a cloner may only write plain file names, not {name!r}")
-            atomic_write(folder / name, data)
+        self.library.blobs.put(voice_id, result.files)
         self.library.update(
             voice_id, params=result.params, filters=result.filters, scores={k: float(v) for k, v in result.scores.items()},
             tier=tier, status="ready", progress=1.0, error=None, bump_version=True,
