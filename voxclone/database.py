@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from .errors import BadInput
 
@@ -78,6 +78,8 @@ class Database:
         """Close the pool's connections. A thread still finishing (an enrolment stopping) may still use
         the database afterwards, on a connection of its own each time, that nothing has to close."""
         pooled, self.engine = self.engine, _engine(self.url, pooled=False)
+        # A connection such a thread returns to the old pool later is closed then, not left to the GC.
+        event.listen(pooled.pool, "checkin", _close_connection)
         pooled.dispose()
 
     def __repr__(self) -> str:
@@ -85,20 +87,24 @@ class Database:
 
 
 def _engine(url: str, *, pooled: bool = True) -> Engine:
-    if make_url(url).get_backend_name() != "sqlite":
-        if not pooled:
-            return create_engine(url, poolclass=NullPool)
-        # pool_pre_ping: a connection the server closed (restart, failover) is replaced, not handed out.
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    """A pool of connections (checked before use on PostgreSQL: one the server closed is replaced, not
+    handed out); unpooled, each transaction opens and closes its own."""
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    options: dict[str, Any] = {"poolclass": NullPool} if not pooled else {"poolclass": QueuePool, "pool_size": 5, "max_overflow": 20}
+    if not sqlite:
+        return create_engine(url, pool_pre_ping=pooled, **options)
     path = make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    # A connection per transaction, as before SQLAlchemy: SQLite connections are cheap, any thread may
-    # use one, and a process that forks never inherits an open one.
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, poolclass=NullPool)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _close_connection(dbapi_connection: Any, _record: Any) -> None:
+    if dbapi_connection is not None:
+        dbapi_connection.close()
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -44,6 +44,7 @@ def serve(
     """Start the speech server."""
     import uvicorn
 
+    from ..database import Database
     from ..oidc import TokenVerifier
     from ..server import create_app
     from ..server.app import key_ring
@@ -56,7 +57,11 @@ def serve(
     if root_path is not None:
         overrides["root_path"] = root_path
     settings = settings_from(config_file, data_dir, **overrides)
-    keys = key_ring(settings)
+    database = Database(settings.db_url)
+    try:
+        keys = key_ring(settings, database)
+    finally:
+        database.close()
     tokens = TokenVerifier.from_settings(settings)
     authenticated = keys.enabled or tokens is not None
     if not authenticated and not _is_loopback(host) and not settings.allow_public_without_keys:
