@@ -105,6 +105,7 @@ class Enroller:
         self._stopping = threading.Event()
         self.worker = worker_id()
         self._busy = 0  # jobs this process is running
+        self._keeper: threading.Thread | None = None
 
     # Starting and stopping ----------------------------------------------------------------------
 
@@ -127,9 +128,15 @@ class Enroller:
                 self.jobs.submit(voice.id, voice.engine, voice.tier or DEFAULT_TIER)  # a voice from before jobs were recorded
         if self.jobs.requeue_dead():
             log.info("resuming enrolments a stopped process on this machine left running")
-        threading.Thread(target=self._keep, name="voxclone-enrol-keeper", daemon=True).start()
+        self._keeper = threading.Thread(target=self._keep, name="voxclone-enrol-keeper", daemon=True)
+        self._keeper.start()
         for _ in range(self.settings.enrolment_workers):
             self._kick()
+
+    @property
+    def running(self) -> bool:
+        """Whether this process is claiming and running jobs now."""
+        return self._keeper is not None and self._keeper.is_alive() and not self._stopping.is_set()
 
     def shutdown(self) -> None:
         """Stop: queued jobs wait for the next worker; running ones stop at their next progress report

@@ -15,8 +15,8 @@ from .. import __version__
 from ..auth import KeyRing
 from ..database import Database
 from ..key_store import open_keys
-from ..rate_limits import SharedWindows
 from ..oidc import TokenVerifier
+from ..rate_limits import SharedWindows
 from ..runtime import Runtime
 from ..settings import Settings
 from . import (
