@@ -52,7 +52,9 @@ def test_a_sqlite_library_from_each_earlier_schema_upgrades_in_place(tmp_path, u
         old.execute(statement)
     if user_version == 3:  # jobs were recorded from then on
         old.execute(_OLD_JOBS)
-        old.execute("INSERT INTO jobs (id, voice_id, engine, tier, status, created_at, updated_at) VALUES ('j1', 'abc123', 'tone', 'instant', 'queued', 1, 1)")
+        old.execute(
+            "INSERT INTO jobs (id, voice_id, engine, tier, status, created_at, updated_at) VALUES ('j1', 'abc123', 'tone', 'instant', 'queued', 1, 1)"
+        )
     old.execute(f"PRAGMA user_version = {user_version}")
     old.commit()
     old.close()
@@ -122,7 +124,9 @@ def test_voice_files_in_the_database_are_written_out_once_per_version(postgres, 
     blobs = DatabaseBlobs(database, tmp_path / "machine")
     blobs.put("v1", {"voice.bin": b"first", "samples/s.wav": b"wav"})
     folder = blobs.local_dir("v1", 1)
-    assert folder is not None and sorted(p.name for p in folder.iterdir()) == ["voice.bin"]  # samples stay in the database
+    assert folder is not None and sorted(p.name for p in folder.iterdir()) == [
+        "voice.bin"
+    ]  # samples stay in the database
     blobs.put("v1", {"voice.bin": b"second"})
     assert (blobs.local_dir("v1", 2) / "voice.bin").read_bytes() == b"second"
     assert blobs.local_dir("empty", 1) is None

@@ -54,8 +54,14 @@ def _free_port() -> int:
 def cluster(postgres, tone_model, tmp_path_factory):
     url = postgres.url(postgres.create_database())
     overrides = {
-        "data_dir": str(tmp_path_factory.mktemp("ray") / "data"), "database_url": url, "extra_voice_paths": [str(tone_model)],
-        "default_voice": TONE, "clone_engine": "tone", "job_lease_s": 3.0, "job_poll_s": 0.5, "rate_limit": "100000/minute",
+        "data_dir": str(tmp_path_factory.mktemp("ray") / "data"),
+        "database_url": url,
+        "extra_voice_paths": [str(tone_model)],
+        "default_voice": TONE,
+        "clone_engine": "tone",
+        "job_lease_s": 3.0,
+        "job_poll_s": 0.5,
+        "rate_limit": "100000/minute",
         "log_level": "warning",
     }
     tests = str(Path(__file__).parent)
@@ -83,7 +89,9 @@ def cluster(postgres, tone_model, tmp_path_factory):
 
 
 def metric(client: httpx.Client, name: str) -> float:
-    return sum(float(line.split()[-1]) for line in client.get("/metrics").text.splitlines() if line.startswith(f"{name}_total"))
+    return sum(
+        float(line.split()[-1]) for line in client.get("/metrics").text.splitlines() if line.startswith(f"{name}_total")
+    )
 
 
 def _replica_pieces(client: httpx.Client) -> dict[str, float]:
@@ -112,9 +120,12 @@ def _wait_ready(client: httpx.Client, voice_id: str, timeout: float) -> dict:
 
 def _stream(base: str, voice: str, text: str, out: list[bytes], errors: list[BaseException]) -> None:
     try:
-        with httpx.Client(base_url=base, timeout=120) as client, client.stream(
-            "POST", f"/v1/text-to-speech/{voice}/stream?output_format=pcm_16000", json={"text": text}
-        ) as response:
+        with (
+            httpx.Client(base_url=base, timeout=120) as client,
+            client.stream(
+                "POST", f"/v1/text-to-speech/{voice}/stream?output_format=pcm_16000", json={"text": text}
+            ) as response,
+        ):
             response.raise_for_status()
             out.append(b"".join(response.iter_bytes()))
     except BaseException as e:
@@ -123,14 +134,20 @@ def _stream(base: str, voice: str, text: str, out: list[bytes], errors: list[Bas
 
 def test_a_voice_cloned_by_an_enrolment_replica_speaks_on_both_synthesis_replicas(cluster):
     with httpx.Client(base_url=cluster.url, timeout=120) as client:
-        added = client.post("/v1/voices/add", data={"name": "Across"}, files=[("files", ("me.flac", CLIP.read_bytes()))])
+        added = client.post(
+            "/v1/voices/add", data={"name": "Across"}, files=[("files", ("me.flac", CLIP.read_bytes()))]
+        )
         assert added.status_code == 200, added.text
         voice_id = added.json()["voice_id"]
         assert _wait_ready(client, voice_id, timeout=90)["status"] == "ready"
         before = _replica_pieces(client)
         results: list[httpx.Response] = []
         threads = [
-            threading.Thread(target=lambda i=i: results.append(client.post(f"/v1/text-to-speech/{voice_id}", json={"text": f"Sentence {i}."})))
+            threading.Thread(
+                target=lambda i=i: results.append(
+                    client.post(f"/v1/text-to-speech/{voice_id}", json={"text": f"Sentence {i}."})
+                )
+            )
             for i in range(8)
         ]
         for t in threads:
@@ -149,7 +166,9 @@ def test_concurrent_streams_spread_over_both_replicas_and_arrive_whole(cluster):
         before = _replica_pieces(client)
     out: list[bytes] = []
     errors: list[BaseException] = []
-    threads = [threading.Thread(target=_stream, args=(cluster.url, TONE, unique(f"s{i}"), out, errors)) for i in range(4)]
+    threads = [
+        threading.Thread(target=_stream, args=(cluster.url, TONE, unique(f"s{i}"), out, errors)) for i in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -167,7 +186,9 @@ def test_a_synthesis_replica_killed_mid_stream_leaves_every_stream_whole_and_is_
     replicas = _synthesis_actors()
     out: list[bytes] = []
     errors: list[BaseException] = []
-    threads = [threading.Thread(target=_stream, args=(cluster.url, TONE, unique(f"k{i}"), out, errors)) for i in range(4)]
+    threads = [
+        threading.Thread(target=_stream, args=(cluster.url, TONE, unique(f"k{i}"), out, errors)) for i in range(4)
+    ]
     for t in threads:
         t.start()
     time.sleep(1.0)  # every stream is past its first piece; both replicas are speaking
@@ -192,7 +213,9 @@ def test_an_enrolment_worker_killed_mid_job_has_its_job_resumed_by_another(clust
     database = Database(cluster.database_url)
     jobs = JobQueue(database)
     with httpx.Client(base_url=cluster.url, timeout=120) as client:
-        added = client.post("/v1/voices/add", data={"name": "Resumed"}, files=[("files", ("me.flac", CLIP.read_bytes()))])
+        added = client.post(
+            "/v1/voices/add", data={"name": "Resumed"}, files=[("files", ("me.flac", CLIP.read_bytes()))]
+        )
         assert added.status_code == 200, added.text
         voice_id = added.json()["voice_id"]
         deadline = time.monotonic() + 30

@@ -90,7 +90,9 @@ def _engine(url: str, *, pooled: bool = True) -> Engine:
     """A pool of connections (checked before use on PostgreSQL: one the server closed is replaced, not
     handed out); unpooled, each transaction opens and closes its own."""
     sqlite = make_url(url).get_backend_name() == "sqlite"
-    options: dict[str, Any] = {"poolclass": NullPool} if not pooled else {"poolclass": QueuePool, "pool_size": 5, "max_overflow": 20}
+    options: dict[str, Any] = (
+        {"poolclass": NullPool} if not pooled else {"poolclass": QueuePool, "pool_size": 5, "max_overflow": 20}
+    )
     if not sqlite:
         return create_engine(url, pool_pre_ping=pooled, **options)
     path = make_url(url).database

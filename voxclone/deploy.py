@@ -80,7 +80,9 @@ class ReplicaMetrics:
     """What the API replica counts about the synthesis replicas (on its /metrics)."""
 
     def __init__(self) -> None:
-        self.spoken = Counter("voxclone_replica_pieces", "Pieces spoken, by synthesis replica", ["replica"], registry=None)
+        self.spoken = Counter(
+            "voxclone_replica_pieces", "Pieces spoken, by synthesis replica", ["replica"], registry=None
+        )
         self.retried = Counter(
             "voxclone_replica_retries", "Pieces spoken again because their synthesis replica stopped", registry=None
         )
@@ -102,7 +104,7 @@ class ReplicaEngine(RemoteEngine):
     """An engine as the API replica sees it: its metadata from the local engine (built, never loaded),
     its speech from the synthesis deployment."""
 
-    def __init__(self, local: Engine, synthesis: DeploymentHandle, metrics: ReplicaMetrics) -> None:
+    def __init__(self, local: Engine, synthesis: DeploymentHandle[Any], metrics: ReplicaMetrics) -> None:
         super().__init__()
         self.name = local.name  # type: ignore[misc]
         self.capabilities = local.capabilities  # type: ignore[misc]
@@ -139,17 +141,23 @@ class ReplicaEngine(RemoteEngine):
     async def _speak(self, text: str, voice: VoiceSpec, options: SpeakOptions) -> Spoken:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                response = self._synthesis.speak.remote(self.name, text, voice.id, voice.version, dict(voice.params), options)
+                response = self._synthesis.speak.remote(
+                    self.name, text, voice.id, voice.version, dict(voice.params), options
+                )
                 spoken: Spoken = await response
                 return spoken
             except RayTaskError as e:  # the engine's own error, raised in the replica
                 cause = e.cause
-                raise (cause if isinstance(cause, VoxcloneError) else EngineUnavailable(f"{self.name} failed: {cause}")) from e
+                raise (
+                    cause if isinstance(cause, VoxcloneError) else EngineUnavailable(f"{self.name} failed: {cause}")
+                ) from e
             except BackPressureError as e:
                 raise Busy("every synthesis replica is busy; retry shortly", retry_after=1.0) from e
             except _REPLICA_GONE as e:
                 if attempt == _ATTEMPTS:
-                    raise EngineUnavailable(f"the {self.name} synthesis replicas stopped {_ATTEMPTS} times; retry shortly") from e
+                    raise EngineUnavailable(
+                        f"the {self.name} synthesis replicas stopped {_ATTEMPTS} times; retry shortly"
+                    ) from e
                 log.warning("a synthesis replica stopped (%s); speaking the piece on another", type(e).__name__)
                 self._metrics.retried.inc()
                 await asyncio.sleep(_RETRY_PAUSE_S * attempt)
@@ -159,14 +167,13 @@ class ReplicaEngine(RemoteEngine):
         raise TypeError("a ReplicaEngine speaks on the event loop (astream)")
 
 
-def replica_engines(engines: Engines, synthesis: DeploymentHandle, metrics: ReplicaMetrics) -> Engines:
+def replica_engines(engines: Engines, synthesis: DeploymentHandle[Any], metrics: ReplicaMetrics) -> Engines:
     """The registry's engines, each speaking through the synthesis deployment."""
     built: dict[str, Engine] = {name: ReplicaEngine(engine, synthesis, metrics) for name, engine in engines.items()}
     missing = {name: engines.availability(name) for name in engines.all_names() if name not in engines}
     return Engines(built, missing)
 
 
-@serve.deployment(name="synthesis", health_check_period_s=5)
 class Synthesis:
     """Engines of one replica; speaks pieces for the API replicas."""
 
@@ -194,7 +201,6 @@ class Synthesis:
         self.runtime.close()
 
 
-@serve.deployment(name="enrolment", health_check_period_s=5)
 class Enrolment:
     """Claims enrolment jobs from the library's database and runs them."""
 
@@ -210,13 +216,16 @@ class Enrolment:
         self.runtime.close()
 
 
-@serve.deployment(name="api", health_check_period_s=5)
-@serve.ingress()
 class Api:
     """The HTTP API and web page, speaking through the synthesis deployment."""
 
     def __init__(
-        self, overrides: dict[str, Any], parts: str | None, synthesis: DeploymentHandle, enrolment: DeploymentHandle, capacity: int
+        self,
+        overrides: dict[str, Any],
+        parts: str | None,
+        synthesis: DeploymentHandle[Any],
+        enrolment: DeploymentHandle[Any],
+        capacity: int,
     ) -> None:
         # Requests are counted for the rate limit in the database, across every API replica. The pieces
         # admitted at once are what the synthesis replicas can take, not what this replica's threads can.
@@ -243,21 +252,31 @@ def build(overrides: Mapping[str, Any], options: Options) -> serve.Application:
     if options.max_replicas and options.max_replicas > options.replicas:
         scaling = {
             "autoscaling_config": {
-                "min_replicas": options.replicas, "max_replicas": options.max_replicas,
+                "min_replicas": options.replicas,
+                "max_replicas": options.max_replicas,
                 # a replica is added when more pieces wait than its threads can speak at once
                 "target_ongoing_requests": max(1, settings.synthesis_workers or 2),
             }
         }
-    synthesis = Synthesis.options(
-        max_ongoing_requests=per_replica,
-        ray_actor_options={"num_cpus": options.cpus_per_replica, "num_gpus": options.gpus_per_replica},
-        **scaling,
-    ).bind(overrides, options.parts)
-    enrolment = Enrolment.options(num_replicas=options.enrolment_replicas, ray_actor_options={"num_cpus": 0}).bind(
-        overrides, options.parts
+    synthesis = (
+        serve.deployment(name="synthesis", health_check_period_s=5)(Synthesis)
+        .options(
+            max_ongoing_requests=per_replica,
+            ray_actor_options={"num_cpus": options.cpus_per_replica, "num_gpus": options.gpus_per_replica},
+            **scaling,
+        )
+        .bind(overrides, options.parts)
+    )
+    enrolment = (
+        serve.deployment(name="enrolment", health_check_period_s=5)(Enrolment)
+        .options(num_replicas=options.enrolment_replicas, ray_actor_options={"num_cpus": 0})
+        .bind(overrides, options.parts)
     )
     capacity = per_replica * (options.max_replicas or options.replicas)
-    api = Api.options(num_replicas=options.api_replicas, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000)
+    ingress = serve.ingress()(Api)  # the app is built in each replica by Api.__serve_build_asgi_app__
+    api = serve.deployment(name="api", health_check_period_s=5)(ingress).options(
+        num_replicas=options.api_replicas, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000
+    )
     return api.bind(overrides, options.parts, synthesis, enrolment, capacity)
 
 
@@ -281,14 +300,14 @@ def run(overrides: Mapping[str, Any], options: Options, host: str, port: int) ->
 
     joining = bool(os.environ.get("RAY_ADDRESS"))
     ray.init(ignore_reinit_error=True, runtime_env=_forwarded_env() if joining else None)
-    gpus = ray.cluster_resources().get("GPU", 0.0)
+    gpus = ray.cluster_resources().get("GPU", 0.0)  # type: ignore[no-untyped-call]
     if gpus and not options.gpus_per_replica:
         options = Options(**{**options.__dict__, "gpus_per_replica": 1.0})
     serve.start(http_options={"host": host, "port": port})
     try:
         serve.run(build(overrides, options), name="voxclone", route_prefix="/", blocking=True)
     finally:
-        serve.shutdown()
+        serve.shutdown()  # type: ignore[no-untyped-call]
 
 
 def _forwarded_env() -> dict[str, Any]:

@@ -40,11 +40,17 @@ class DatabaseKeys:
     def load(self) -> list[KeyRecord]:
         with self.database.read() as db:
             rows = db.execute(select(api_keys).order_by(api_keys.c.created_at)).fetchall()
-        return [KeyRecord(r.id, r.name, r.digest, tuple(r.scopes.split(",")), r.created_at) for r in rows]  # type: ignore[arg-type]
+        return [KeyRecord(r.id, r.name, r.digest, tuple(r.scopes.split(",")), r.created_at) for r in rows]
 
     def create(self, name: str, scope: Scope) -> tuple[str, KeyRecord]:
         key, record = new_key(name, scope)
-        row = {"id": record.id, "name": name, "digest": record.digest, "scopes": ",".join(record.scopes), "created_at": record.created_at}
+        row = {
+            "id": record.id,
+            "name": name,
+            "digest": record.digest,
+            "scopes": ",".join(record.scopes),
+            "created_at": record.created_at,
+        }
         with self.database.write() as db:
             db.execute(insert(api_keys).values(row))
         return key, record

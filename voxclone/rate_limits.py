@@ -44,17 +44,21 @@ class SharedWindows:
         now = time.time()
         current = int(now // self.seconds) * self.seconds
         previous = current - self.seconds
-        counted = self._insert(rate_windows).values(client=client, window_start=current, hits=1)
-        counted = counted.on_conflict_do_update(
+        row = self._insert(rate_windows).values(client=client, window_start=current, hits=1)
+        counted = row.on_conflict_do_update(
             index_elements=["client", "window_start"], set_={"hits": rate_windows.c.hits + 1}
         ).returning(rate_windows.c.hits)
         mine = (rate_windows.c.client == client, rate_windows.c.window_start == current)
         with self.database.write() as db:
             hits = int(db.execute(counted).scalar_one())
             before = db.execute(
-                select(rate_windows.c.hits).where(rate_windows.c.client == client, rate_windows.c.window_start == previous)
+                select(rate_windows.c.hits).where(
+                    rate_windows.c.client == client, rate_windows.c.window_start == previous
+                )
             ).scalar()
-            db.execute(delete(rate_windows).where(rate_windows.c.client == client, rate_windows.c.window_start < previous))
+            db.execute(
+                delete(rate_windows).where(rate_windows.c.client == client, rate_windows.c.window_start < previous)
+            )
             if (before or 0) * self._weight(now, current) + hits <= self.amount:
                 return True
             db.execute(update(rate_windows).where(*mine).values(hits=rate_windows.c.hits - 1))

@@ -42,9 +42,15 @@ def store(blobs: BlobStore, voice_id: str, sample: Sample) -> None:
     sample_id = f"{int(time.time() * 1000):013d}-{secrets.token_hex(3)}"
     wav = io.BytesIO()
     soundfile.write(wav, sample.audio, REFERENCE_RATE, format="WAV", subtype="PCM_16")
-    info = {"sample_id": sample_id, "file_name": sample.file_name[:200], "duration_s": round(sample.speech_seconds, 2),
-            "transcript": sample.transcript}
-    blobs.put(voice_id, {f"{SAMPLES}{sample_id}.wav": wav.getvalue(), f"{SAMPLES}{sample_id}.json": json.dumps(info).encode()})
+    info = {
+        "sample_id": sample_id,
+        "file_name": sample.file_name[:200],
+        "duration_s": round(sample.speech_seconds, 2),
+        "transcript": sample.transcript,
+    }
+    blobs.put(
+        voice_id, {f"{SAMPLES}{sample_id}.wav": wav.getvalue(), f"{SAMPLES}{sample_id}.json": json.dumps(info).encode()}
+    )
 
 
 def load_references(blobs: BlobStore, voice_id: str) -> list[Reference]:
