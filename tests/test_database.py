@@ -158,3 +158,15 @@ def test_two_servers_on_one_postgresql_library_share_voices_files_and_jobs(postg
     assert not (tmp_path / "one" / "voices" / voice_id).exists()  # rows, not files in a data dir
     assert cloning.get(f"/speak_as/{TONE}", params={"prompt": "Still here."}).status_code == 200
     assert json.loads(json.dumps(cloning.get(f"/v1/voices/{voice_id}").json()))["status"] == "ready"
+
+
+def test_the_rate_limit_counts_a_caller_across_every_server_on_the_library(postgres, settings, make_client, tmp_path):
+    url = postgres.url(postgres.create_database())
+    limited = settings.model_copy(update={"database_url": url, "rate_limit": "3/minute", "data_dir": tmp_path / "a"})
+    first, second = make_client(limited), make_client(limited.model_copy(update={"data_dir": tmp_path / "b"}))
+    codes = [client.get("/v1/voices").status_code for client in (first, second, first, second)]
+    assert codes == [200, 200, 200, 429]
+    refused = first.get("/v1/voices")
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    left = second.get("/v1/user/subscription")
+    assert left.status_code == 429  # the subscription route is limited too, and counted together

@@ -25,6 +25,7 @@ from .errors import BadInput
 
 metadata = MetaData()
 _WRITE = "voxclone_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
+_LOSSY = "voxclone_lossy"  # execution option: this write may be lost in a power cut (never half-made)
 
 
 def sqlite_url(path: Path) -> str:
@@ -70,8 +71,13 @@ class Database:
             yield connection
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(**{_WRITE: True}) as connection, connection.begin():
+    def write(self, *, durable: bool = True) -> Iterator[Connection]:
+        """A transaction that writes. `durable=False` skips the wait for the disk at commit, for writes
+        worth nothing after a crash (request counts): still all-or-nothing, only possibly lost."""
+        options = {_WRITE: True, _LOSSY: not durable}
+        with self.engine.connect().execution_options(**options) as connection, connection.begin():
+            if not durable and self.dialect == "postgresql":
+                connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             yield connection
 
     def close(self) -> None:
@@ -119,5 +125,11 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    immediate = connection.get_execution_options().get(_WRITE)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    options = connection.get_execution_options()
+    if options.get(_WRITE):
+        # WAL with synchronous=NORMAL leaves the commit's fsync to the next checkpoint (set outside any
+        # transaction, so before BEGIN; every write sets it, so a pooled connection never keeps it).
+        connection.exec_driver_sql(f"PRAGMA synchronous={'NORMAL' if options.get(_LOSSY) else 'FULL'}")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")

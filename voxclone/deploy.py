@@ -32,6 +32,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 from ray import serve
 from ray.exceptions import RayActorError, RayTaskError
+from ray.serve.schema import LoggingConfig
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, ReplicaUnavailableError
 from ray.serve.handle import DeploymentHandle
 
@@ -43,6 +44,10 @@ from .settings import Settings, load_settings
 
 log = logging.getLogger("voxclone.deploy")
 _ATTEMPTS = 3  # a piece is tried on this many replicas before its stream fails
+# An upgrade replaces replicas one by one; a replica being replaced takes no new requests and has this
+# long to finish the ones it has: the longest stream for the API, a piece for synthesis.
+_API_DRAIN_S = 300.0
+_SYNTHESIS_DRAIN_S = 60.0
 _RETRY_PAUSE_S = 0.2
 # What a replica's death looks like to a caller: the piece is spoken again, elsewhere.
 _REPLICA_GONE = (RayActorError, ReplicaUnavailableError, DeploymentUnavailableError)
@@ -231,7 +236,9 @@ class Api:
         # admitted at once are what the synthesis replicas can take, not what this replica's threads can.
         # `enrolment` is bound here only so that it is deployed with the application: jobs reach it
         # through the database.
-        settings = _settings(overrides, run_enrolments=False, rate_limit_storage="database", preload=False)
+        settings = _settings(overrides, run_enrolments=False, preload=False)
+        if settings.rate_limit_storage == "auto":  # set to memory, each API replica counts on its own
+            settings = settings.model_copy(update={"rate_limit_storage": "database"})
         settings = settings.model_copy(update={"queue_size": max(settings.queue_size, capacity)})
         own = _parts(parts)
         metrics = ReplicaMetrics()
@@ -262,6 +269,7 @@ def build(overrides: Mapping[str, Any], options: Options) -> serve.Application:
         serve.deployment(name="synthesis", health_check_period_s=5)(Synthesis)
         .options(
             max_ongoing_requests=per_replica,
+            graceful_shutdown_timeout_s=_SYNTHESIS_DRAIN_S,
             ray_actor_options={"num_cpus": options.cpus_per_replica, "num_gpus": options.gpus_per_replica},
             **scaling,
         )
@@ -275,7 +283,10 @@ def build(overrides: Mapping[str, Any], options: Options) -> serve.Application:
     capacity = per_replica * (options.max_replicas or options.replicas)
     ingress = serve.ingress()(Api)  # the app is built in each replica by Api.__serve_build_asgi_app__
     api = serve.deployment(name="api", health_check_period_s=5)(ingress).options(
-        num_replicas=options.api_replicas, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000
+        num_replicas=options.api_replicas,
+        ray_actor_options={"num_cpus": 0},
+        max_ongoing_requests=1000,
+        graceful_shutdown_timeout_s=_API_DRAIN_S,
     )
     return api.bind(overrides, options.parts, synthesis, enrolment, capacity)
 
@@ -305,7 +316,14 @@ def run(overrides: Mapping[str, Any], options: Options, host: str, port: int) ->
         options = Options(**{**options.__dict__, "gpus_per_replica": 1.0})
     serve.start(http_options={"host": host, "port": port})
     try:
-        serve.run(build(overrides, options), name="voxclone", route_prefix="/", blocking=True)
+        level = load_settings(**overrides).log_level.upper()  # Serve's own logs, request lines included, as uvicorn's
+        serve.run(
+            build(overrides, options),
+            name="voxclone",
+            route_prefix="/",
+            blocking=True,
+            logging_config=LoggingConfig(log_level=level),
+        )
     finally:
         serve.shutdown()  # type: ignore[no-untyped-call]
 
