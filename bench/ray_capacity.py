@@ -4,7 +4,7 @@ capacity model the README states from them (issue 21).
     .venv/bin/python bench/ray_capacity.py [--seconds 40] [--replicas 1] [--single]
 
 Against `voxclone serve --ray --replicas R` (a local Ray cluster; or the single process with --single),
-default voice jm_kumo, streamed PCM: for each level c of 1, 2 and 4 streams per replica, c x R clients
+default voice jm_kumo, streamed PCM, the audio cache off: for each level c of 1, 2 and 4 streams per replica, c x R clients
 each speak distinct conversational turns (one or two sentences, as a voice agent says them) back to back
 for --seconds. Throughput = characters of the turns completed per wall second; TTFA p95 over the turns;
 real time = seconds of audio made per wall second. Writes bench/out/ray_capacity.json with the model:
@@ -39,7 +39,7 @@ TURNS = [
 
 def turns(client_id: int):
     for n in itertools.count():
-        yield f"{TURNS[n % len(TURNS)]} ({client_id}-{n})"  # never a cache hit
+        yield f"Caller {client_id}, turn {n}. {TURNS[(n + client_id) % len(TURNS)]}"
 
 
 def client_loop(url: str, client_id: int, until: float, out: list[dict]) -> None:
@@ -49,7 +49,9 @@ def client_loop(url: str, client_id: int, until: float, out: list[dict]) -> None
                 return
             started = time.perf_counter()
             first, size = None, 0
-            with client.stream("POST", f"/v1/text-to-speech/{VOICE}/stream?output_format=pcm_24000", json={"text": text}) as r:
+            with client.stream(
+                "POST", f"/v1/text-to-speech/{VOICE}/stream?output_format=pcm_24000", json={"text": text}
+            ) as r:
                 r.raise_for_status()
                 for chunk in r.iter_bytes():
                     if chunk and first is None:
@@ -70,10 +72,12 @@ def level(url: str, clients: int, seconds: float) -> dict[str, float]:
     wall = max(r["done_at"] for r in out) - started
     ttfas = sorted(r["ttfa"] for r in out)
     return {
-        "clients": clients, "turns": len(out),
+        "clients": clients,
+        "turns": len(out),
         "chars_per_s": sum(r["chars"] for r in out) / wall,
         "audio_s_per_s": sum(r["audio_s"] for r in out) / wall,
-        "ttfa_p50_s": ttfas[len(ttfas) // 2], "ttfa_p95_s": ttfas[max(0, math.ceil(0.95 * len(ttfas)) - 1)],
+        "ttfa_p50_s": ttfas[len(ttfas) // 2],
+        "ttfa_p95_s": ttfas[max(0, math.ceil(0.95 * len(ttfas)) - 1)],
         "speaking_chars_per_s": sum(r["chars"] for r in out) / sum(r["audio_s"] for r in out),
     }
 
@@ -87,7 +91,8 @@ def main() -> None:
     args = parser.parse_args()
     serve_args = () if args.single else ("--ray", "--replicas", str(args.replicas))
     levels = []
-    with ServerProcess(*serve_args, startup_s=600) as server:
+    # No audio cache: every piece of every turn is spoken (turns repeat their sentences).
+    with ServerProcess(*serve_args, startup_s=600, VOXCLONE_CACHE_SIZE_BYTES="0") as server:
         with httpx.Client(base_url=server.url, timeout=120) as client:
             client.post(f"/v1/text-to-speech/{VOICE}", json={"text": "Warming up."}).raise_for_status()
         for per_replica in (1, 2, 4):
@@ -100,12 +105,19 @@ def main() -> None:
     best = max(usable, key=lambda lv: lv["chars_per_s"])
     per_replica_streams = best["chars_per_s"] / args.replicas / (rate * DUTY)
     model = {
-        "speaking_rate_chars_per_s": rate, "duty": DUTY, "ttfa_bound_s": args.ttfa_bound,
-        "level_used": best["streams_per_replica"], "replica_chars_per_s": best["chars_per_s"] / args.replicas,
+        "speaking_rate_chars_per_s": rate,
+        "duty": DUTY,
+        "ttfa_bound_s": args.ttfa_bound,
+        "level_used": best["streams_per_replica"],
+        "replica_chars_per_s": best["chars_per_s"] / args.replicas,
         "streams_per_replica": per_replica_streams,
-        "replicas_for_100": math.ceil(100 / per_replica_streams), "replicas_for_1000": math.ceil(1000 / per_replica_streams),
+        "replicas_for_100": math.ceil(100 / per_replica_streams),
+        "replicas_for_1000": math.ceil(1000 / per_replica_streams),
     }
-    save("ray_capacity_single" if args.single else "ray_capacity", {"levels": levels, "model": model, "replicas": args.replicas})
+    save(
+        "ray_capacity_single" if args.single else "ray_capacity",
+        {"levels": levels, "model": model, "replicas": args.replicas},
+    )
 
 
 if __name__ == "__main__":

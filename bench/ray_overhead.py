@@ -61,8 +61,11 @@ def measure(server: ServerProcess, requests: int, rounds: int, tag: str) -> dict
             audio_s = (len(response.content) - 44) / 2 / 24_000  # 16-bit mono WAV at 24 kHz
             rtf.append(wall / audio_s)
     return {
-        "cache_hit_p50_ms": statistics.median(hits), "cache_hit_p99_ms": percentile(hits, 0.99),
-        "ttfa_median_s": statistics.median(ttfa), "ttfa_max_s": max(ttfa), "rtf_median": statistics.median(rtf),
+        "cache_hit_p50_ms": statistics.median(hits),
+        "cache_hit_p99_ms": percentile(hits, 0.99),
+        "ttfa_median_s": statistics.median(ttfa),
+        "ttfa_max_s": max(ttfa),
+        "rtf_median": statistics.median(rtf),
     }
 
 
@@ -70,7 +73,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--database-url", default=None, help="A PostgreSQL library for both (default: each its SQLite).")
+    parser.add_argument(
+        "--database-url", default=None, help="A PostgreSQL library for both (default: each its SQLite)."
+    )
     args = parser.parse_args()
     env = {"VOXCLONE_DATABASE_URL": args.database_url} if args.database_url else {}
     results: dict[str, object] = {}

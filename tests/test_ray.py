@@ -229,3 +229,23 @@ def test_an_enrolment_worker_killed_mid_job_has_its_job_resumed_by_another(clust
     job = jobs.of_voice(voice_id)[-1]
     assert job.status == "done" and job.attempts == 2 and int(job.worker.split("/")[1]) != killed
     database.close()
+
+
+def test_the_kubernetes_example_deploys_this_application_with_arguments_it_takes():
+    import yaml
+
+    from voxclone import deploy
+
+    documents = list(yaml.safe_load_all((Path(__file__).parents[1] / "deploy" / "rayservice.yaml").read_text()))
+    service = next(d for d in documents if d["kind"] == "RayService")
+    (application,) = yaml.safe_load(service["spec"]["serveConfigV2"])["applications"]
+    module, _, name = application["import_path"].partition(":")
+    assert module == "voxclone.deploy" and callable(getattr(deploy, name))
+    assert isinstance(deploy.app(application["args"]), serve.Application)  # every argument is known and typed
+    env = {
+        e["name"]
+        for e in service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert {"VOXCLONE_DATABASE_URL", "VOXCLONE_API_KEYS"} <= env
+    with pytest.raises(ValueError, match="unknown arguments"):
+        deploy.app({"replica": "2"})

@@ -32,9 +32,9 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 from ray import serve
 from ray.exceptions import RayActorError, RayTaskError
-from ray.serve.schema import LoggingConfig
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, ReplicaUnavailableError
 from ray.serve.handle import DeploymentHandle
+from ray.serve.schema import LoggingConfig
 
 from .engines import AudioChunk, Engine, Engines, RemoteEngine, SpeakOptions, StockVoice, VoiceSpec, build_engines
 from .errors import Busy, EngineUnavailable, VoxcloneError
