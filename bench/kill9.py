@@ -1,6 +1,9 @@
 """Crash safety: start the server, load it, `kill -9` it at a random moment, restart; N rounds (issue 6).
 
-    .venv/bin/python bench/kill9.py [--rounds 50] [--settle 180]
+    .venv/bin/python bench/kill9.py [--rounds 50] [--settle 180] [--database-url URL | --postgres]
+
+With --database-url (or --postgres: a private PostgreSQL cluster of Debian's binaries, fsync on, started
+for the run) the library, voice files and samples live in PostgreSQL instead of the data dir (issue 21).
 
 Authentication is on (one admin key). Each round runs two clients at once: one adds voices
 (ElevenLabs /v1/voices/add with a real clip) and deletes some, the other asks for speech of new
@@ -19,14 +22,17 @@ import os
 import random
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 from server import ServerProcess, save
+from sqlalchemy import text
 
 from voxclone.cache import AudioCache
+from voxclone.database import Database
 
 CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "librispeech_train-clean-100" / "103-1240-0000.flac"
 
@@ -75,13 +81,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--settle", type=float, default=180.0, help="Seconds to wait for resumed enrolments at the end.")
+    parser.add_argument("--database-url", default=None, help="A PostgreSQL library (postgresql://...).")
+    parser.add_argument("--postgres", action="store_true", help="Start a private PostgreSQL cluster for the run.")
     args = parser.parse_args()
+    cluster = None
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from postgres import PostgresCluster
+
+        cluster = PostgresCluster(durable=True).start()
+        args.database_url = cluster.url(cluster.create_database())
     rng = random.Random(9)
     committed: set[str] = set()
     deleted: set[str] = set()
     unanswered: set[str] = set()  # deletes cut off by the kill: either outcome is right
     spoken: dict[str, bytes] = {}
     env = {"VOXCLONE_API_KEYS": KEY, "VOXCLONE_ENROLMENT_TIME_BUDGET_S": "5", "VOXCLONE_ENROLMENT_QUEUE": "50"}
+    if args.database_url:
+        env["VOXCLONE_DATABASE_URL"] = args.database_url
     server = ServerProcess(**env)
     data_dir = Path(server._env["VOXCLONE_DATA_DIR"])
     for round_ in range(args.rounds):
@@ -112,12 +129,19 @@ def main() -> None:
         same = sum(client.get("/speak_as/jm_kumo", params={"prompt": p}).content == body for p, body in spoken.items())
     server.process.terminate()
     server.process.wait()
-    integrity = sqlite3.connect(data_dir / "voices.sqlite3").execute("PRAGMA integrity_check").fetchone()[0]
+    if args.database_url:  # PostgreSQL checks its own pages; what matters is that every row reads back whole
+        database = Database(args.database_url)
+        with database.read() as db:
+            counts = {t: db.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("voices", "blobs", "jobs")}
+        database.close()
+        integrity = f"ok ({counts})"
+    else:
+        integrity = sqlite3.connect(data_dir / "voices.sqlite3").execute("PRAGMA integrity_check").fetchone()[0]
     cache = AudioCache(data_dir / "cache", 1 << 30)
     keys = list(cache._cache.iterkeys())
     corrupt = sum(cache.get(k) is None for k in keys)
     result = {
-        "rounds": args.rounds, "sqlite_integrity": integrity,
+        "rounds": args.rounds, "backend": "postgresql" if args.database_url else "sqlite", "integrity": integrity,
         "committed": len(committed), "deleted": len(deleted),
         "deletes_unanswered": len(unanswered),
         "committed_missing": len((committed - deleted - unanswered) - set(present)),
@@ -126,8 +150,10 @@ def main() -> None:
         "spoken": len(spoken), "spoken_served_identical": same,
         "cache_entries": len(keys), "cache_corrupt_detected": corrupt,
     }
-    save("kill9", result)
+    save("kill9_postgresql" if args.database_url else "kill9", result)
     server._tmp.cleanup()
+    if cluster is not None:
+        cluster.stop()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ or GIL with the client measuring it."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +29,11 @@ def save(name: str, result: object) -> None:
 
 
 class ServerProcess:
-    def __init__(self, **env: str) -> None:
+    """`voxclone serve` in a child process; `args` are more serve options (`--ray --replicas 2`)."""
+
+    def __init__(self, *args: str, startup_s: float = 120.0, **env: str) -> None:
+        self.args = args
+        self.startup_s = startup_s
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
@@ -43,11 +48,13 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         self._log = open(Path(self._tmp.name) / "server.log", "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "voxclone.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "voxclone.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
             env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + self.startup_s
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}; see {self._log.name}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return self
@@ -64,7 +71,12 @@ class ServerProcess:
         return 0.0
 
     def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        # Ctrl-C, as a person would stop it: `--ray` then shuts its Ray cluster down too.
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
         self._log.close()
         self._tmp.cleanup()

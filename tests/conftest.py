@@ -4,6 +4,7 @@ on first use by slow tests), a fresh runtime (library, cache, services) per test
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from make_tone_model import write as write_tone_model
+from postgres import PostgresCluster
 
+from voxclone.database import Database
 from voxclone.engines import Engines, build_engines
 from voxclone.listeners import Listeners
 from voxclone.runtime import Parts, Runtime
@@ -24,6 +27,42 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "librispeech_train-clean-100"
 ARTIFACTS = REPO / "test-artifacts"
 TONE = "tiny_tone"  # the tone voice every quick test speaks with (16 kHz, a tone per character)
+# The voices table as voxclone 0.1 wrote it (SQLite, schema user_version 0), for upgrade tests.
+ORIGINAL_SCHEMA = (
+    "CREATE TABLE voices (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE, engine TEXT NOT NULL, "
+    "category TEXT NOT NULL, params TEXT NOT NULL, labels TEXT NOT NULL, description TEXT NOT NULL, created_at REAL NOT NULL, "
+    "status TEXT NOT NULL, progress REAL NOT NULL, error TEXT, version INTEGER NOT NULL, scores TEXT NOT NULL)"
+)
+
+
+# The library backend the suite runs against: the default SQLite in each test's data dir, or, with
+# VOXCLONE_TEST_DATABASE=postgresql, a fresh database per test in a private PostgreSQL cluster.
+BACKEND = os.environ.get("VOXCLONE_TEST_DATABASE", "sqlite")
+sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason="about SQLite library files")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresCluster) -> str:
+    """A database with voxclone's schema, copied for each test (a copy is faster than migrating)."""
+    name = postgres.create_database()
+    Database(postgres.url(name)).close()
+    return name
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """None (the data dir's SQLite), or a fresh PostgreSQL database when the suite runs against one."""
+    if BACKEND != "postgresql":
+        return None
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.url(cluster.create_database(template=request.getfixturevalue("postgres_template")))
 
 
 @pytest.fixture(scope="session")
@@ -52,8 +91,10 @@ def listeners(models_dir: Path) -> Listeners:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, tone_model: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", preload=False, extra_voice_paths=[tone_model], default_voice=TONE)
+def settings(tmp_path: Path, tone_model: Path, database_url: str | None) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data", preload=False, extra_voice_paths=[tone_model], default_voice=TONE, database_url=database_url
+    )
 
 
 @pytest.fixture

@@ -63,6 +63,7 @@ def _upstream_settings(settings: Settings, **update: Any) -> Settings:
             "data_dir": settings.data_dir.parent / "upstream",
             "api_keys": [KEY],
             "clone_engine": "tone",
+            "consent": "off",  # it stands in for ElevenLabs, whose API asks for no consent recording
             **update,
         }
     )

@@ -189,7 +189,7 @@ def test_a_quick_clone_goes_enrolling_then_ready_and_speaks_at_its_engine_rate(s
 def _interrupted_voice(runtime, *, with_samples: bool) -> str:
     voice = runtime.library.create(name="Interrupted", engine="tone", params={}, category="cloned", status="enrolling")
     if with_samples:
-        store(runtime.library.files_dir(voice.id), prepare(CLIP.read_bytes(), "me.flac", max_seconds=600))
+        store(runtime.library.blobs, voice.id, prepare(CLIP.read_bytes(), "me.flac", max_seconds=600))
     return voice.id
 
 

@@ -249,9 +249,13 @@ def test_root_path_serves_page_docs_api_and_websockets_under_a_prefix_the_proxy_
 
 
 def test_a_root_path_does_not_change_what_a_key_may_do(settings, make_client):
-    from voxclone.auth import KeysFile
+    from contextlib import closing
 
-    speak_key, _ = KeysFile(settings.keys_path).create("reader", "speak")
+    from voxclone.database import Database
+    from voxclone.key_store import open_keys
+
+    with closing(Database(settings.db_url)) as database:  # the keys file, or the shared database
+        speak_key, _ = open_keys(settings, database).create("reader", "speak")
     client = make_client(settings.model_copy(update={"root_path": "/voice"}))
     headers = {"xi-api-key": speak_key}
     assert client.delete("/voice/v1/voices/jf_alpha", headers=headers).status_code == 403

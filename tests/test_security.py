@@ -7,14 +7,17 @@ import json
 import os
 import subprocess
 import sys
+import time
 import wave
+from contextlib import closing
 
 import numpy as np
 import pytest
 from conftest import SHARED_DATA, TONE
 from websockets.exceptions import InvalidStatus
 
-from voxclone.auth import KeysFile
+from voxclone.database import Database
+from voxclone.key_store import REFRESH_S, open_keys
 from voxclone.server.security import origin_pattern
 
 SPEAK = {"input": "Hello.", "voice": TONE, "response_format": "pcm"}
@@ -22,8 +25,9 @@ SPEAK = {"input": "Hello.", "voice": TONE, "response_format": "pcm"}
 
 @pytest.fixture
 def keyed(settings, make_client):
-    """A server with an env key (all scopes) and a keys-file key that may only speak."""
-    speak_key, _ = KeysFile(settings.keys_path).create("reader", "speak")
+    """A server with an env key (all scopes) and a named key (keys file or database) that may only speak."""
+    with closing(Database(settings.db_url)) as database:
+        speak_key, _ = open_keys(settings, database).create("reader", "speak")
     client = make_client(settings.model_copy(update={"api_keys": ["admin-key-123"]}))
     return client, speak_key
 
@@ -105,14 +109,19 @@ def test_a_key_in_a_websocket_url_never_reaches_the_server_log(settings, make_li
 
 
 def test_revoked_key_stops_working_on_the_running_server(settings, make_client):
-    store = KeysFile(settings.keys_path)
+    database = Database(settings.db_url)
+    store = open_keys(settings, database)
     key, record = store.create("temp", "manage")
     other, _ = store.create("other", "speak")
     client = make_client(settings)
     assert client.get("/v1/voices", headers={"xi-api-key": key}).status_code == 200
     store.revoke(record.id)
+    deadline = time.monotonic() + REFRESH_S + 1  # at once from a keys file; within REFRESH_S from a database
+    while client.get("/v1/voices", headers={"xi-api-key": key}).status_code != 401 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert client.get("/v1/voices", headers={"xi-api-key": key}).status_code == 401
     assert client.get("/v1/voices", headers={"xi-api-key": other}).status_code == 200
+    database.close()
 
 
 def test_keys_cli_creates_lists_revokes_and_never_stores_the_key(tmp_path):

@@ -16,7 +16,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from .errors import BadInput
 
@@ -45,11 +45,47 @@ def scopes_for(scope: Scope) -> tuple[Scope, ...]:
     return ("speak", "manage") if scope == "manage" else ("speak",)
 
 
+def new_key(name: str, scope: Scope) -> tuple[str, KeyRecord]:
+    """A new key (to show once, in clear) and the record that stores it."""
+    if scope not in SCOPES:
+        raise BadInput(f"scope must be one of {SCOPES}")
+    key = _PREFIX + secrets.token_urlsafe(32)
+    return key, KeyRecord(id=digest(key)[:10], name=name, digest=digest(key), scopes=scopes_for(scope), created_at=time.time())
+
+
+class KeySource(Protocol):
+    """Where named keys are kept: the keys file, or a shared database (voxclone.key_store)."""
+
+    @property
+    def where(self) -> str: ...
+
+    def load(self) -> list[KeyRecord]: ...
+
+    def create(self, name: str, scope: Scope) -> tuple[str, KeyRecord]: ...
+
+    def revoke(self, key_id: str) -> KeyRecord: ...
+
+    def stamp(self) -> object:
+        """A value that changes whenever the keys may have changed."""
+        ...
+
+
 class KeysFile:
     """The keys file: a JSON list of KeyRecords."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
+    def stamp(self) -> object:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size)
 
     def load(self) -> list[KeyRecord]:
         if not self.path.exists():
@@ -71,10 +107,7 @@ class KeysFile:
 
     def create(self, name: str, scope: Scope) -> tuple[str, KeyRecord]:
         """A new key (returned once, in clear) and its stored record."""
-        if scope not in SCOPES:
-            raise BadInput(f"scope must be one of {SCOPES}")
-        key = _PREFIX + secrets.token_urlsafe(32)
-        record = KeyRecord(id=digest(key)[:10], name=name, digest=digest(key), scopes=scopes_for(scope), created_at=time.time())
+        key, record = new_key(name, scope)
         self._save([*self.load(), record])
         return key, record
 
@@ -88,26 +121,22 @@ class KeysFile:
 
 
 class KeyRing:
-    """Every key the server accepts, as digests with scopes. The keys file is re-read when it changes,
-    so `voxclone keys create|revoke` take effect on a running server.
+    """Every key the server accepts, as digests with scopes. The keys file (or database) is re-read when
+    it changes, so `voxclone keys create|revoke` take effect on a running server.
     """
 
-    def __init__(self, env_keys: list[str], keys_file: KeysFile | None) -> None:
+    def __init__(self, env_keys: list[str], keys_file: KeySource | None) -> None:
         self._env: list[tuple[str, tuple[Scope, ...]]] = [(digest(k), SCOPES) for k in env_keys if k]
         self._file = keys_file
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: object = None
         self._from_file: list[tuple[str, tuple[Scope, ...]]] = []
         self._entries()  # a broken keys file fails at start-up
 
     def _entries(self) -> list[tuple[str, tuple[Scope, ...]]]:
         if self._file is not None:
-            try:
-                stat = self._file.path.stat()
-                stamp = (stat.st_mtime_ns, stat.st_size)
-            except FileNotFoundError:
-                stamp = None
+            stamp = self._file.stamp()
             if stamp != self._stamp:
-                self._from_file = [(r.digest, r.scopes) for r in self._file.load()] if stamp else []
+                self._from_file = [(r.digest, r.scopes) for r in self._file.load()] if stamp is not None else []
                 self._stamp = stamp
         return self._env + self._from_file
 

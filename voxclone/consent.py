@@ -2,9 +2,9 @@
 words (Whisper) and that the reader is the person in the samples (the speaker encoder cloning uses).
 
 A challenge (`issue`) is a short sentence nobody could have recorded in advance, valid for a few
-minutes and for one attempt: it is kept in the library's SQLite database, so every process of a
-server shares it, and claiming it is one UPDATE, so two requests can never both use it. A recording
-that passes is kept with the voice (`consent/<n>.wav` and `.json` in its folder: the recording, the
+minutes and for one attempt: it is kept in the library's database, so every process of a server
+(and every machine sharing a PostgreSQL library) shares it, and claiming it is one UPDATE, so two
+requests can never both use it. A recording that passes is kept with the voice (`consent/<n>.wav` and `.json` among its files: the recording, the
 sentence, what Whisper heard, both scores, the time and the key id), so deleting the voice deletes it.
 Every decision goes to the audit log.
 
@@ -16,23 +16,21 @@ from __future__ import annotations
 import io
 import json
 import secrets
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import numpy as np
 import soundfile
+from sqlalchemy import Column, Float, Table, Text, and_, delete, insert, select, update
 
 from .asr import word_error_rate
 from .audio import REFERENCE_RATE, decode
 from .audit import AuditLog
+from .blobs import BlobStore
 from .cloning.prepare import Sample, prepare
+from .database import Database, metadata
 from .errors import ConsentRefused
-from .files import atomic_write
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -41,16 +39,17 @@ if TYPE_CHECKING:
 MAX_WER = 0.4  # at most 4 words in 10 misheard: Whisper tiny.en on a phone microphone, not a stranger's text
 MIN_SIMILARITY = 0.65  # d-vector cosine of the reading to each sample (same speaker 0.72-0.93, others below 0.6)
 MAX_RECORDING_S = 30.0
+_CONSENT = "consent/"
 _MIN_SAMPLE_S = 1.5  # samples shorter than this give unreliable d-vectors; they are judged together
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS consent_challenges (
-    id TEXT PRIMARY KEY,
-    text TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    used_at REAL
+challenges = Table(
+    "consent_challenges",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float),
 )
-"""
 
 # Sentences are drawn from these: common, easy to say and to recognise, about 2.6e8 different ones.
 _ADJECTIVES = (
@@ -174,22 +173,12 @@ class Evidence:
 class Consents:
     """Challenges, checks and the evidence kept with each voice."""
 
-    def __init__(self, settings: Settings, listeners: Listeners, audit: AuditLog) -> None:
+    def __init__(self, settings: Settings, database: Database, listeners: Listeners, audit: AuditLog) -> None:
         self.settings = settings
+        self.database = database
         self.listeners = listeners
         self.audit = audit
         self.ttl_s = settings.consent_ttl_s
-        with self._db() as db:
-            db.execute(_SCHEMA)
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.settings.db_path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            yield db
-        finally:
-            db.close()
 
     def required(self, actor: Actor) -> bool:
         """Whether cloning needs consent: the administrator's setting, or (auto) whenever keys are on."""
@@ -202,26 +191,21 @@ class Consents:
         """A new challenge (a random sentence unless `text` is given); expired ones are forgotten now."""
         now = time.time()
         challenge = Challenge(id=secrets.token_urlsafe(16), text=text or sentence(), expires_at=now + self.ttl_s)
-        with self._db() as db:
-            db.execute("DELETE FROM consent_challenges WHERE expires_at < ?", (now - self.ttl_s,))
-            db.execute(
-                "INSERT INTO consent_challenges (id, text, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                (challenge.id, challenge.text, now, challenge.expires_at),
-            )
+        row = {"id": challenge.id, "text": challenge.text, "created_at": now, "expires_at": challenge.expires_at}
+        with self.database.write() as db:
+            db.execute(delete(challenges).where(challenges.c.expires_at < now - self.ttl_s))
+            db.execute(insert(challenges).values(row))
         return challenge
 
     def _claim(self, challenge_id: str, actor: Actor) -> str:
         """The challenge's sentence, marking it used; ConsentRefused if it is unknown, expired or used."""
         now = time.time()
-        with self._db() as db:
-            claimed = db.execute(
-                "UPDATE consent_challenges SET used_at = ? WHERE id = ? AND used_at IS NULL AND expires_at >= ?",
-                (now, challenge_id, now),
-            ).rowcount
-            row = db.execute(
-                "SELECT text, expires_at, used_at FROM consent_challenges WHERE id = ?", (challenge_id,)
-            ).fetchone()
-        if claimed == 1:
+        unused = and_(challenges.c.id == challenge_id, challenges.c.used_at.is_(None), challenges.c.expires_at >= now)
+        with self.database.write() as db:
+            claimed = db.execute(update(challenges).where(unused).values(used_at=now)).rowcount
+            query = select(challenges.c.text, challenges.c.expires_at, challenges.c.used_at)
+            row = db.execute(query.where(challenges.c.id == challenge_id)).first()
+        if claimed == 1 and row is not None:
             return str(row[0])
         if row is None:
             reason = "unknown consent_challenge_id; get one from GET /v1/voices/consent-challenge"
@@ -305,33 +289,31 @@ class Consents:
     # Evidence -----------------------------------------------------------------------------------
 
     @staticmethod
-    def store(folder: Path, evidence: Evidence) -> dict[str, Any]:
+    def store(blobs: BlobStore, voice_id: str, evidence: Evidence) -> dict[str, Any]:
         """Keep a checked consent with the voice: `consent/<n>.wav`, then `<n>.json` (listed once both exist)."""
-        directory = folder / "consent"
-        directory.mkdir(parents=True, exist_ok=True)
-        number = 1 + max((int(p.stem) for p in directory.glob("*.json") if p.stem.isdigit()), default=0)
+        number = 1 + max((int(n) for n in _numbers(blobs, voice_id, ".json")), default=0)
         wav = io.BytesIO()
         soundfile.write(wav, evidence.audio, REFERENCE_RATE, format="WAV", subtype="PCM_16")
-        atomic_write(directory / f"{number}.wav", wav.getvalue())
         record = {"consent_id": str(number), **evidence.record}
-        atomic_write(directory / f"{number}.json", json.dumps(record).encode())
+        blobs.put(voice_id, {f"{_CONSENT}{number}.wav": wav.getvalue(), f"{_CONSENT}{number}.json": json.dumps(record).encode()})
         return record
 
     @staticmethod
-    def records(folder: Path | None) -> list[dict[str, Any]]:
+    def records(blobs: BlobStore, voice_id: str) -> list[dict[str, Any]]:
         """The consents kept with a voice, oldest first."""
-        if folder is None or not (folder / "consent").is_dir():
-            return []
-        paths = sorted((folder / "consent").glob("*.json"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
-        return [json.loads(p.read_text()) for p in paths if p.with_suffix(".wav").exists()]
+        recorded = set(_numbers(blobs, voice_id, ".wav"))
+        numbers = sorted((n for n in _numbers(blobs, voice_id, ".json") if n in recorded), key=int)
+        return [json.loads(blobs.get(voice_id, f"{_CONSENT}{n}.json") or b"{}") for n in numbers]
 
     @staticmethod
-    def recording(folder: Path | None, consent_id: str) -> Path | None:
+    def recording(blobs: BlobStore, voice_id: str, consent_id: str) -> bytes | None:
         """The WAV of one kept consent, or None."""
-        if folder is None or not consent_id.isdigit():
-            return None
-        path = folder / "consent" / f"{consent_id}.wav"
-        return path if path.is_file() else None
+        return blobs.get(voice_id, f"{_CONSENT}{consent_id}.wav") if consent_id.isdigit() else None
+
+
+def _numbers(blobs: BlobStore, voice_id: str, suffix: str) -> list[str]:
+    names = (n.removeprefix(_CONSENT).removesuffix(suffix) for n in blobs.names(voice_id, _CONSENT) if n.endswith(suffix))
+    return [n for n in names if n.isdigit()]
 
 
 def challenge_json(challenge: Challenge) -> dict[str, Any]:

@@ -2,14 +2,17 @@
 
 Every enrolment is a job in the database (voxclone.jobs), run by a bounded pool of threads
 (settings.enrolment_workers at once; with settings.enrolment_queue waiting, more are refused with
-LimitExceeded rather than queued without bound). Samples are on disk before a job is queued, so a
-restart resumes every voice left `enrolling` from its own samples. The cloner for the voice's engine
+LimitExceeded rather than queued without bound). Samples are stored before a job is queued, so a
+restart resumes every voice left `enrolling` from its own samples. Any process sharing the database
+may run the job (settings.run_enrolments): each claims jobs for a lease it renews while it runs, so a
+job whose worker died is taken over by another when its lease runs out. The cloner for the voice's engine
 and tier (voxclone.cloning) does the work; its engine calls go through the speech worker pool, behind
 any speech waiting, and what it returns is stored here without knowing its format.
 
 A refining tier (the deep clone) is a second job queued behind the voice's instant one: the voice is
 ready and speaks as soon as the instant clone is done, and the refinement runs on its own pool
-(settings.deep_workers at once), so long fits never hold up instant enrolments. It replaces the voice's
+(settings.deep_workers at once; it claims a refinement only once its voice's instant job is over), so
+long fits never hold up instant enrolments. It replaces the voice's
 artefacts only when its cloner judges the result better (else `NotBetter`: the voice keeps what it
 had), and a refinement that fails leaves the voice speaking as before.
 Where consent is required (voxclone.consent), new samples are accepted only with a recording of their
@@ -20,6 +23,7 @@ and consent decisions go to the audit log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -36,9 +40,8 @@ from .cloning.prepare import Sample, check_total, prepare
 from .consent import Actor, Consent, Consents, Evidence
 from .engines import Engines
 from .errors import BadInput, LimitExceeded, VoiceNotFound, VoxcloneError
-from .files import atomic_write
-from .jobs import ACTIVE, Job, JobQueue
-from .samples import list_samples, load_references, sample_path, store
+from .jobs import ACTIVE, MAX_ATTEMPTS, Job, JobQueue, worker_id
+from .samples import list_samples, load_references, sample_audio, store
 from .settings import Settings
 from .voices import Voice, VoiceLibrary, check_name
 from .workers import WorkerPool
@@ -122,31 +125,77 @@ class Enroller:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self.worker = worker_id()
+        self._busy = {False: 0, True: 0}  # jobs this process is running, instant and refining
+        self._keeper: threading.Thread | None = None
 
     # Starting and stopping ----------------------------------------------------------------------
 
+    @property
+    def runs_jobs(self) -> bool:
+        return self.settings.run_enrolments
+
     def start(self, loop: asyncio.AbstractEventLoop | None, *, resume: bool = True) -> None:
         """Run jobs from now on (their engine calls scheduled on `loop`); with `resume`, also the ones a
-        stopped process left (a server does; a one-off CLI command leaves a server's jobs to it)."""
+        stopped process left, and those other processes queue (a server does; a one-off CLI command
+        runs only its own and leaves the rest to the servers)."""
         self._loop = loop
-        if not resume:
+        if not resume or not self.runs_jobs:
             return
         for voice in self.library.interrupted():
-            if not list_samples(voice.files_dir):
+            if not list_samples(self.library.blobs, voice.id):
                 self.library.update(voice.id, status="failed", error="enrolment was interrupted and no samples were stored; add the voice again")
                 self.jobs.cancel_voice(voice.id)
             elif not any(j.status in ACTIVE for j in self.jobs.of_voice(voice.id)):
                 tier = voice.tier if voice.tier and voice.tier not in self._refining else DEFAULT_TIER
                 self.jobs.submit(voice.id, voice.engine, tier)  # a voice from before jobs were recorded
-        for job in self.jobs.requeue_interrupted():
-            log.info("resuming enrolment of voice %s (%s)", job.voice_id, job.tier)
-            self._dispatch(job)
+        if self.jobs.requeue_dead():
+            log.info("resuming enrolments a stopped process on this machine left running")
+        self._keeper = threading.Thread(target=self._keep, name="voxclone-enrol-keeper", daemon=True)
+        self._keeper.start()
+        self._kick_all()
+
+    @property
+    def running(self) -> bool:
+        """Whether this process is claiming and running jobs now."""
+        return self._keeper is not None and self._keeper.is_alive() and not self._stopping.is_set()
 
     def shutdown(self) -> None:
-        """Stop: queued jobs wait for the next start; running ones stop at their next progress report."""
+        """Stop: queued jobs wait for the next worker; running ones stop at their next progress report
+        and go back to the queue."""
         self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._refiner.shutdown(wait=False, cancel_futures=True)
+
+    def _kick(self, refine: bool) -> None:
+        """Let a thread of that pool claim and run jobs until none is left to claim."""
+        if self.runs_jobs and not self._stopping.is_set():
+            with contextlib.suppress(RuntimeError):  # shut down meanwhile
+                (self._refiner if refine else self._executor).submit(self._run_claimed, refine)
+
+    def _kick_all(self) -> None:
+        for _ in range(self.settings.enrolment_workers):
+            self._kick(refine=False)
+        for _ in range(self.settings.deep_workers if self._refining else 0):
+            self._kick(refine=True)
+
+    def _keep(self) -> None:
+        """While running: renew this worker's leases, look for jobs queued elsewhere (or left by dead
+        workers), and fail jobs no worker will claim again."""
+        every = min(self.settings.job_poll_s, self.jobs.lease_s / 3)
+        pools = {False: self.settings.enrolment_workers, True: self.settings.deep_workers if self._refining else 0}
+        while not self._stopping.wait(every):
+            try:
+                self.jobs.renew(self.worker)
+                for refine, size in pools.items():
+                    if self._busy[refine] < size and self.jobs.has_claimable(self._refining, refine):
+                        self._kick(refine)
+                for job in self.jobs.abandoned():
+                    message = f"enrolment stopped with its worker {MAX_ATTEMPTS} times; add the voice again or try another tier"
+                    if self.jobs.give_up(job, message) and job.tier not in self._refining:
+                        self._fail(job.voice_id, message)
+            except Exception:  # the database may be briefly unreachable: try again next time
+                log.exception("enrolment keeper")
 
     # Voices -------------------------------------------------------------------------------------
 
@@ -180,31 +229,22 @@ class Enroller:
     def _submit(self, voice_id: str, engine: str, tiers: list[str]) -> None:
         with self._lock:
             self._check_capacity(tiers)  # again: another request may have taken the last place meanwhile
-            jobs = [self.jobs.submit(voice_id, engine, tier) for tier in tiers]
-        for job in jobs:
-            self._dispatch(job)
-
-    def _dispatch(self, job: Job) -> None:
-        """Hand a queued job to its pool; a refinement only once its voice's instant job is over (that
-        job's end dispatches it otherwise)."""
-        if job.tier not in self._refining:
-            self._executor.submit(self._run, job.id)
-        elif not any(j.status in ACTIVE and j.tier not in self._refining for j in self.jobs.of_voice(job.voice_id)):
-            self._refiner.submit(self._run, job.id)
+            for tier in tiers:
+                self.jobs.submit(voice_id, engine, tier)
+        self._kick(refine=tiers[0] in self._refining)
 
     def _after_instant(self, voice_id: str) -> None:
-        """A voice's instant job is over: its queued refinements start, or fail if it has nothing to refine."""
+        """A voice's instant job is over: its queued refinements may be claimed now, or fail if it has
+        nothing to refine."""
         try:
             ready = self.library.get(voice_id).status == "ready"
         except VoxcloneError:
             return  # deleted meanwhile: its jobs were cancelled
         for job in self.jobs.of_voice(voice_id):
-            if job.status != "queued" or job.tier not in self._refining:
-                continue
-            if ready:
-                self._dispatch(job)
-            else:
+            if job.status == "queued" and job.tier in self._refining and not ready:
                 self.jobs.drop(job.id, "the instant clone it refines failed")
+        if ready and any(j.status == "queued" and j.tier in self._refining for j in self.jobs.of_voice(voice_id)):
+            self._kick(refine=True)
 
     def add_voice(
         self, *, name: str, uploads: list[Upload], description: str = "", labels: dict[str, str] | None = None,
@@ -223,11 +263,10 @@ class Enroller:
             status="enrolling",
         )
         try:
-            folder = self.library.files_dir(voice.id)
             for sample in samples:
-                store(folder, sample)
+                store(self.library.blobs, voice.id, sample)
             if evidence is not None and self.consents is not None:
-                self.consents.store(folder, evidence)
+                self.consents.store(self.library.blobs, voice.id, evidence)
             self._submit(voice.id, engine, tiers)
         except OSError as e:  # disk full or similar: leave nothing half-made
             self.library.delete(voice.id)
@@ -261,11 +300,10 @@ class Enroller:
             self._check_capacity(tiers)
             samples = self._prepare(uploads)
             evidence = self._check_consent(consent, samples, actor, voice.name)
-            folder = self.library.files_dir(voice.id)
             for sample in samples:
-                store(folder, sample)
+                store(self.library.blobs, voice.id, sample)
             if evidence is not None and self.consents is not None:
-                self.consents.store(folder, evidence)
+                self.consents.store(self.library.blobs, voice.id, evidence)
             self._cancel_refinements(voice.id)  # they refine the voice as it was
             self._submit(voice.id, voice.engine, tiers)
             changes.update(status="enrolling", progress=0.0, error=None)
@@ -344,15 +382,17 @@ class Enroller:
 
     def samples(self, voice: Voice) -> list[dict[str, Any]]:
         """A voice's stored recordings: id, file name, seconds of speech (not their transcripts)."""
-        return [{k: s[k] for k in ("sample_id", "file_name", "duration_s")} for s in list_samples(voice.files_dir)]
+        if voice.category != "cloned":
+            return []
+        return [{k: s[k] for k in ("sample_id", "file_name", "duration_s")} for s in list_samples(self.library.blobs, voice.id)]
 
-    def sample_file(self, voice_id: str, sample_id: str) -> Path:
+    def sample_file(self, voice_id: str, sample_id: str) -> bytes:
         """The WAV of one stored recording; VoiceNotFound if the voice has no such sample."""
         voice = self.library.get(voice_id)
-        path = sample_path(voice.files_dir, sample_id)
-        if path is None:
+        data = sample_audio(self.library.blobs, voice.id, sample_id)
+        if data is None:
             raise VoiceNotFound(f"voice {voice.name!r} has no sample {sample_id[:40]!r}")
-        return path
+        return data
 
     # Running jobs -------------------------------------------------------------------------------
 
@@ -373,10 +413,10 @@ class Enroller:
             last[0] = now
             if self._stopping.is_set():
                 raise Stopped(job.id)
-            if self.jobs.is_cancelled(job.id):
-                raise Cancelled(job.id)
             fraction = round(min(max(fraction, 0.0), 0.99), 3)
-            self.jobs.report(job.id, fraction, message, None if eta_s is None else round(max(eta_s, 0.0), 1))
+            eta = None if eta_s is None else round(max(eta_s, 0.0), 1)
+            if not self.jobs.report(job.id, self.worker, fraction, message, eta):
+                raise Cancelled(job.id) if self.jobs.is_cancelled(job.id) else Stopped(job.id)
             if show_on_voice:
                 self.library.update(job.voice_id, progress=fraction)
 
@@ -384,27 +424,41 @@ class Enroller:
 
     def _current(self, voice: Voice) -> ClonedVoice:
         """What the voice speaks with now, as a cloner's artefacts: the files its params name, read back."""
-        folder = voice.files_dir
         files = {}
         for value in voice.params.values():
-            if folder is not None and isinstance(value, str) and "/" not in value and (folder / value).is_file():
-                files[value] = (folder / value).read_bytes()
+            if isinstance(value, str) and "/" not in value:
+                with contextlib.suppress(ValueError):  # not a file name
+                    data = self.library.blobs.get(voice.id, value)
+                    if data is not None:
+                        files[value] = data
         return ClonedVoice(params=dict(voice.params), files=files, filters=list(voice.filters), scores=dict(voice.scores))
 
-    def _run(self, job_id: str) -> None:
-        if self._stopping.is_set() or not self.jobs.claim(job_id):
-            return  # cancelled before it started
-        job = self.jobs.get(job_id)
+    def _run_claimed(self, refine: bool) -> None:
+        """Claim jobs of one pool (this process's, other processes', dead workers') and run them, one at a time."""
+        while not self._stopping.is_set():
+            job = self.jobs.claim_next(self.worker, self._refining, refine)
+            if job is None:
+                return
+            with self._lock:
+                self._busy[refine] += 1
+            try:
+                self._run(job)
+            finally:
+                with self._lock:
+                    self._busy[refine] -= 1
+
+    def _run(self, job: Job) -> None:
+        if job.attempts > 1:
+            log.info("resuming enrolment of voice %s (%s), attempt %d", job.voice_id, job.tier, job.attempts)
         refining = job.tier in self._refining
         workdir: Path | None = None
         try:
             voice = self.library.get(job.voice_id)
-            folder = self.library.files_dir(voice.id)
-            references = load_references(folder)
+            references = load_references(self.library.blobs, voice.id)
             check_total([Sample(r.audio, "", r.audio.size / r.sample_rate) for r in references], self.settings.min_speech_seconds)
             cloner = self.cloners.get(job.engine, job.tier)
             base = self.library.get(cloner.base_voice) if cloner.base_voice else None
-            workdir = folder / "work" / job.id  # the job's own: a restart resumes it there, a new job starts afresh
+            workdir = self.library.blobs.workdir(voice.id, job.id)  # the job's own: resumed there, a new job starts afresh
             clone = CloneJob(
                 references=references, engine=self.engines.usable(base.engine if base else job.engine), run=self._engine_calls,
                 encoder=self.listeners.encoder, transcriber=self.listeners.transcriber,
@@ -417,23 +471,24 @@ class Enroller:
                 result.params, result.filters = {**base.params, **result.params}, [*base.filters, *result.filters]
                 result.engine = base.engine
             done = f"the voice speaks with its {job.tier} clone now" if refining else None
-            if self.jobs.end(job.id, "done", message=done):
+            if self.jobs.end(job.id, self.worker, "done", message=done):
                 self._install(voice.id, job.tier, result)
         except NotBetter as e:  # a refinement that is not better: the voice keeps what it had, and why is shown
-            if self.jobs.end(job.id, "done", message=f"kept {voice.tier or DEFAULT_TIER}: {e.reason}"):
+            if self.jobs.end(job.id, self.worker, "done", message=f"kept {voice.tier or DEFAULT_TIER}: {e.reason}"):
                 self._add_scores(job.voice_id, e.scores)
         except Cancelled:
             log.info("enrolment of voice %s was cancelled", job.voice_id)
             if not self.library.exists(job.voice_id):  # deleted: what the job wrote while it was deleted goes too
-                shutil.rmtree(self.library.files_dir(job.voice_id), ignore_errors=True)
+                self.library.blobs.delete_voice(job.voice_id)
         except Stopped:
-            log.info("enrolment of voice %s stopped with the server; it resumes at the next start", job.voice_id)
+            if self.jobs.release(job.id, self.worker):
+                log.info("enrolment of voice %s stopped with this process; another worker or the next start resumes it", job.voice_id)
             return  # its work folder is kept for the next start
         except Exception as e:  # the voice must end ready or failed, never stuck `enrolling`
             message = str(e) if isinstance(e, VoxcloneError) else f"enrolment failed ({type(e).__name__}); see the server log"
             if not isinstance(e, VoxcloneError):
                 log.exception("enrolment of voice %s failed", job.voice_id)
-            if self.jobs.end(job.id, "failed", message) and not refining:
+            if self.jobs.end(job.id, self.worker, "failed", message) and not refining:
                 self._fail(job.voice_id, message)  # a failed refinement leaves the voice as it was
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -442,12 +497,10 @@ class Enroller:
 
     def _install(self, voice_id: str, tier: str, result: ClonedVoice) -> None:
         """Store what the cloner made and let the voice speak with it."""
-        folder = self.library.files_dir(voice_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, data in result.files.items():
+        for name in result.files:
             if "/" in name or name.startswith("."):
                 raise ValueError(f"a cloner may only write plain file names, not {name!r}")
-            atomic_write(folder / name, data)
+        self.library.blobs.put(voice_id, result.files)
         self.library.update(
             voice_id, **({"engine": result.engine} if result.engine else {}), params=result.params, filters=result.filters, scores={k: float(v) for k, v in result.scores.items()},
             tier=tier, status="ready", progress=1.0, error=None, bump_version=True,

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import threading
 from dataclasses import dataclass
 
 from . import models
 from .audit import AuditLog
+from .blobs import open_blobs
 from .cache import AudioCache
 from .cloning import Cloners, build_cloners
 from .consent import Consents
+from .database import Database
 from .engines import Engines, RemoteEngine, build_engines
 from .enrolment import Enroller
 from .errors import VoxcloneError
@@ -60,8 +61,14 @@ class Runtime:
         parts = parts or Parts()
         self.settings = settings
         self.engines = parts.engines or build_engines(settings)
-        self.library = VoiceLibrary(settings.db_path, settings.voices_dir, settings.max_voices)
-        install_voices(self.library, self.engines, settings.extra_voice_paths)
+        self.database = Database(settings.db_url)
+        blobs = open_blobs(self.database, settings.voices_dir, settings.voice_files_dir)
+        self.library = VoiceLibrary(self.database, blobs, settings.max_voices)
+        try:
+            install_voices(self.library, self.engines, settings.extra_voice_paths)
+        except BaseException:  # a bad voice file stops the start: let go of the database first
+            self.database.close()
+            raise
         self.cache = AudioCache(settings.cache_dir, settings.cache_size_bytes)
         self.metrics = Metrics()
         self.workers = WorkerPool(settings.synthesis_workers or useful_workers(self.engines), settings.queue_size, name="voxclone-synth")
@@ -76,8 +83,8 @@ class Runtime:
         self.timed = TimedSpeech(self.speech, self.transcription)
         self.revoicer = Revoicer(self.speech, self.transcription)
         self.realtime = Sessions(settings, self.speech, self.transcription)
-        self.consents = Consents(settings, self.listeners, self.audit)
-        self.jobs = JobQueue(settings.db_path)
+        self.consents = Consents(settings, self.database, self.listeners, self.audit)
+        self.jobs = JobQueue(self.database, settings.job_lease_s)
         self.cloners = parts.cloners or build_cloners(settings)
         self.enroller = Enroller(
             settings, self.library, self.jobs, self.engines, self.cloners, self.workers, self.cache, self.listeners,
@@ -101,9 +108,9 @@ class Runtime:
             return None
 
     def start(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        """Begin background work: enrolments left by a stopped process resume; stray voice folders go; remote
+        """Begin background work: enrolments left by a stopped process resume; stray voice files go; remote
         engines' voice lists are refreshed."""
-        self._sweep_orphans()
+        self.library.sweep_orphans()
         self.enroller.start(loop)
         if loop is not None:  # upstream voice lists (ElevenLabs'), refreshed in the background
             self._tasks += [loop.create_task(self.remote_voices.run(name)) for name in self.remote_voices.listing()]
@@ -144,15 +151,9 @@ class Runtime:
             if isinstance(engine, RemoteEngine):
                 await engine.aclose()
 
-    def _sweep_orphans(self) -> None:
-        """Delete voice folders with no voice (left by a crash during delete or a failed create)."""
-        known = {v.id for v in self.library.all()}
-        for folder in self.library.voices_dir.iterdir():
-            if folder.is_dir() and folder.name not in known:
-                shutil.rmtree(folder, ignore_errors=True)
-
     def close(self) -> None:
         self.enroller.shutdown()
         self.workers.shutdown()
         self.transcription.close()
         self.cache.close()
+        self.database.close()

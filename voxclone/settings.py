@@ -35,6 +35,26 @@ class Settings(BaseSettings):
         description="Voice model files to add as voices, each read by the engine that knows its kind: Kokoro packs (.npy/.pt), Piper .onnx (+ .onnx.json).",
     )
 
+    # Shared library (several processes or machines: see README "Scaling out")
+    database_url: SecretStr | None = Field(
+        None,
+        description="Where the library lives: unset = DATA_DIR/voices.sqlite3 with voice files in DATA_DIR/voices; "
+        "postgresql://user:password@host/db = shared by every process given it, voice files and samples as rows, "
+        "API keys in it too (the `scale` extra). Never logged.",
+    )
+    job_lease_s: float = Field(
+        30.0, ge=1, description="An enrolment job a worker stops renewing for this long (it died) is taken over by another."
+    )
+    job_poll_s: float = Field(1.0, gt=0, description="How often an enrolment worker looks for jobs submitted elsewhere.")
+    run_enrolments: bool = Field(
+        True, description="This process runs enrolment jobs (off: it only queues them, for workers elsewhere to run)."
+    )
+    rate_limit_storage: Literal["auto", "memory", "database"] = Field(
+        "auto",
+        description="Where requests are counted for the rate limit: memory (this process), database (shared by "
+        "every process on the library); auto = database with a database URL, else memory.",
+    )
+
     # Engines
     disabled_engines: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Installed engines not to run (listed as disabled)."
@@ -305,10 +325,28 @@ class Settings(BaseSettings):
     def audit_path(self) -> Path:
         return self.data_dir / "audit.jsonl"
 
+    @property
+    def db_url(self) -> str:
+        """The library's database URL: the setting, else the data dir's SQLite file."""
+        url = self.database_url
+        if url is not None:  # a SecretStr, or a plain string put in by model_copy (which does not validate)
+            return url.get_secret_value() if isinstance(url, SecretStr) else str(url)
+        return f"sqlite:///{self.db_path}"
+
+    @property
+    def voice_files_dir(self) -> Path:
+        """Where voice files kept in the database are written out for the engines of this machine."""
+        return self.data_dir / "voice-files"
+
+    @property
+    def shared_rate_limits(self) -> bool:
+        return self.rate_limit_storage == "database" or (self.rate_limit_storage == "auto" and self.database_url is not None)
+
     def __repr__(self) -> str:  # never show keys, even in a debugger or a log line
-        shown = self.model_dump(exclude={"api_keys", "llm_api_key"})
+        shown = self.model_dump(exclude={"api_keys", "llm_api_key", "database_url"})
         llm_key = "<hidden>" if self.llm_api_key else None
-        return f"Settings({shown}, api_keys=<{len(self.api_keys)} hidden>, llm_api_key={llm_key})"
+        database = "<hidden>" if self.database_url else None
+        return f"Settings({shown}, api_keys=<{len(self.api_keys)} hidden>, llm_api_key={llm_key}, database_url={database})"
 
     __str__ = __repr__
 

@@ -1,30 +1,53 @@
-"""The voice library: stock and cloned voices in SQLite, with each voice's files in its own folder.
+"""The voice library: stock and cloned voices in the library's database (voxclone.database), with each
+voice's files in its blob store (voxclone.blobs: a folder per voice, or rows of a shared database).
 
-Every change is one SQLite transaction; files are written to a temporary folder and renamed into
-place, so a crash at any moment leaves either the old voice or the new one, never half of each.
+Every change is one transaction; files are written atomically and a voice's row exists before any of
+its files, so a crash at any moment leaves either the old voice or the new one, never half of each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
-import shutil
-import sqlite3
 import time
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .database import connect
+from sqlalchemy import Column, ColumnElement, Float, Integer, Row, Table, Text, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .blobs import BlobStore
+from .database import Database, metadata
 from .engines import Engines, VoiceSpec
 from .errors import BadInput, LimitExceeded, VoiceConflict, VoiceNotFound, VoiceNotReady
-from .migrations import migrate
 
 Status = Literal["ready", "enrolling", "failed"]
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _JSON_FIELDS = ("params", "labels", "scores", "settings", "filters")
+
+voices = Table(
+    "voices",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),  # compared without case (SQLite: COLLATE NOCASE; PostgreSQL: lower())
+    Column("engine", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("progress", Float, nullable=False),
+    Column("error", Text),
+    Column("version", Integer, nullable=False),
+    Column("scores", Text, nullable=False),
+    Column("settings", Text, nullable=False),
+    Column("filters", Text, nullable=False),
+    Column("tier", Text, nullable=False),
+)
 
 
 @dataclass(frozen=True)
@@ -76,60 +99,55 @@ def check_name(name: str) -> str:
 
 
 class VoiceLibrary:
-    """Voices in `db_path`, their files under `voices_dir/<id>/`."""
+    """Voices in `database`, their files in `blobs`."""
 
-    def __init__(self, db_path: Path, voices_dir: Path, max_voices: int = 1000) -> None:
-        self.db_path = db_path
-        self.voices_dir = voices_dir
+    def __init__(self, database: Database, blobs: BlobStore, max_voices: int = 1000) -> None:
+        self.database = database
+        self.blobs = blobs
         self.max_voices = max_voices
-        voices_dir.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            migrate(db)
 
-    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
-        return connect(self.db_path)
-
-    def _voice(self, row: sqlite3.Row) -> Voice:
-        data = dict(row)
+    def _voice(self, row: Row[Any]) -> Voice:
+        data = dict(row._mapping)
         for key in _JSON_FIELDS:
             data[key] = json.loads(data[key])
-        folder = self.voices_dir / data["id"]
-        return Voice(**data, files_dir=folder if folder.is_dir() else None)
+        return Voice(**data, files_dir=self.blobs.local_dir(data["id"], data["version"]))
 
-    def files_dir(self, voice_id: str) -> Path:
-        if not _ID.match(voice_id):
-            raise BadInput(f"invalid voice id {voice_id!r}")
-        return self.voices_dir / voice_id
+    def _named(self, name: str) -> ColumnElement[bool]:
+        if self.database.dialect == "sqlite":
+            return voices.c.name == name  # the column's NOCASE collation, and its index
+        return func.lower(voices.c.name) == name.lower()
 
     def get(self, id_or_name: str) -> Voice:
         """A voice by id, else by name (case-insensitive). A name several voices share is a
         VoiceConflict naming their ids: speaking in a voice picked by guess would be worse.
         """
-        with self._db() as db:
-            rows = db.execute("SELECT * FROM voices WHERE id = ?", (id_or_name,)).fetchall()
+        with self.database.read() as db:
+            rows = db.execute(select(voices).where(voices.c.id == id_or_name)).fetchall()
             if not rows:
-                rows = db.execute("SELECT * FROM voices WHERE name = ? ORDER BY created_at", (id_or_name,)).fetchall()
+                rows = db.execute(select(voices).where(self._named(id_or_name)).order_by(voices.c.created_at)).fetchall()
         if not rows:
             raise VoiceNotFound(f"no voice named {id_or_name[:100]!r}; GET /v1/voices lists them")
         if len(rows) > 1:
-            ids = ", ".join(row["id"] for row in rows[:10])
+            ids = ", ".join(row.id for row in rows[:10])
             raise VoiceConflict(f"{len(rows)} voices are named {id_or_name[:100]!r}; use a voice id instead: {ids}")
         return self._voice(rows[0])
 
     def exists(self, voice_id: str) -> bool:
-        with self._db() as db:
-            return db.execute("SELECT 1 FROM voices WHERE id = ?", (voice_id,)).fetchone() is not None
+        with self.database.read() as db:
+            return db.execute(select(voices.c.id).where(voices.c.id == voice_id)).first() is not None
 
     def all(self) -> list[Voice]:
-        with self._db() as db:
-            rows = db.execute("SELECT * FROM voices ORDER BY category DESC, created_at, name").fetchall()
+        query = select(voices).order_by(voices.c.category.desc(), voices.c.created_at, voices.c.name)
+        with self.database.read() as db:
+            rows = db.execute(query).fetchall()
         return [self._voice(r) for r in rows]
 
     def count(self, category: str | None = None) -> int:
-        with self._db() as db:
-            if category is None:
-                return int(db.execute("SELECT COUNT(*) FROM voices").fetchone()[0])
-            return int(db.execute("SELECT COUNT(*) FROM voices WHERE category = ?", (category,)).fetchone()[0])
+        query = select(func.count()).select_from(voices)
+        if category is not None:
+            query = query.where(voices.c.category == category)
+        with self.database.read() as db:
+            return int(db.execute(query).scalar_one())
 
     def create(
         self,
@@ -156,12 +174,12 @@ class VoiceLibrary:
             "id": voice_id, "name": name, "engine": engine, "category": category,
             "params": json.dumps(params), "labels": json.dumps(labels or {}), "description": description,
             "created_at": time.time(), "status": status, "progress": 1.0 if status == "ready" else 0.0,
-            "error": None, "version": 1, "scores": "{}", "filters": json.dumps(filters or []), "tier": tier,
+            "error": None, "version": 1, "scores": "{}", "settings": "{}", "filters": json.dumps(filters or []), "tier": tier,
         }
         try:
-            with self._db() as db:
-                db.execute(f"INSERT INTO voices ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
-        except sqlite3.IntegrityError as e:
+            with self.database.write() as db:
+                db.execute(insert(voices).values(row))
+        except IntegrityError as e:
             raise VoiceConflict(f"a voice with id {voice_id!r} already exists") from e
         return self.get(voice_id)
 
@@ -171,30 +189,35 @@ class VoiceLibrary:
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")
-        values = {k: json.dumps(v) if k in _JSON_FIELDS else v for k, v in fields.items()}
-        sets = [f"{k} = ?" for k in values] + (["version = version + 1"] if bump_version else [])
-        if not sets:
+        values: dict[str, Any] = {k: json.dumps(v) if k in _JSON_FIELDS else v for k, v in fields.items()}
+        if bump_version:
+            values["version"] = voices.c.version + 1
+        if not values:
             return self.get(voice_id)
-        with self._db() as db:
-            cursor = db.execute(f"UPDATE voices SET {', '.join(sets)} WHERE id = ?", (*values.values(), voice_id))
-        if cursor.rowcount == 0:
+        with self.database.write() as db:
+            changed = db.execute(update(voices).where(voices.c.id == voice_id).values(values)).rowcount
+        if changed == 0:
             raise VoiceNotFound(f"no voice with id {voice_id!r}")
         return self.get(voice_id)
 
     def delete(self, voice_id: str) -> Voice:
         """Remove a voice and its files. The row goes first: a crash in between leaves only stray files."""
         voice = self.get(voice_id)
-        with self._db() as db:
-            db.execute("DELETE FROM voices WHERE id = ?", (voice.id,))
+        with self.database.write() as db:
+            db.execute(delete(voices).where(voices.c.id == voice.id))
         if voice.category != "premade":
-            shutil.rmtree(self.voices_dir / voice.id, ignore_errors=True)
+            self.blobs.delete_voice(voice.id)
         return voice
 
     def interrupted(self) -> list[Voice]:
         """Voices left `enrolling` by a process that stopped mid-enrolment."""
-        with self._db() as db:
-            rows = db.execute("SELECT * FROM voices WHERE status = 'enrolling'").fetchall()
+        with self.database.read() as db:
+            rows = db.execute(select(voices).where(voices.c.status == "enrolling")).fetchall()
         return [self._voice(r) for r in rows]
+
+    def sweep_orphans(self) -> None:
+        """Delete files no voice owns (left by a crash during a delete or a failed create)."""
+        self.blobs.sweep(self.exists)
 
 
 def install_voices(library: VoiceLibrary, engines: Engines, extra_paths: list[Path]) -> None:
@@ -206,10 +229,11 @@ def install_voices(library: VoiceLibrary, engines: Engines, extra_paths: list[Pa
     for name, engine in engines.items():
         for stock in engine.stock_voices():
             if stock.name not in existing:
-                library.create(
-                    voice_id=stock.name, name=stock.name, engine=name, params=stock.params,
-                    category="premade", labels=stock.labels, description=stock.description,
-                )
+                with contextlib.suppress(VoiceConflict):  # another process sharing the library added it meanwhile
+                    library.create(
+                        voice_id=stock.name, name=stock.name, engine=name, params=stock.params,
+                        category="premade", labels=stock.labels, description=stock.description,
+                    )
     for path in extra_paths:
         engine_name, params = engines.voice_from_file(path)
         engines[engine_name].check_voice(params, None)

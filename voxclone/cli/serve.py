@@ -33,6 +33,16 @@ if TYPE_CHECKING:
 )
 @model_path_option
 @click.option("--allow-downloads", is_flag=True, help="Download missing model weights in the background (else only `voxclone models pull` does).")
+@click.option(
+    "--ray", "on_ray", is_flag=True,
+    help="Serve on Ray Serve (the `scale` extra): start a Ray cluster, or join RAY_ADDRESS's, with synthesis and enrolment replicas.",
+)
+@click.option("--replicas", default=2, show_default=True, type=click.IntRange(1), help="With --ray: synthesis replicas.")
+@click.option(
+    "--max-replicas", default=None, type=click.IntRange(1), help="With --ray: autoscale synthesis replicas up to this many."
+)
+@click.option("--enrolment-replicas", default=1, show_default=True, type=click.IntRange(1), help="With --ray: enrolment replicas.")
+@click.option("--api-replicas", default=1, show_default=True, type=click.IntRange(1), help="With --ray: HTTP API replicas.")
 @friendly_errors
 def serve(
     host: str,
@@ -44,10 +54,16 @@ def serve(
     root_path: str | None,
     model_paths: tuple[str, ...],
     allow_downloads: bool,
+    on_ray: bool,
+    replicas: int,
+    max_replicas: int | None,
+    enrolment_replicas: int,
+    api_replicas: int,
 ) -> None:
     """Start the speech server."""
     import uvicorn
 
+    from ..database import Database
     from ..oidc import TokenVerifier
     from ..server import create_app
     from ..server.app import key_ring
@@ -62,7 +78,11 @@ def serve(
     if allow_downloads:
         overrides["allow_downloads"] = True
     settings = settings_from(config_file, data_dir, model_paths=model_paths, **overrides)
-    keys = key_ring(settings)
+    database = Database(settings.db_url)
+    try:
+        keys = key_ring(settings, database)
+    finally:
+        database.close()
     tokens = TokenVerifier.from_settings(settings)
     authenticated = keys.enabled or tokens is not None
     if not authenticated and not _is_loopback(host) and not settings.allow_public_without_keys:
@@ -78,6 +98,9 @@ def serve(
             f"will be refused with 403. {ADD_AUTHENTICATION}",
             err=True,
         )
+    if on_ray:
+        _serve_on_ray(data_dir, overrides, host, port, replicas, max_replicas, enrolment_replicas, api_replicas)
+        return
     app = create_app(settings)
     where = f"http://{host}:{port}{settings.root_path}/"
     click.echo(
@@ -86,7 +109,29 @@ def serve(
         err=True,
     )
     # Forwarding headers are read by voxclone's own ProxyMiddleware, from VOXCLONE_TRUSTED_PROXIES only.
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, ws="websockets-sansio", proxy_headers=False)
+    # The event loop and HTTP parser are named: the `scale` extra installs uvloop and httptools, which
+    # uvicorn would otherwise pick, and the single process serves as it always has.
+    uvicorn.run(
+        app, host=host, port=port, log_level=settings.log_level, ws="websockets-sansio", proxy_headers=False,
+        loop="asyncio", http="h11",
+    )
+
+
+def _serve_on_ray(
+    data_dir: Path | None, overrides: dict[str, object], host: str, port: int, replicas: int, max_replicas: int | None,
+    enrolment_replicas: int, api_replicas: int,
+) -> None:
+    try:
+        from ..deploy import Options, run
+    except ImportError as e:
+        raise click.ClickException(f"--ray needs the scale extra: pip install 'voxclone[scale]' ({e})") from e
+    if data_dir is not None:
+        overrides = {**overrides, "data_dir": str(data_dir)}
+    options = Options(
+        replicas=replicas, max_replicas=max_replicas, enrolment_replicas=enrolment_replicas, api_replicas=api_replicas
+    )
+    click.echo(f"voxclone on Ray Serve at http://{host}:{port}/ ({replicas} synthesis replicas)", err=True)
+    run(overrides, options, host, port)
 
 
 def _auth(keys: KeyRing, tokens: TokenVerifier | None) -> str:

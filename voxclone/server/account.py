@@ -92,7 +92,7 @@ async def subscription(
     if rate is None:
         room, reset = _NO_LIMIT, None
     else:
-        left, reset_at = rate.window(request.scope)
+        left, reset_at = await rate.window(request.scope)
         room, reset = left * settings.max_text_chars, int(reset_at)
     clones = runtime.library.count("cloned")
     return {

@@ -12,8 +12,11 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__
-from ..auth import KeyRing, KeysFile
+from ..auth import KeyRing
+from ..database import Database
+from ..key_store import open_keys
 from ..oidc import TokenVerifier
+from ..rate_limits import SharedWindows
 from ..runtime import Runtime
 from ..settings import Settings
 from . import (
@@ -40,18 +43,29 @@ log = logging.getLogger("voxclone.server")
 _FORM_OVERHEAD = 256 * 1024  # multipart boundaries and form fields around an upload
 
 
-def key_ring(settings: Settings) -> KeyRing:
-    """Keys from VOXCLONE_API_KEYS (every scope) and the keys file (default: DATA_DIR/keys.json)."""
-    return KeyRing(settings.api_keys, KeysFile(settings.keys_path))
+def key_ring(settings: Settings, database: Database) -> KeyRing:
+    """Keys from VOXCLONE_API_KEYS (every scope) and the library's named keys (the keys file, default
+    DATA_DIR/keys.json, or the shared database's)."""
+    return KeyRing(settings.api_keys, open_keys(settings, database))
+
+
+def rate_limit(settings: Settings, database: Database) -> RateLimit | None:
+    """The rate limit, counted in this process, or in the database when several processes serve it."""
+    if not settings.rate_limit:
+        return None
+    limit = RateLimit(settings.rate_limit)
+    if settings.shared_rate_limits:
+        limit.shared = SharedWindows(database, limit.item.amount, limit.item.get_expiry())
+    return limit
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
     """Build the app. Models load at start-up when `settings.preload`, else on first use."""
-    keys = key_ring(settings)  # bad keys file, CORS origins or proxies fail here, at start-up, not per request
-    pattern = origin_pattern(settings.cors_origins)
+    pattern = origin_pattern(settings.cors_origins)  # bad CORS origins or proxies fail here, at start-up
     trusted = TrustedProxies(settings.trusted_proxies)
     tokens = TokenVerifier.from_settings(settings)
     runtime = runtime or Runtime(settings)
+    keys = key_ring(settings, runtime.database)  # a bad keys file too
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,7 +84,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     # path before anything reads either; CORS answers preflights before auth; auth identifies the
     # caller before the rate limit counts it; the body limit guards everything after.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes + _FORM_OVERHEAD)
-    app.state.rate_limit = RateLimit(settings.rate_limit) if settings.rate_limit else None
+    app.state.rate_limit = rate_limit(settings, runtime.database)
     if app.state.rate_limit:
         app.add_middleware(RateLimitMiddleware, rate=app.state.rate_limit)
     app.add_middleware(AuthMiddleware, keys=keys, tokens=tokens, allow_public=settings.allow_public_without_keys)

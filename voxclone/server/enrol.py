@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, File, Form, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from pydantic import BeforeValidator, StringConstraints
 
 from ..consent import Actor, Consent
@@ -143,5 +143,6 @@ async def edit_voice(
 
 
 @router.get("/v1/voices/{voice_id}/samples/{sample_id}/audio", summary="A stored reference sample, as WAV")
-async def sample_audio(voice_id: str, sample_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> FileResponse:
-    return FileResponse(enroller.sample_file(voice_id, sample_id), media_type="audio/wav")
+async def sample_audio(voice_id: str, sample_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> Response:
+    data = await anyio.to_thread.run_sync(enroller.sample_file, voice_id, sample_id)
+    return Response(data, media_type="audio/wav")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, File, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
 from ..consent import Actor, Consents, challenge_json
 from ..errors import LimitExceeded, VoiceNotFound
@@ -50,9 +50,9 @@ async def consent_audio(
     consent_id: str,
     runtime: Annotated[Runtime, Depends(deps.runtime)],
     _: Annotated[Actor, Depends(deps.manager)],
-) -> FileResponse:
+) -> Response:
     voice = runtime.library.get(voice_id)
-    path = Consents.recording(voice.files_dir, consent_id)
-    if path is None:
+    data = await anyio.to_thread.run_sync(lambda: Consents.recording(runtime.library.blobs, voice.id, consent_id))
+    if data is None:
         raise VoiceNotFound(f"voice {voice.name!r} has no consent recording {consent_id[:20]!r}")
-    return FileResponse(path, media_type="audio/wav")
+    return Response(data, media_type="audio/wav")

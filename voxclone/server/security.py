@@ -13,6 +13,7 @@ from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode
 
+import anyio
 from limits import parse as parse_rate
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -20,6 +21,7 @@ from limits.strategies import MovingWindowRateLimiter
 from ..auth import KeyRing, Scope, digest
 from ..errors import Forbidden, Unauthorized, VoxcloneError
 from ..oidc import TokenVerifier, looks_like_jwt
+from ..rate_limits import SharedWindows
 from .asgi import ASGIApp, Receive, Scope_, Send, header_map, json_error, route_path
 from .errors import status_for
 from .proxy import forwarded
@@ -193,22 +195,28 @@ async def _refuse(scope: Scope_, send: Send, status: int, code: str, message: st
 class RateLimit:
     """A moving-window request limit per key or token (or per client address without them), shared by
     the middleware that enforces it and the routes that report it (/v1/user/subscription). The address
-    is the visitor's, as ProxyMiddleware resolved it, not the proxy's.
+    is the visitor's, as ProxyMiddleware resolved it, not the proxy's. Counted in this process, or, with
+    `shared` set, in the library's database, for every process serving it (off the event loop).
     """
 
     def __init__(self, rate: str) -> None:
         self.item = parse_rate(rate)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.shared: SharedWindows | None = None
 
     @staticmethod
     def client(scope: Scope_) -> str:
         return scope.get("state", {}).get("client_id") or "ip:" + (scope.get("client") or ("unknown", 0))[0]
 
-    def hit(self, scope: Scope_) -> bool:
+    async def hit(self, scope: Scope_) -> bool:
+        if self.shared is not None:
+            return await anyio.to_thread.run_sync(self.shared.hit, self.client(scope))
         return self.limiter.hit(self.item, self.client(scope))
 
-    def window(self, scope: Scope_) -> tuple[int, float]:
+    async def window(self, scope: Scope_) -> tuple[int, float]:
         """(requests this caller has left in the current window, when the window next frees one, unix)."""
+        if self.shared is not None:
+            return await anyio.to_thread.run_sync(self.shared.window, self.client(scope))
         stats = self.limiter.get_window_stats(self.item, self.client(scope))
         return stats.remaining, stats.reset_time
 
@@ -224,8 +232,8 @@ class RateLimitMiddleware:
         if scope["type"] not in ("http", "websocket") or _is_open(route_path(scope)):
             await self.app(scope, receive, send)
             return
-        if not self.rate.hit(scope):
-            _, reset = self.rate.window(scope)
+        if not await self.rate.hit(scope):
+            _, reset = await self.rate.window(scope)
             retry = max(1, math.ceil(reset - time.time()))
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008, "reason": "rate limit"})

@@ -104,7 +104,7 @@ async def get_voice(voice_id: str, request: Request, enroller: Annotated[Enrolle
     voice = enroller.library.get(voice_id)
     shown = voice_json(voice, enroller.samples(voice), enroller.refinements(voice.id).get(voice.id))
     if deps.can_manage(request):
-        shown["consent"] = Consents.records(voice.files_dir)
+        shown["consent"] = Consents.records(enroller.library.blobs, voice.id)
     return shown
 
 

@@ -1,0 +1,172 @@
+"""The library's database: SQLite files from every earlier schema upgrade in place; PostgreSQL shares one
+library (voices, their files, jobs) between processes and machines; jobs are claimed once, and a dead
+worker's job is taken over."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+
+import pytest
+from conftest import ORIGINAL_SCHEMA, SHARED_DATA, TONE, decode_audio
+from tone_cloner import ToneCloner
+
+from voxclone.blobs import DatabaseBlobs
+from voxclone.cloning import Cloners
+from voxclone.database import Database
+from voxclone.jobs import JobQueue
+from voxclone.runtime import Parts
+
+CLIP = SHARED_DATA / "103-1240-0000.flac"  # 14 s of one reader
+OLD_VOICE = ("abc123", "Old friend", "tone", "cloned", "{}", "{}", "kept", 1700000000.0, "ready", 1.0, None, 3, "{}")
+# What each pre-Alembic step did to the file (user_version 1 and 2 and 3), after ORIGINAL_SCHEMA.
+_TO_V2 = (
+    "CREATE TABLE voices_v2 (id TEXT PRIMARY KEY, name TEXT NOT NULL COLLATE NOCASE, engine TEXT NOT NULL, category TEXT NOT NULL, "
+    "params TEXT NOT NULL, labels TEXT NOT NULL, description TEXT NOT NULL, created_at REAL NOT NULL, status TEXT NOT NULL, "
+    "progress REAL NOT NULL, error TEXT, version INTEGER NOT NULL, scores TEXT NOT NULL, settings TEXT NOT NULL DEFAULT '{}')",
+    "INSERT INTO voices_v2 SELECT *, '{}' FROM voices",
+    "DROP TABLE voices",
+    "ALTER TABLE voices_v2 RENAME TO voices",
+    "CREATE INDEX voices_by_name ON voices (name)",
+)
+_TO_V3 = (
+    "ALTER TABLE voices ADD COLUMN filters TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE voices ADD COLUMN tier TEXT NOT NULL DEFAULT ''",
+)
+_OLD_JOBS = (
+    "CREATE TABLE jobs (id TEXT PRIMARY KEY, voice_id TEXT NOT NULL, engine TEXT NOT NULL, tier TEXT NOT NULL, status TEXT NOT NULL, "
+    "progress REAL NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '', eta_s REAL, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, "
+    "created_at REAL NOT NULL, updated_at REAL NOT NULL)"
+)
+
+
+@pytest.mark.parametrize("user_version", [1, 2, 3])
+def test_a_sqlite_library_from_each_earlier_schema_upgrades_in_place(tmp_path, user_version):
+    path = tmp_path / "voices.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute(ORIGINAL_SCHEMA)
+    old.execute(f"INSERT INTO voices VALUES ({', '.join('?' * len(OLD_VOICE))})", OLD_VOICE)
+    for statement in (*(_TO_V2 if user_version >= 2 else ()), *(_TO_V3 if user_version >= 3 else ())):
+        old.execute(statement)
+    if user_version == 3:  # jobs were recorded from then on
+        old.execute(_OLD_JOBS)
+        old.execute(
+            "INSERT INTO jobs (id, voice_id, engine, tier, status, created_at, updated_at) VALUES ('j1', 'abc123', 'tone', 'instant', 'queued', 1, 1)"
+        )
+    old.execute(f"PRAGMA user_version = {user_version}")
+    old.commit()
+    old.close()
+
+    database = Database(f"sqlite:///{path}")
+    from voxclone.voices import VoiceLibrary
+
+    library = VoiceLibrary(database, DatabaseBlobs(database, tmp_path / "files"))
+    voice = library.get("old FRIEND")  # names are still found without regard to case
+    assert (voice.id, voice.version, voice.description, voice.settings, voice.filters) == ("abc123", 3, "kept", {}, [])
+    library.create(name="Old friend", engine="tone", params={}, category="cloned")  # names may repeat now
+    queue = JobQueue(database)
+    if user_version == 3:
+        assert [j.id for j in queue.queued()] == ["j1"]
+        assert queue.claim_next("me").id == "j1"  # an old job is claimed like a new one
+    database.close()
+    Database(f"sqlite:///{path}").close()  # reopening is a no-op
+
+
+def test_a_postgresql_library_from_a_newer_voxclone_is_refused(postgres):
+    url = postgres.url(postgres.create_database())
+    Database(url).close()
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(RuntimeError, match="newer voxclone"):
+        Database(url)
+
+
+def test_workers_claiming_at_once_never_take_the_same_job(postgres):
+    database = Database(postgres.url(postgres.create_database()))
+    queue = JobQueue(database)
+    submitted = {queue.submit(f"v{i}", "tone", "instant").id for i in range(30)}
+    claimed: list[str] = []
+
+    def work(name: str) -> None:
+        while (job := queue.claim_next(name)) is not None:
+            claimed.append(job.id)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(submitted)  # each once
+    assert all(j.attempts == 1 and j.status == "running" for j in (queue.get(i) for i in submitted))
+    database.close()
+
+
+def test_a_job_whose_worker_stops_renewing_is_taken_over_and_only_the_new_worker_finishes_it(postgres):
+    database = Database(postgres.url(postgres.create_database()))
+    queue = JobQueue(database, lease_s=1.0)
+    job = queue.submit("v1", "tone", "instant")
+    assert queue.claim_next("dead") is not None
+    assert queue.claim_next("alive") is None  # leased
+    time.sleep(1.2)
+    taken = queue.claim_next("alive")
+    assert taken is not None and taken.id == job.id and taken.attempts == 2 and taken.worker == "alive"
+    assert not queue.report(job.id, "dead", 0.5, "late") and not queue.end(job.id, "dead", "done")
+    assert queue.end(job.id, "alive", "done") and queue.get(job.id).status == "done"
+    database.close()
+
+
+def test_voice_files_in_the_database_are_written_out_once_per_version(postgres, tmp_path):
+    database = Database(postgres.url(postgres.create_database()))
+    blobs = DatabaseBlobs(database, tmp_path / "machine")
+    blobs.put("v1", {"voice.bin": b"first", "samples/s.wav": b"wav"})
+    folder = blobs.local_dir("v1", 1)
+    assert folder is not None and sorted(p.name for p in folder.iterdir()) == [
+        "voice.bin"
+    ]  # samples stay in the database
+    blobs.put("v1", {"voice.bin": b"second"})
+    assert (blobs.local_dir("v1", 2) / "voice.bin").read_bytes() == b"second"
+    assert blobs.local_dir("empty", 1) is None
+    assert blobs.names("v1") == ["samples/s.wav", "voice.bin"] and blobs.names("v1", "samples/") == ["samples/s.wav"]
+    blobs.delete_voice("v1")
+    assert blobs.names("v1") == [] and not list((tmp_path / "machine").glob("v1.*"))
+    database.close()
+
+
+def test_two_servers_on_one_postgresql_library_share_voices_files_and_jobs(postgres, settings, make_client, tmp_path):
+    """A voice cloned on one machine speaks on another that has only the database URL (no shared disk)."""
+    url = postgres.url(postgres.create_database())
+    first = settings.model_copy(update={"database_url": url, "clone_engine": "tone", "data_dir": tmp_path / "one"})
+    second = first.model_copy(update={"data_dir": tmp_path / "two", "run_enrolments": False})
+    cloning = make_client(first, Parts(cloners=Cloners([ToneCloner()])))
+    api_only = make_client(second, Parts(cloners=Cloners([ToneCloner()])))
+    added = api_only.post("/v1/voices/add", data={"name": "Shared"}, files=[("files", ("me.flac", CLIP.read_bytes()))])
+    assert added.status_code == 200, added.text
+    voice_id = added.json()["voice_id"]
+    deadline = time.monotonic() + 60
+    while api_only.get(f"/v1/voices/{voice_id}").json()["status"] == "enrolling" and time.monotonic() < deadline:
+        time.sleep(0.2)  # the job runs on the first server: the second only queued it
+    voice = api_only.get(f"/v1/voices/{voice_id}").json()
+    assert voice["status"] == "ready" and len(voice["samples"]) == 1
+    audio, rate = decode_audio(api_only.get(f"/speak_as/{voice_id}", params={"prompt": "Hello there."}).content)
+    assert rate == 16_000 and audio.size > 0.3 * rate
+    sample = api_only.get(f"/v1/voices/{voice_id}/samples/{voice['samples'][0]['sample_id']}/audio")
+    assert sample.status_code == 200 and decode_audio(sample.content)[0].size > 24_000
+    assert not (tmp_path / "one" / "voices" / voice_id).exists()  # rows, not files in a data dir
+    assert cloning.get(f"/speak_as/{TONE}", params={"prompt": "Still here."}).status_code == 200
+    assert json.loads(json.dumps(cloning.get(f"/v1/voices/{voice_id}").json()))["status"] == "ready"
+
+
+def test_the_rate_limit_counts_a_caller_across_every_server_on_the_library(postgres, settings, make_client, tmp_path):
+    url = postgres.url(postgres.create_database())
+    limited = settings.model_copy(update={"database_url": url, "rate_limit": "3/minute", "data_dir": tmp_path / "a"})
+    first, second = make_client(limited), make_client(limited.model_copy(update={"data_dir": tmp_path / "b"}))
+    codes = [client.get("/v1/voices").status_code for client in (first, second, first, second)]
+    assert codes == [200, 200, 200, 429]
+    refused = first.get("/v1/voices")
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    left = second.get("/v1/user/subscription")
+    assert left.status_code == 429  # the subscription route is limited too, and counted together
