@@ -37,7 +37,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(Settings(data_dir=Path(tmp), rate_limit=UNLIMITED)), host="127.0.0.1", port=port, log_level="warning"))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(Settings(data_dir=Path(tmp), rate_limit=UNLIMITED)),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+            )
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         base = f"http://127.0.0.1:{port}"

@@ -27,9 +27,25 @@ def main() -> None:
     env = {"VOXCLONE_API_KEYS": "fuzz-key", "VOXCLONE_MAX_TEXT_CHARS": "120"}
     with ServerProcess(**env) as server:
         result = subprocess.run(
-            [st, "--config-file", str(Path(__file__).with_name("schemathesis.toml")), "run", f"{server.url}/openapi.json", "-H", "Authorization: Bearer fuzz-key", "--checks", "not_a_server_error",
-             "--max-examples", str(args.examples), "--phases", "examples,coverage,fuzzing", "--request-timeout", "120"],
-            capture_output=True, text=True,
+            [
+                st,
+                "--config-file",
+                str(Path(__file__).with_name("schemathesis.toml")),
+                "run",
+                f"{server.url}/openapi.json",
+                "-H",
+                "Authorization: Bearer fuzz-key",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                str(args.examples),
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--request-timeout",
+                "120",
+            ],
+            capture_output=True,
+            text=True,
         )
     print(result.stdout[-6000:], result.stderr[-2000:])
     sys.exit(result.returncode)

@@ -52,7 +52,11 @@ def manage(
                 # Delete only while enough stay: when adds are refused (enrolment queue full) the
                 # deletes alone would empty the library and make the "committed voices survive" check vacuous.
                 if rng.random() < 0.8 or len(committed - deleted - unanswered) <= KEEP:
-                    r = client.post("/v1/voices/add", data={"name": f"v{rng.getrandbits(40)}"}, files=[("files", ("a.flac", CLIP.read_bytes()))])
+                    r = client.post(
+                        "/v1/voices/add",
+                        data={"name": f"v{rng.getrandbits(40)}"},
+                        files=[("files", ("a.flac", CLIP.read_bytes()))],
+                    )
                     if r.status_code == 200:
                         committed.add(r.json()["voice_id"])
                 else:
@@ -80,7 +84,9 @@ def speak(url: str, spoken: dict[str, bytes], stop: threading.Event) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=50)
-    parser.add_argument("--settle", type=float, default=180.0, help="Seconds to wait for resumed enrolments at the end.")
+    parser.add_argument(
+        "--settle", type=float, default=180.0, help="Seconds to wait for resumed enrolments at the end."
+    )
     parser.add_argument("--database-url", default=None, help="A PostgreSQL library (postgresql://...).")
     parser.add_argument("--postgres", action="store_true", help="Start a private PostgreSQL cluster for the run.")
     args = parser.parse_args()
@@ -117,7 +123,9 @@ def main() -> None:
         for c in clients:
             c.join()
         server._log.close()
-        print(f"round {round_ + 1}: {len(committed)} committed, {len(deleted)} deleted, {len(spoken)} spoken", flush=True)
+        print(
+            f"round {round_ + 1}: {len(committed)} committed, {len(deleted)} deleted, {len(spoken)} spoken", flush=True
+        )
     server.__enter__()  # one clean start: resumes interrupted enrolments
     with httpx.Client(base_url=server.url, timeout=60, headers={"xi-api-key": KEY}) as client:
         deadline = time.monotonic() + args.settle
@@ -141,14 +149,19 @@ def main() -> None:
     keys = list(cache._cache.iterkeys())
     corrupt = sum(cache.get(k) is None for k in keys)
     result = {
-        "rounds": args.rounds, "backend": "postgresql" if args.database_url else "sqlite", "integrity": integrity,
-        "committed": len(committed), "deleted": len(deleted),
+        "rounds": args.rounds,
+        "backend": "postgresql" if args.database_url else "sqlite",
+        "integrity": integrity,
+        "committed": len(committed),
+        "deleted": len(deleted),
         "deletes_unanswered": len(unanswered),
         "committed_missing": len((committed - deleted - unanswered) - set(present)),
         "deleted_back": len(deleted & set(present)),
         "statuses": {s: list(present.values()).count(s) for s in ("ready", "enrolling", "failed")},
-        "spoken": len(spoken), "spoken_served_identical": same,
-        "cache_entries": len(keys), "cache_corrupt_detected": corrupt,
+        "spoken": len(spoken),
+        "spoken_served_identical": same,
+        "cache_entries": len(keys),
+        "cache_corrupt_detected": corrupt,
     }
     save("kill9_postgresql" if args.database_url else "kill9", result)
     server._tmp.cleanup()

@@ -41,7 +41,9 @@ def paragraph(n: int) -> str:
     return text[:600]
 
 
-def stream(client: httpx.Client, voice: str, text: str, rate: int = RATE) -> dict[str, float | list[tuple[float, float]]]:
+def stream(
+    client: httpx.Client, voice: str, text: str, rate: int = RATE
+) -> dict[str, float | list[tuple[float, float]]]:
     """Stream PCM; returns TTFA and (arrival time, seconds of audio) per chunk."""
     started = time.perf_counter()
     arrivals: list[tuple[float, float]] = []
@@ -79,7 +81,9 @@ def main() -> None:
             ttfas.append(s["ttfa"])
             ratios.append(s["ttfa"] / whole)
             margins.append(underrun_margin(s["arrivals"]))  # type: ignore[arg-type]
-            print(f"paragraph {n}: TTFA {s['ttfa']:.3f} s, unstreamed {whole:.2f} s, ratio {s['ttfa'] / whole:.3f}, underrun margin {margins[-1]:+.2f} s")
+            print(
+                f"paragraph {n}: TTFA {s['ttfa']:.3f} s, unstreamed {whole:.2f} s, ratio {s['ttfa'] / whole:.3f}, underrun margin {margins[-1]:+.2f} s"
+            )
         results["ttfa_600_chars_median_s"] = statistics.median(ttfas)
         results["ttfa_over_unstreamed_median"] = statistics.median(ratios)
         results["underrun_margin_min_s"] = min(margins)
@@ -87,7 +91,14 @@ def main() -> None:
         concurrent_ttfa, completed = [], 0
         for r in range(args.rounds):
             out: list[dict] = []
-            threads = [threading.Thread(target=lambda i=i, r=r, out=out: out.append(stream(client, "jm_kumo", f"Client {i}, round {r}. {BASE[:300]}"))) for i in range(4)]
+            threads = [
+                threading.Thread(
+                    target=lambda i=i, r=r, out=out: out.append(
+                        stream(client, "jm_kumo", f"Client {i}, round {r}. {BASE[:300]}")
+                    )
+                )
+                for i in range(4)
+            ]
             for t in threads:
                 t.start()
             for t in threads:
@@ -102,7 +113,9 @@ def main() -> None:
 
         joining = []
         for r in range(args.rounds):
-            busy = [threading.Thread(target=stream, args=(client, "jm_kumo", paragraph(100 + 3 * r + i))) for i in range(3)]
+            busy = [
+                threading.Thread(target=stream, args=(client, "jm_kumo", paragraph(100 + 3 * r + i))) for i in range(3)
+            ]
             for t in busy:
                 t.start()
             time.sleep(3.0)  # the three are past their first pieces and queueing later ones
@@ -114,7 +127,9 @@ def main() -> None:
         print(f"joining 3 busy streams: TTFA median {statistics.median(joining):.3f} s, max {max(joining):.3f} s")
 
         def whole_request(text: str) -> None:
-            client.post("/v1/audio/speech", json={"input": text, "voice": "jm_kumo", "response_format": "pcm"}).raise_for_status()
+            client.post(
+                "/v1/audio/speech", json={"input": text, "voice": "jm_kumo", "response_format": "pcm"}
+            ).raise_for_status()
 
         ratios8 = []
         for r in range(3):

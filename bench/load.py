@@ -53,8 +53,12 @@ async def run(url: str, rate: int, seconds: int) -> dict[str, float]:
         elapsed = time.perf_counter() - begin
     latencies.sort()
     return {
-        "requests": len(latencies), "errors": errors, "achieved_rate": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies), "p99_ms": latencies[int(0.99 * len(latencies)) - 1], "max_ms": latencies[-1],
+        "requests": len(latencies),
+        "errors": errors,
+        "achieved_rate": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[int(0.99 * len(latencies)) - 1],
+        "max_ms": latencies[-1],
     }
 
 

@@ -21,9 +21,18 @@ def one(client: httpx.Client, n: int, rng: random.Random) -> int:
     """One request of a random kind; its status code."""
     kind = rng.random()
     if kind < 0.25:
-        return client.post("/v1/audio/speech", json={"input": f"Request number {n}.", "voice": rng.choice(["jm_kumo", "joe"]), "response_format": rng.choice(["mp3", "pcm", "opus"])}).status_code
+        return client.post(
+            "/v1/audio/speech",
+            json={
+                "input": f"Request number {n}.",
+                "voice": rng.choice(["jm_kumo", "joe"]),
+                "response_format": rng.choice(["mp3", "pcm", "opus"]),
+            },
+        ).status_code
     if kind < 0.40:
-        with client.stream("POST", "/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000", json={"text": f"Streamed {n}."}) as r:
+        with client.stream(
+            "POST", "/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000", json={"text": f"Streamed {n}."}
+        ) as r:
             r.read()
             return r.status_code
     if kind < 0.80:
@@ -47,8 +56,11 @@ def main() -> None:
                 print(f"after {n} requests: RSS {rss[n]:.0f} MiB, peak {peak[n]:.0f} MiB", flush=True)
     # Only 200s and the deliberate 404s: a 429 or 5xx would mean it measured refusals, not serving.
     result = {
-        "rss_mib": rss, "peak_rss_mib": peak, "growth_after_200": rss[args.requests] / rss[200] - 1,
-        "peak_growth_after_200": peak[args.requests] / peak[200] - 1, "statuses": dict(statuses),
+        "rss_mib": rss,
+        "peak_rss_mib": peak,
+        "growth_after_200": rss[args.requests] / rss[200] - 1,
+        "peak_growth_after_200": peak[args.requests] / peak[200] - 1,
+        "statuses": dict(statuses),
     }
     save("memory", result)
 

@@ -41,15 +41,30 @@ class ServerProcess:
         self._tmp = tempfile.TemporaryDirectory()
         # The rate limit is raised unless a benchmark sets its own.
         self._env = {
-            **os.environ, "VOXCLONE_DATA_DIR": self._tmp.name, "VOXCLONE_LOG_LEVEL": "warning",
-            "VOXCLONE_RATE_LIMIT": UNLIMITED, **env,
+            **os.environ,
+            "VOXCLONE_DATA_DIR": self._tmp.name,
+            "VOXCLONE_LOG_LEVEL": "warning",
+            "VOXCLONE_RATE_LIMIT": UNLIMITED,
+            **env,
         }
 
     def __enter__(self) -> ServerProcess:
         self._log = open(Path(self._tmp.name) / "server.log", "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "voxclone.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
-            env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "voxclone.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                *self.args,
+            ],
+            env=self._env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + self.startup_s
         while time.monotonic() < deadline:

@@ -82,8 +82,14 @@ def judged_search(search: CloneSearch, dim: int, evals: int, seed: int) -> Candi
     return best
 
 
-def judged(engine: KokoroEngine, judge: Judge, style: np.ndarray, chain: FilterChain, held: np.ndarray,
-           transcriber: Transcriber) -> tuple[float, float]:
+def judged(
+    engine: KokoroEngine,
+    judge: Judge,
+    style: np.ndarray,
+    chain: FilterChain,
+    held: np.ndarray,
+    transcriber: Transcriber,
+) -> tuple[float, float]:
     pieces, _, _ = speak(engine, style, chain)
     return float(judge.embed(np.concatenate(pieces), SAMPLE_RATE) @ held), wer_of(pieces, transcriber)
 
@@ -106,18 +112,31 @@ def main() -> None:
         audio, sr = clip(sid)
         cut = int(len(audio) * REF_FRACTION)
         held = judge.embed(audio[cut:], sr)
-        job = CloneJob.direct(engine, [Reference(audio[:cut], sr)], dvec, transcriber, budget_s=args.budget,
-                              workdir=Path(tempfile.mkdtemp()))
+        job = CloneJob.direct(
+            engine,
+            [Reference(audio[:cut], sr)],
+            dvec,
+            transcriber,
+            budget_s=args.budget,
+            workdir=Path(tempfile.mkdtemp()),
+        )
         product = cloner.clone(job)
         product_style = np.load(io.BytesIO(product.files["style.npy"]))
         space = WideSpace(product_style, tables)
-        search = CloneSearch(lambda table, text: engine.synthesize_style(text, table), judge, transcriber,  # type: ignore[arg-type]
-                             space, [to_analysis_rate(audio[:cut], sr)])  # type: ignore[arg-type]
+        search = CloneSearch(
+            lambda table, text: engine.synthesize_style(text, table),
+            judge,
+            transcriber,  # type: ignore[arg-type]
+            space,
+            [to_analysis_rate(audio[:cut], sr)],
+        )  # type: ignore[arg-type]
         t0 = time.perf_counter()
         best = judged_search(search, space.dim, args.evals, seed=0)
         chain, _ = search.finish(best)
         row = {"speaker": sid, "evals": len(search.evaluated), "search_s": round(time.perf_counter() - t0, 1)}
-        row["ge2e_product"], row["wer_product"] = judged(engine, judge, product_style, build_chain(product.filters), held, transcriber)
+        row["ge2e_product"], row["wer_product"] = judged(
+            engine, judge, product_style, build_chain(product.filters), held, transcriber
+        )
         row["ge2e_judged"], row["wer_judged"] = judged(engine, judge, space.table(best.x), chain, held, transcriber)
         row["objective_start"], row["objective_best"] = search.evaluated[0].similarity, best.similarity
         rows.append(row)

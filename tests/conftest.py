@@ -93,7 +93,11 @@ def listeners(models_dir: Path) -> Listeners:
 @pytest.fixture
 def settings(tmp_path: Path, tone_model: Path, database_url: str | None) -> Settings:
     return Settings(
-        data_dir=tmp_path / "data", preload=False, extra_voice_paths=[tone_model], default_voice=TONE, database_url=database_url
+        data_dir=tmp_path / "data",
+        preload=False,
+        extra_voice_paths=[tone_model],
+        default_voice=TONE,
+        database_url=database_url,
     )
 
 
@@ -103,7 +107,10 @@ def make_runtime(engines: Engines, listeners: Listeners) -> Iterator[Callable[..
 
     def make(settings: Settings, parts: Parts | None = None) -> Runtime:
         parts = parts or Parts()
-        runtime = Runtime(settings, Parts(engines=parts.engines or engines, cloners=parts.cloners, listeners=parts.listeners or listeners))
+        runtime = Runtime(
+            settings,
+            Parts(engines=parts.engines or engines, cloners=parts.cloners, listeners=parts.listeners or listeners),
+        )
         made.append(runtime)
         return runtime
 
@@ -146,7 +153,12 @@ def decode_audio(body: bytes, fmt: str | None = None, rate: int | None = None) -
     options = {"sample_rate": str(rate), "ac": "1"} if fmt == "ulaw" else {}
     with av.open(io.BytesIO(body), format="mulaw" if fmt == "ulaw" else None, options=options) as container:
         stream = container.streams.audio[0]
-        frames = [f.to_ndarray().astype(np.float32).reshape(f.layout.nb_channels if hasattr(f.layout, "nb_channels") else 1, -1)[0] for f in container.decode(stream)]
+        frames = [
+            f.to_ndarray()
+            .astype(np.float32)
+            .reshape(f.layout.nb_channels if hasattr(f.layout, "nb_channels") else 1, -1)[0]
+            for f in container.decode(stream)
+        ]
         sr = stream.codec_context.sample_rate or stream.sample_rate
     audio = np.concatenate(frames)
     if audio.dtype != np.float32 or np.abs(audio).max() > 1.5:
@@ -204,7 +216,13 @@ class LiveServer:
         files = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
         # As `voxclone serve` runs it: forwarding headers are voxclone's ProxyMiddleware's to read, not uvicorn's.
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets-sansio", proxy_headers=False, **files
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            ws="websockets-sansio",
+            proxy_headers=False,
+            **files,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -294,8 +312,14 @@ def sdk_app(engines: Engines, listeners: Listeners, data_dir: Path, tone_model: 
     from voxclone.cloning import Cloners
 
     settings = Settings(
-        data_dir=data_dir, preload=False, api_keys=[SDK_KEY], rate_limit="100000/minute", extra_voice_paths=[tone_model],
-        default_voice=TONE, clone_engine="tone", consent="off",
+        data_dir=data_dir,
+        preload=False,
+        api_keys=[SDK_KEY],
+        rate_limit="100000/minute",
+        extra_voice_paths=[tone_model],
+        default_voice=TONE,
+        clone_engine="tone",
+        consent="off",
     )
     runtime = Runtime(settings, Parts(engines=engines, cloners=Cloners([ToneCloner()]), listeners=listeners))
     return create_app(settings, runtime=runtime)

@@ -20,8 +20,12 @@ SECONDS_PER_CHAR = 0.06
 def write(out: Path | BinaryIO, sample_rate: int = SAMPLE_RATE, base_hz: float = 220.0) -> Path | BinaryIO:
     """Write the model to `out` (a path ending in .tone.npz, or a binary file) and return it."""
     frequencies = base_hz * 2 ** (np.arange(len(ALPHABET)) / 12)  # a semitone apart
-    arrays = {"alphabet": np.array(ALPHABET), "frequencies": frequencies.astype(np.float32),
-              "sample_rate": np.array(sample_rate), "seconds_per_char": np.array(SECONDS_PER_CHAR)}
+    arrays = {
+        "alphabet": np.array(ALPHABET),
+        "frequencies": frequencies.astype(np.float32),
+        "sample_rate": np.array(sample_rate),
+        "seconds_per_char": np.array(SECONDS_PER_CHAR),
+    }
     if isinstance(out, Path):
         with open(out, "wb") as f:
             np.savez(f, **arrays)

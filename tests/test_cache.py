@@ -28,7 +28,9 @@ def test_typed_parameters_share_one_entry(client):
 def test_different_format_speed_or_voice_is_a_miss(client, tone_model):
     client.get(f"/speak_as/{TONE}", params={"prompt": "Vary me."})
     client.get(f"/speak_as/{TONE}", params={"prompt": "Vary me.", "speed": 1.5})
-    client.app.state.runtime.library.create(name="other", engine="tone", params={"model": str(tone_model)}, category="cloned")
+    client.app.state.runtime.library.create(
+        name="other", engine="tone", params={"model": str(tone_model)}, category="cloned"
+    )
     client.get("/speak_as/other", params={"prompt": "Vary me."})
     client.post("/v1/audio/speech", json={"input": "Vary me.", "voice": TONE, "response_format": "flac"})
     assert _metric(client, "voxclone_cache_hits") == 0

@@ -23,10 +23,15 @@ def run(tone_model: Path, tmp_path: Path):
 
     def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
         environment = {
-            **os.environ, "VOXCLONE_DATA_DIR": str(tmp_path / "d"), "VOXCLONE_EXTRA_VOICE_PATHS": str(tone_model),
-            "VOXCLONE_DEFAULT_VOICE": TONE, **env,
+            **os.environ,
+            "VOXCLONE_DATA_DIR": str(tmp_path / "d"),
+            "VOXCLONE_EXTRA_VOICE_PATHS": str(tone_model),
+            "VOXCLONE_DEFAULT_VOICE": TONE,
+            **env,
         }
-        return subprocess.run([*VOXCLONE, *args], capture_output=True, text=True, env=environment, input=stdin, timeout=120)
+        return subprocess.run(
+            [*VOXCLONE, *args], capture_output=True, text=True, env=environment, input=stdin, timeout=120
+        )
 
     return run
 
@@ -93,8 +98,11 @@ def test_serve_answers_health_and_speech(tmp_path, tone_model, run):
     assert run("voices").returncode == 0  # a library that has Kokoro's stock voices, then served without Kokoro
     port = _free_port()
     env = {
-        **os.environ, "VOXCLONE_DATA_DIR": str(tmp_path / "d"), "VOXCLONE_EXTRA_VOICE_PATHS": str(tone_model),
-        "VOXCLONE_DEFAULT_VOICE": TONE, "VOXCLONE_DISABLED_ENGINES": "kokoro,piper",
+        **os.environ,
+        "VOXCLONE_DATA_DIR": str(tmp_path / "d"),
+        "VOXCLONE_EXTRA_VOICE_PATHS": str(tone_model),
+        "VOXCLONE_DEFAULT_VOICE": TONE,
+        "VOXCLONE_DISABLED_ENGINES": "kokoro,piper",
     }
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(

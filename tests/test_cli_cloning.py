@@ -18,7 +18,9 @@ CLIP = SHARED_DATA / "1034-121119-0000.flac"
 
 def run(*args: str, data_dir, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "VOXCLONE_DATA_DIR": str(data_dir), **env}
-    return subprocess.run([sys.executable, "-m", "voxclone.cli", *args], capture_output=True, text=True, env=environment, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "voxclone.cli", *args], capture_output=True, text=True, env=environment, timeout=600
+    )
 
 
 @pytest.mark.slow
@@ -27,7 +29,14 @@ def test_clone_then_eval_from_the_command_line(tmp_path):
     recording = tmp_path / "recording.webm"  # as a browser's MediaRecorder saves it
     recording.write_bytes(encode_as(*soundfile.read(CLIP, dtype="float32"), *FORMATS["webm"]))
     cloned = run(
-        "clone", "--name", "Reader", "--labels", "accent=american", str(recording), data_dir=data, VOXCLONE_ENROLMENT_TIME_BUDGET_S="6"
+        "clone",
+        "--name",
+        "Reader",
+        "--labels",
+        "accent=american",
+        str(recording),
+        data_dir=data,
+        VOXCLONE_ENROLMENT_TIME_BUDGET_S="6",
     )
     assert cloned.returncode == 0, cloned.stderr
     assert "is ready" in cloned.stdout and "similarity" in cloned.stdout

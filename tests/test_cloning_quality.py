@@ -62,7 +62,12 @@ def clone(kokoro: KokoroEngine, listeners, tmp_path_factory):
 
     def run(references: list[Reference], budget_s: float) -> ClonedVoice:
         job = CloneJob.direct(
-            kokoro, references, listeners.encoder, listeners.transcriber, budget_s=budget_s, workdir=tmp_path_factory.mktemp("clone")
+            kokoro,
+            references,
+            listeners.encoder,
+            listeners.transcriber,
+            budget_s=budget_s,
+            workdir=tmp_path_factory.mktemp("clone"),
         )
         return cloner.clone(job)
 
@@ -122,7 +127,9 @@ def clone_103(clip: tuple[np.ndarray, int], clone) -> ClonedVoice:
     return clone([Reference(audio[: int(0.65 * len(audio))], sr)], 45.0)
 
 
-def test_more_reference_audio_is_not_worse(clip: tuple[np.ndarray, int], kokoro: KokoroEngine, clone, listeners) -> None:
+def test_more_reference_audio_is_not_worse(
+    clip: tuple[np.ndarray, int], kokoro: KokoroEngine, clone, listeners
+) -> None:
     audio, sr = clip
     a, b = int(0.35 * len(audio)), int(0.65 * len(audio))
     held = listeners.encoder.embed(audio[b:], sr)
@@ -143,7 +150,9 @@ def test_clone_rejects_unusable_references(clone) -> None:
         clone([], 1.0)
 
 
-def test_a_clone_moves_like_its_speaker_spectrally(clip: tuple[np.ndarray, int], kokoro: KokoroEngine, clone_103: ClonedVoice) -> None:
+def test_a_clone_moves_like_its_speaker_spectrally(
+    clip: tuple[np.ndarray, int], kokoro: KokoroEngine, clone_103: ClonedVoice
+) -> None:
     audio, sr = clip
     reference = np.cov(shape_frames([audio[: int(0.65 * len(audio))]], sr))
     raw, mapped = speak(kokoro, clone_103, filtered=False), speak(kokoro, clone_103)

@@ -92,15 +92,23 @@ def test_an_engine_without_its_weights_answers_503_with_the_command_that_fixes_i
     assert response.status_code == 503
     assert "voxclone models pull heavy" in response.json()["detail"]["message"]
     health = client.get("/health").json()["engines"]["heavy"]
-    assert health == {"state": "missing_weights", "detail": "no weights in the model folder", "fix": "voxclone models pull heavy"}
+    assert health == {
+        "state": "missing_weights",
+        "detail": "no weights in the model folder",
+        "fix": "voxclone models pull heavy",
+    }
 
 
 def test_a_remote_engine_never_holds_a_worker_thread(settings, make_live_server, engines):
     remote = SlowRemote()
-    server = make_live_server(settings.model_copy(update={"synthesis_workers": 1}), Parts(engines=Engines({**engines, "remote": remote})))
+    server = make_live_server(
+        settings.model_copy(update={"synthesis_workers": 1}), Parts(engines=Engines({**engines, "remote": remote}))
+    )
     with httpx.Client(base_url=server.url, timeout=30) as client:
         result: dict[str, httpx.Response] = {}
-        far = threading.Thread(target=lambda: result.setdefault("far", client.get("/speak_as/far_away", params={"prompt": "Hi."})))
+        far = threading.Thread(
+            target=lambda: result.setdefault("far", client.get("/speak_as/far_away", params={"prompt": "Hi."}))
+        )
         far.start()
         assert remote.waiting.wait(10)
         # the remote call is waiting on the network; the only worker is free for local speech

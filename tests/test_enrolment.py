@@ -71,8 +71,16 @@ def _folders(settings) -> set[str]:
     ("make", "status", "needle"),
     [
         (lambda: [("short.flac", encode_as(_clip(2.0)[0], 16_000, "flac", "flac"))], 422, "at least 3 s"),
-        (lambda: [("silent.wav", encode_as(np.zeros(16_000 * 5, np.float32), 16_000, "wav", "pcm_s16le"))], 422, "silent"),
-        (lambda: [("loud.wav", encode_as(np.clip(_clip()[0] * 40, -1, 1), 16_000, "wav", "pcm_s16le"))], 422, "clipped"),
+        (
+            lambda: [("silent.wav", encode_as(np.zeros(16_000 * 5, np.float32), 16_000, "wav", "pcm_s16le"))],
+            422,
+            "silent",
+        ),
+        (
+            lambda: [("loud.wav", encode_as(np.clip(_clip()[0] * 40, -1, 1), 16_000, "wav", "pcm_s16le"))],
+            422,
+            "clipped",
+        ),
         (lambda: [("notes.txt", b"this is not audio at all")], 422, "could not decode"),
         (lambda: [("empty.wav", b"")], 422, "empty"),
         (lambda: [("long.flac", encode_as(np.tile(_clip()[0], 2), 16_000, "flac", "flac"))], 413, "limit"),
@@ -145,7 +153,9 @@ def _wait_ready(client, voice_id: str, timeout: float = 240) -> tuple[dict, list
 @pytest.mark.slow
 def test_kokoro_clone_through_the_api_goes_enrolling_then_ready_and_speaks(settings, make_client, transcribe):
     client = make_client(settings.model_copy(update={"enrolment_time_budget_s": 8.0}))
-    response = _add(client, "Reader 103", [("me.flac", CLIP.read_bytes())], labels='{"accent": "american"}', description="test")
+    response = _add(
+        client, "Reader 103", [("me.flac", CLIP.read_bytes())], labels='{"accent": "american"}', description="test"
+    )
     assert response.status_code == 200
     voice_id = response.json()["voice_id"]
     first = client.get(f"/v1/voices/{voice_id}").json()
@@ -163,10 +173,17 @@ def test_kokoro_clone_through_the_api_goes_enrolling_then_ready_and_speaks(setti
     speech = client.post("/v1/audio/speech", json={"input": sentence, "voice": voice_id, "response_format": "wav"})
     audio, rate = decode_audio(speech.content)
     assert wer(sentence, transcribe(audio, rate)) <= 0.25
-    assert client.post(f"/v1/text-to-speech/{voice_id}/stream?output_format=pcm_16000", json={"text": "Hello."}).status_code == 200
+    assert (
+        client.post(
+            f"/v1/text-to-speech/{voice_id}/stream?output_format=pcm_16000", json={"text": "Hello."}
+        ).status_code
+        == 200
+    )
     # Adding a sample re-enrols it
     second = encode_as(_clip()[0][::-1].copy(), 16_000, "wav", "pcm_s16le")
-    edit = client.post(f"/v1/voices/{voice_id}/edit", data={"name": "Reader 103 v2"}, files=[("files", ("more.wav", second))])
+    edit = client.post(
+        f"/v1/voices/{voice_id}/edit", data={"name": "Reader 103 v2"}, files=[("files", ("more.wav", second))]
+    )
     assert edit.status_code == 200
     voice, _ = _wait_ready(client, voice_id)
     assert voice["name"] == "Reader 103 v2" and voice["status"] == "ready" and len(voice["samples"]) == 2

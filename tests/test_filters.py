@@ -66,7 +66,9 @@ def test_shape_mapping_changes_how_the_spectrum_moves_and_nothing_else(speech: n
 
 def test_a_chain_survives_its_json_and_sounds_the_same(speech: np.ndarray) -> None:
     shapes = shape_frames([speech], RATE)
-    chain = FilterChain([ShapeMapping(shapes.mean(axis=1), 1.2 * np.eye(len(shapes))), Equaliser(np.linspace(-3, 3, len(shapes)))])
+    chain = FilterChain(
+        [ShapeMapping(shapes.mean(axis=1), 1.2 * np.eye(len(shapes))), Equaliser(np.linspace(-3, 3, len(shapes)))]
+    )
     rebuilt = build_chain(chain.specs())
     assert [f.kind for f in rebuilt.filters] == ["shape", "equaliser"]
     original, again = chain.apply(speech, RATE), rebuilt.apply(speech, RATE)

@@ -24,7 +24,9 @@ SENTENCES = [
 def test_default_voice_word_error_rate_is_at_most_ten_percent(client, transcribe):
     errors = []
     for sentence in SENTENCES:
-        response = client.post("/v1/audio/speech", json={"input": sentence, "voice": "jm_kumo", "response_format": "wav"})
+        response = client.post(
+            "/v1/audio/speech", json={"input": sentence, "voice": "jm_kumo", "response_format": "wav"}
+        )
         assert response.status_code == 200
         audio, rate = decode_audio(response.content)
         errors.append(wer(sentence, transcribe(audio, rate)))
@@ -35,17 +37,23 @@ def test_default_voice_word_error_rate_is_at_most_ten_percent(client, transcribe
 @pytest.mark.slow
 def test_clock_times_and_temperatures_are_spoken_not_dropped(client, transcribe):
     # The G2P alone says nothing for "3:30" and "20°C"; voxclone.reading writes them out.
-    response = client.post("/v1/audio/speech", json={"input": "The bus leaves at 3:30 pm when it is 20°C.", "voice": "jm_kumo", "response_format": "wav"})
+    response = client.post(
+        "/v1/audio/speech",
+        json={"input": "The bus leaves at 3:30 pm when it is 20°C.", "voice": "jm_kumo", "response_format": "wav"},
+    )
     assert response.status_code == 200
     heard = transcribe(*decode_audio(response.content)).lower()
-    assert ("3:30" in heard or "3.30" in heard or "three thirty" in heard), heard
+    assert "3:30" in heard or "3.30" in heard or "three thirty" in heard, heard
     assert "degrees" in heard and "celsius" in heard, heard
 
 
 @pytest.mark.slow
 def test_money_and_page_ranges_are_spoken_not_dropped(client, transcribe):
     # The G2P alone says nothing at all for "$5-$10" and "12–15"; voxclone.reading reads them with "to".
-    response = client.post("/v1/audio/speech", json={"input": "Tickets cost $5-$10, see pages 12–15.", "voice": "jm_kumo", "response_format": "wav"})
+    response = client.post(
+        "/v1/audio/speech",
+        json={"input": "Tickets cost $5-$10, see pages 12–15.", "voice": "jm_kumo", "response_format": "wav"},
+    )
     assert response.status_code == 200
     heard = transcribe(*decode_audio(response.content)).lower()
     assert ("10" in heard or "ten" in heard) and ("15" in heard or "fifteen" in heard), heard

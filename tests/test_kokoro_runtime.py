@@ -153,7 +153,9 @@ def test_worker_pool_runs_one_kokoro_call_at_a_time_only_on_openvino(tmp_path: P
 
     app = create_app(Settings(data_dir=tmp_path, preload=False, kokoro_runtime=runtime))
     assert app.state.runtime.workers.workers == (1 if runtime == "openvino" else default_workers())
-    pinned = create_app(Settings(data_dir=tmp_path / "pinned", preload=False, kokoro_runtime=runtime, synthesis_workers=3))
+    pinned = create_app(
+        Settings(data_dir=tmp_path / "pinned", preload=False, kokoro_runtime=runtime, synthesis_workers=3)
+    )
     assert pinned.state.runtime.workers.workers == 3
 
 

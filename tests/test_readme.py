@@ -13,4 +13,6 @@ def test_every_setting_is_in_the_readme_table_and_every_row_is_a_setting():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| `VOXCLONE_([A-Z0-9_]+)` \|", readme, flags=re.MULTILINE))
     settings = {name.upper() for name in Settings.model_fields}
-    assert documented == settings, f"missing from README: {settings - documented}; not settings: {documented - settings}"
+    assert documented == settings, (
+        f"missing from README: {settings - documented}; not settings: {documented - settings}"
+    )

@@ -48,7 +48,14 @@ def _speech(result: Result, fmt: str, rate: int, seconds: tuple[float, float] = 
     assert seconds[0] < samples.size / rate < seconds[1] and samples.std() > 0.01
 
 
-for _fmt, _rate in {"mp3": 16_000, "opus": 48_000, "aac": 16_000, "flac": 16_000, "wav": 16_000, "pcm": 24_000}.items():  # tone: 16 kHz
+for _fmt, _rate in {
+    "mp3": 16_000,
+    "opus": 48_000,
+    "aac": 16_000,
+    "flac": 16_000,
+    "wav": 16_000,
+    "pcm": 24_000,
+}.items():  # tone: 16 kHz
     check(f"openai.speech.{_fmt}")(lambda r, f=_fmt, rate=_rate: _speech(r, f, rate))
 
 

@@ -86,7 +86,14 @@ def _openai_format(fmt: str, rate: int) -> Callable[[Clients], None]:
     return run
 
 
-for _fmt, _rate in {"mp3": 16_000, "opus": 48_000, "aac": 16_000, "flac": 16_000, "wav": 16_000, "pcm": 24_000}.items():  # tone: 16 kHz
+for _fmt, _rate in {
+    "mp3": 16_000,
+    "opus": 48_000,
+    "aac": 16_000,
+    "flac": 16_000,
+    "wav": 16_000,
+    "pcm": 24_000,
+}.items():  # tone: 16 kHz
     check(f"openai.speech.{_fmt}")(_openai_format(_fmt, _rate))
 
 
@@ -169,9 +176,7 @@ def _(c: Clients) -> None:
             # The SDK reads ConnectionClosed.code, which websockets deprecates, when the server closes.
             warnings.filterwarnings("ignore", "ConnectionClosed.code is deprecated", DeprecationWarning)
             pieces = ["Hello there, ", "and welcome ", "to the show. ", "We have a lot ", "to talk about."]
-            audio = b"".join(
-                client.text_to_speech.convert_realtime(TONE, text=iter(pieces), output_format="pcm_24000")
-            )
+            audio = b"".join(client.text_to_speech.convert_realtime(TONE, text=iter(pieces), output_format="pcm_24000"))
     samples, _ = decode_audio(audio, "pcm", 24_000)
     assert 2.0 < samples.size / 24_000 < 9.0 and samples.std() > 0.01
 

@@ -41,7 +41,9 @@ def test_no_key_gets_401_json_and_a_hint(keyed):
     assert "Authorization: Bearer" in error["message"] and error["type"] == "authentication_error"
 
 
-@pytest.mark.parametrize("headers", [{"Authorization": "Bearer wrong"}, {"xi-api-key": "admin-key-12"}, {"Authorization": "admin-key-123"}])
+@pytest.mark.parametrize(
+    "headers", [{"Authorization": "Bearer wrong"}, {"xi-api-key": "admin-key-12"}, {"Authorization": "admin-key-123"}]
+)
 def test_wrong_key_gets_401(keyed, headers):
     client, _ = keyed
     assert client.post("/v1/audio/speech", json=SPEAK, headers=headers).status_code == 401
@@ -72,7 +74,10 @@ def test_health_and_docs_stay_open_and_websocket_needs_a_key(keyed):
     assert client.get("/metrics").status_code == 401
     from starlette.websockets import WebSocketDisconnect
 
-    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(f"/v1/text-to-speech/{TONE}/stream-input") as ws:
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        client.websocket_connect(f"/v1/text-to-speech/{TONE}/stream-input") as ws,
+    ):
         ws.receive_json()
     assert closed.value.code == 1008
     with client.websocket_connect(f"/v1/text-to-speech/{TONE}/stream-input?xi_api_key={speak_key}") as ws:
@@ -127,7 +132,9 @@ def test_revoked_key_stops_working_on_the_running_server(settings, make_client):
 def test_keys_cli_creates_lists_revokes_and_never_stores_the_key(tmp_path):
     env = {**os.environ, "VOXCLONE_DATA_DIR": str(tmp_path)}
     cli = [sys.executable, "-m", "voxclone.cli", "keys"]
-    created = subprocess.run([*cli, "create", "--name", "ci", "--scope", "manage"], capture_output=True, text=True, env=env, check=True)
+    created = subprocess.run(
+        [*cli, "create", "--name", "ci", "--scope", "manage"], capture_output=True, text=True, env=env, check=True
+    )
     key = created.stdout.strip()
     assert key.startswith("vxc_") and key not in (tmp_path / "keys.json").read_text()
     listed = subprocess.run([*cli, "list"], capture_output=True, text=True, env=env, check=True).stdout
@@ -141,13 +148,21 @@ def test_keys_cli_creates_lists_revokes_and_never_stores_the_key(tmp_path):
 
 def test_serve_refuses_a_public_address_without_keys(tmp_path):
     env = {**os.environ, "VOXCLONE_DATA_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "voxclone.cli", "serve", "--host", "0.0.0.0"], capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "voxclone.cli", "serve", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert result.returncode != 0 and "no API keys" in result.stderr
 
 
 @pytest.fixture
 def cors(settings, make_client):
-    return make_client(settings.model_copy(update={"cors_origins": ["https://app.example.org", "https://*.example.com"]}))
+    return make_client(
+        settings.model_copy(update={"cors_origins": ["https://app.example.org", "https://*.example.com"]})
+    )
 
 
 @pytest.mark.parametrize(
@@ -165,7 +180,12 @@ def cors(settings, make_client):
 )
 def test_cors_allows_exact_and_wildcard_origins_only(cors, origin, allowed):
     preflight = cors.options(
-        "/v1/audio/speech", headers={"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+        "/v1/audio/speech",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
     )
     got = preflight.headers.get("access-control-allow-origin")
     assert (got == origin) is allowed
@@ -203,7 +223,9 @@ def test_chunked_upload_over_the_limit_is_413(settings, make_client):
         for _ in range(10):
             yield b"x" * 50_000
 
-    response = client.post("/v1/voices/add", content=chunks(), headers={"content-type": "multipart/form-data; boundary=zz"})
+    response = client.post(
+        "/v1/voices/add", content=chunks(), headers={"content-type": "multipart/form-data; boundary=zz"}
+    )
     assert response.status_code == 413
 
 
@@ -211,7 +233,11 @@ def test_voice_count_limit_is_enforced(settings, make_client):
     client = make_client(settings.model_copy(update={"max_voices": 1}))
     library = client.app.state.runtime.library
     library.create(name="one", engine="kokoro", params={"pack": "jm_kumo"}, category="cloned")
-    response = client.post("/v1/voices/add", data={"name": "two"}, files=[("files", ("a.flac", (SHARED_DATA / "103-1240-0000.flac").read_bytes()))])
+    response = client.post(
+        "/v1/voices/add",
+        data={"name": "two"},
+        files=[("files", ("a.flac", (SHARED_DATA / "103-1240-0000.flac").read_bytes()))],
+    )
     assert response.status_code == 413 and response.json()["detail"]["limit"] == "max_voices"
 
 
@@ -248,7 +274,9 @@ def test_hostile_or_broken_audio_is_a_clear_4xx(client, settings, name, payload)
 
 @pytest.mark.parametrize("rate", [3, 1_000_000, 0x7FFFFFFF])
 def test_absurd_sample_rates_are_refused_before_decoding(client, rate):
-    response = client.post("/v1/voices/add", data={"name": "odd-rate"}, files=[("files", ("odd.wav", _wav_header(rate, 100)))])
+    response = client.post(
+        "/v1/voices/add", data={"name": "odd-rate"}, files=[("files", ("odd.wav", _wav_header(rate, 100)))]
+    )
     assert response.status_code == 422
     assert f"sample rate of {rate} Hz" in response.json()["detail"]["message"]
 
@@ -266,7 +294,13 @@ def test_a_small_file_that_expands_to_half_an_hour_is_refused_by_duration(client
 
 @pytest.mark.parametrize(
     "text",
-    ["\x00\x01\x02 hello \x1b[31m", "\u202e\u200f reversed \ufeff", "😀🎉 emoji only 🚀", "e\u0301" * 60, "\ud800 lone surrogate".encode("utf-8", "surrogatepass").decode("utf-8", "replace")],
+    [
+        "\x00\x01\x02 hello \x1b[31m",
+        "\u202e\u200f reversed \ufeff",
+        "😀🎉 emoji only 🚀",
+        "e\u0301" * 60,
+        "\ud800 lone surrogate".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+    ],
 )
 def test_unicode_edge_cases_and_control_characters_never_500(client, text):
     response = client.post("/v1/audio/speech", json={"input": text, "voice": TONE, "response_format": "pcm"})
@@ -284,7 +318,12 @@ def test_path_like_voice_names_are_404_and_touch_nothing(client, settings, voice
 
 @pytest.mark.parametrize(
     ("body", "content_type"),
-    [(b"{bad json", "application/json"), (b"[1,2,3]", "application/json"), (b'{"input": {"x": 1}, "voice": []}', "application/json"), (b"input=hi", "application/x-www-form-urlencoded")],
+    [
+        (b"{bad json", "application/json"),
+        (b"[1,2,3]", "application/json"),
+        (b'{"input": {"x": 1}, "voice": []}', "application/json"),
+        (b"input=hi", "application/x-www-form-urlencoded"),
+    ],
 )
 def test_malformed_bodies_are_422(client, body, content_type):
     response = client.post("/v1/audio/speech", content=body, headers={"content-type": content_type})
@@ -295,8 +334,14 @@ def test_cors_preflight_lets_the_official_sdks_send_their_headers_from_a_browser
     sdk_headers = "authorization,content-type,x-stainless-lang,x-stainless-retry-count,xi-api-key,x-fern-sdk-name"
     preflight = cors.options(
         "/v1/audio/speech",
-        headers={"Origin": "https://app.example.org", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": sdk_headers},
+        headers={
+            "Origin": "https://app.example.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": sdk_headers,
+        },
     )
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == "https://app.example.org"
-    assert set(preflight.headers["access-control-allow-headers"].lower().replace(" ", "").split(",")) >= set(sdk_headers.split(","))
+    assert set(preflight.headers["access-control-allow-headers"].lower().replace(" ", "").split(",")) >= set(
+        sdk_headers.split(",")
+    )

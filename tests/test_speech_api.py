@@ -43,7 +43,9 @@ def test_speak_as_accepts_the_original_typed_parameters(client):
 )
 def test_openai_speech_every_format_decodes_to_the_same_length(client, fmt, content_type, rate):
     text = "Good morning, everyone."
-    response = client.post("/v1/audio/speech", json={"model": "tts-1", "input": text, "voice": TONE, "response_format": fmt})
+    response = client.post(
+        "/v1/audio/speech", json={"model": "tts-1", "input": text, "voice": TONE, "response_format": fmt}
+    )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == content_type
     audio, got_rate = decode_audio(response.content, fmt, rate)
@@ -66,7 +68,10 @@ def test_openai_speech_every_format_decodes_to_the_same_length(client, fmt, cont
 )
 def test_elevenlabs_output_formats(client, output_format, fmt, rate):
     text = "Good morning, everyone."
-    response = client.post(f"/v1/text-to-speech/{TONE}?output_format={output_format}", json={"text": text, "model_id": "eleven_multilingual_v2"})
+    response = client.post(
+        f"/v1/text-to-speech/{TONE}?output_format={output_format}",
+        json={"text": text, "model_id": "eleven_multilingual_v2"},
+    )
     assert response.status_code == 200, response.text
     audio, got_rate = decode_audio(response.content, fmt, rate)
     assert got_rate == rate
@@ -77,7 +82,8 @@ def test_elevenlabs_output_formats(client, output_format, fmt, rate):
 def test_elevenlabs_speed_setting_changes_duration(client):
     def seconds(speed: float) -> float:
         response = client.post(
-            f"/v1/text-to-speech/{TONE}?output_format=pcm_16000", json={"text": SENTENCE, "voice_settings": {"speed": speed, "stability": 0.5}}
+            f"/v1/text-to-speech/{TONE}?output_format=pcm_16000",
+            json={"text": SENTENCE, "voice_settings": {"speed": speed, "stability": 0.5}},
         )
         assert response.status_code == 200
         return len(response.content) / 2 / 16_000
@@ -90,7 +96,9 @@ def test_long_text_is_fully_spoken(client):
     sentences: list[str] = []
     topics = ["weather", "garden", "river", "market", "mountain", "library"]
     while len(" ".join(sentences)) < 5000 - 150:
-        sentences.append(f"This is sentence number {len(sentences) + 1}, about the {topics[len(sentences) % 6]} for a while.")
+        sentences.append(
+            f"This is sentence number {len(sentences) + 1}, about the {topics[len(sentences) % 6]} for a while."
+        )
     text = " ".join([*sentences, ending])
     assert 4800 < len(text) <= 5000
     response = client.post(f"/v1/text-to-speech/{TONE}?output_format=pcm_16000", json={"text": text})
@@ -134,7 +142,10 @@ def test_speed_range_works_on_every_engine(client, voice):
 
 @pytest.mark.slow
 def test_piper_voice_joe_is_intelligible(client, transcribe):
-    sentences = ["The weather is lovely today, so we are going to the beach.", "My brother learned to play the piano when he was seven."]
+    sentences = [
+        "The weather is lovely today, so we are going to the beach.",
+        "My brother learned to play the piano when he was seven.",
+    ]
     errors = []
     for sentence in sentences:
         response = client.post("/v1/audio/speech", json={"input": sentence, "voice": "joe", "response_format": "wav"})

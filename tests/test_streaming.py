@@ -35,7 +35,9 @@ def test_streamed_pcm_says_everything_the_whole_file_says(uncached):
     # A stream starts with short pieces for fast first audio; a whole file speaks each sentence in one
     # piece. So the two differ in their pauses, not in what they say.
     whole = uncached.post(f"/v1/text-to-speech/{TONE}?output_format=pcm_16000", json={"text": PARAGRAPH})
-    with uncached.stream("POST", f"/v1/text-to-speech/{TONE}/stream?output_format=pcm_16000", json={"text": PARAGRAPH}) as response:
+    with uncached.stream(
+        "POST", f"/v1/text-to-speech/{TONE}/stream?output_format=pcm_16000", json={"text": PARAGRAPH}
+    ) as response:
         assert response.status_code == 200
         chunks = [c for c in response.iter_bytes() if c]
     assert len(chunks) > 1
@@ -66,15 +68,22 @@ def test_openai_stream_true_decodes_to_about_the_same_length(uncached, fmt, rate
 
 
 def test_streamed_wav_has_an_open_ended_header(client):
-    response = client.post("/v1/audio/speech", json={"input": "Short and sweet.", "voice": TONE, "response_format": "wav", "stream": True})
-    riff_size, data_size = struct.unpack("<I", response.content[4:8])[0], struct.unpack("<I", response.content[40:44])[0]
+    response = client.post(
+        "/v1/audio/speech", json={"input": "Short and sweet.", "voice": TONE, "response_format": "wav", "stream": True}
+    )
+    riff_size, data_size = (
+        struct.unpack("<I", response.content[4:8])[0],
+        struct.unpack("<I", response.content[40:44])[0],
+    )
     assert response.content[:4] == b"RIFF" and riff_size == data_size == 0xFFFFFFFF
     audio, rate = decode_audio(response.content)
     assert audio.size / rate > 0.5
 
 
 def test_openai_sse_sends_base64_deltas_then_done(client):
-    response = client.post("/v1/audio/speech", json={"input": PARAGRAPH, "voice": TONE, "response_format": "pcm", "stream_format": "sse"})
+    response = client.post(
+        "/v1/audio/speech", json={"input": PARAGRAPH, "voice": TONE, "response_format": "pcm", "stream_format": "sse"}
+    )
     assert response.headers["content-type"].startswith("text/event-stream")
     events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
     assert events[-1]["type"] == "speech.audio.done"
@@ -95,16 +104,22 @@ def test_a_repeated_stream_comes_from_the_cache(client):
 
 
 def test_too_many_streams_get_503_with_retry_after(settings, make_live_server):
-    server = make_live_server(settings.model_copy(update={"synthesis_workers": 1, "queue_size": 1, "cache_size_bytes": 0}))
+    server = make_live_server(
+        settings.model_copy(update={"synthesis_workers": 1, "queue_size": 1, "cache_size_bytes": 0})
+    )
     long_text = " ".join([PARAGRAPH] * 4)
     with httpx.Client(base_url=server.url, timeout=120) as client:
         holders = [
-            client.stream("POST", f"/v1/text-to-speech/{TONE}/stream?output_format=pcm_24000", json={"text": f"{i} {long_text}"})
+            client.stream(
+                "POST", f"/v1/text-to-speech/{TONE}/stream?output_format=pcm_24000", json={"text": f"{i} {long_text}"}
+            )
             for i in range(2)
         ]
         opened = [h.__enter__() for h in holders]
         try:
-            refused = client.post(f"/v1/text-to-speech/{TONE}/stream?output_format=pcm_24000", json={"text": "One more, please."})
+            refused = client.post(
+                f"/v1/text-to-speech/{TONE}/stream?output_format=pcm_24000", json={"text": "One more, please."}
+            )
             assert refused.status_code == 503
             assert int(refused.headers["retry-after"]) >= 1
             assert "busy" in refused.json()["detail"]["message"]
@@ -117,7 +132,9 @@ def test_too_many_streams_get_503_with_retry_after(settings, make_live_server):
 def test_kokoro_streamed_and_whole_speech_say_the_same_words(uncached, transcribe):
     whole = uncached.post("/v1/text-to-speech/jm_kumo?output_format=pcm_24000", json={"text": PARAGRAPH})
     streamed = uncached.post("/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000", json={"text": PARAGRAPH})
-    assert _pcm_seconds(streamed.content) == pytest.approx(_pcm_seconds(whole.content), rel=0.04)  # no piece lost (the first is 7 %)
+    assert _pcm_seconds(streamed.content) == pytest.approx(
+        _pcm_seconds(whole.content), rel=0.04
+    )  # no piece lost (the first is 7 %)
     for body in (streamed.content, whole.content):
         audio = np.frombuffer(body, "<i2").astype(np.float32) / 32768
         assert wer(PARAGRAPH, transcribe(audio, 24_000)) <= 0.2  # tiny.en hears "climb" for "climbed"
@@ -126,7 +143,10 @@ def test_kokoro_streamed_and_whole_speech_say_the_same_words(uncached, transcrib
 @pytest.mark.slow
 def test_first_chunk_arrives_before_the_whole_text_is_synthesised(live_server):
     url = "/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000"
-    with httpx.Client(base_url=live_server.url, timeout=120) as client, client.stream("POST", url, json={"text": PARAGRAPH}) as r:
+    with (
+        httpx.Client(base_url=live_server.url, timeout=120) as client,
+        client.stream("POST", url, json={"text": PARAGRAPH}) as r,
+    ):
         chunks = r.iter_bytes()
         first = next(c for c in chunks if c)
         synthesised_at_first_chunk = live_server.metric("voxclone_audio_seconds")
@@ -139,7 +159,10 @@ def test_first_chunk_arrives_before_the_whole_text_is_synthesised(live_server):
 def test_a_client_that_disconnects_cancels_the_rest_of_its_synthesis(live_server):
     long_text = " ".join([PARAGRAPH] * 6)
     url = "/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000"
-    with httpx.Client(base_url=live_server.url, timeout=120) as client, client.stream("POST", url, json={"text": long_text}) as r:
+    with (
+        httpx.Client(base_url=live_server.url, timeout=120) as client,
+        client.stream("POST", url, json={"text": long_text}) as r,
+    ):
         next(c for c in r.iter_bytes() if c)
     time.sleep(4)
     produced = live_server.metric("voxclone_audio_seconds")
@@ -154,7 +177,9 @@ def test_identical_concurrent_streams_are_synthesised_once(live_server):
 
     def fetch() -> None:
         with httpx.Client(base_url=live_server.url, timeout=120) as client:
-            response = client.post("/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000", json={"text": PARAGRAPH})
+            response = client.post(
+                "/v1/text-to-speech/jm_kumo/stream?output_format=pcm_24000", json={"text": PARAGRAPH}
+            )
             bodies.append(response.content)
 
     threads = [threading.Thread(target=fetch) for _ in range(4)]

@@ -71,7 +71,10 @@ def test_abbreviated_months_and_streets_are_read_in_full_and_keep_sentence_ends(
 
 
 def test_ranges_phone_numbers_and_iso_dates_are_written_as_spoken():
-    said = split("Wait 5-10 minutes, read pages 12–15, pay $5-$10 between 9 - 17. Call +1 555-123-4567 or (555) 123-4567 by 2024-01-15.", ramp=False)
+    said = split(
+        "Wait 5-10 minutes, read pages 12–15, pay $5-$10 between 9 - 17. Call +1 555-123-4567 or (555) 123-4567 by 2024-01-15.",
+        ramp=False,
+    )
     assert said == [
         "Wait 5 to 10 minutes, read pages 12 to 15, pay $5 to $10 between 9 and 17.",
         "Call plus 1, 5 5 5, 1 2 3, 4 5 6 7 or 5 5 5, 1 2 3, 4 5 6 7 by January 15, 2024.",
@@ -79,6 +82,6 @@ def test_ranges_phone_numbers_and_iso_dates_are_written_as_spoken():
 
 
 def test_things_that_only_look_like_times_units_or_ranges_are_left_alone():
-    assert split("Room 25:99 has 3 kmart bags, COVID-19 tests, ISBN 978-3-16-148410-0, v1.2-3 and 2024-13-45.", ramp=False) == [
-        "Room 25 to 99 has 3 kmart bags, COVID-19 tests, ISBN 978-3-16-148410-0, v1.2-3 and 2024-13-45."
-    ]
+    assert split(
+        "Room 25:99 has 3 kmart bags, COVID-19 tests, ISBN 978-3-16-148410-0, v1.2-3 and 2024-13-45.", ramp=False
+    ) == ["Room 25 to 99 has 3 kmart bags, COVID-19 tests, ISBN 978-3-16-148410-0, v1.2-3 and 2024-13-45."]

@@ -32,7 +32,9 @@ def test_lookup_by_id_or_name_case_insensitive(client, tone_model):
 
 def test_library_persists_across_restarts(settings, make_client):
     first = make_client(settings)
-    voice = first.app.state.runtime.library.create(name="keeper", engine="kokoro", params={"pack": "jf_alpha"}, category="cloned")
+    voice = first.app.state.runtime.library.create(
+        name="keeper", engine="kokoro", params={"pack": "jf_alpha"}, category="cloned"
+    )
     second = make_client(settings)
     assert second.get(f"/v1/voices/{voice.id}").json()["name"] == "keeper"
 
@@ -54,7 +56,10 @@ def test_a_kokoro_pack_on_disk_becomes_a_voice_without_code_changes(tmp_path, se
     client = make_client(settings.model_copy(update={"extra_voice_paths": [pack]}))
     voice = client.get("/v1/voices/my_narrator").json()
     assert voice["engine"] == "kokoro" and voice["category"] == "file"
-    response = client.post("/v1/audio/speech", json={"input": "Reading from my own file.", "voice": "my_narrator", "response_format": "wav"})
+    response = client.post(
+        "/v1/audio/speech",
+        json={"input": "Reading from my own file.", "voice": "my_narrator", "response_format": "wav"},
+    )
     assert response.status_code == 200
 
 
@@ -119,13 +124,29 @@ def test_a_library_from_before_filters_moves_a_clone_s_post_into_its_filter_chai
     db = sqlite3.connect(settings.db_path)
     db.execute(ORIGINAL_SCHEMA)
     post = {"eq_db": [6.0] * 32 + [-6.0] * 32}
-    row = ("old", "Old clone", "tone", "cloned", json.dumps({"model": str(tone_model), "post": post}), "{}", "", time.time(), "ready", 1.0, None, 3, "{}")
+    row = (
+        "old",
+        "Old clone",
+        "tone",
+        "cloned",
+        json.dumps({"model": str(tone_model), "post": post}),
+        "{}",
+        "",
+        time.time(),
+        "ready",
+        1.0,
+        None,
+        3,
+        "{}",
+    )
     db.execute(f"INSERT INTO voices VALUES ({', '.join('?' * len(row))})", row)
     db.commit()
     db.close()
     client = make_client(settings)
     voice = client.app.state.runtime.library.get("old")
-    assert voice.params == {"model": str(tone_model)} and voice.filters == [{"kind": "equaliser", "gains_db": post["eq_db"]}]
+    assert voice.params == {"model": str(tone_model)} and voice.filters == [
+        {"kind": "equaliser", "gains_db": post["eq_db"]}
+    ]
     assert voice.tier == "instant" and voice.version == 3
     filtered = decode_audio(client.get("/speak_as/old", params={"prompt": "abc"}).content)[0]
     plain = decode_audio(client.get(f"/speak_as/{TONE}", params={"prompt": "abc"}).content)[0]
@@ -171,11 +192,18 @@ def test_a_library_from_before_schema_versions_migrates_with_every_voice(tmp_pat
     old.close()
     client = make_client(settings)
     voice = client.get("/v1/voices/abc123").json()
-    assert (voice["name"], voice["labels"], voice["version"], voice["scores"]) == ("Old friend", {"accent": "british"}, 3, {"similarity": 0.7})
+    assert (voice["name"], voice["labels"], voice["version"], voice["scores"]) == (
+        "Old friend",
+        {"accent": "british"},
+        3,
+        {"similarity": 0.7},
+    )
     assert voice["settings"]["speed"] == 1.0
     assert client.get("/speak_as/old friend", params={"prompt": "Still here."}).status_code == 200
     library = client.app.state.runtime.library
-    library.create(name="Old friend", engine="kokoro", params={"pack": "jm_kumo"}, category="cloned")  # names may repeat now
+    library.create(
+        name="Old friend", engine="kokoro", params={"pack": "jm_kumo"}, category="cloned"
+    )  # names may repeat now
     with sqlite3.connect(settings.db_path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] > 3  # voxclone from before Alembic refuses it now
     assert make_client(settings).get("/v1/voices/abc123").status_code == 200  # reopening is a no-op
@@ -197,13 +225,17 @@ SENTENCE = "Please call Stella and ask her to bring these things with her from t
 
 def test_a_voices_stored_speed_is_its_default_on_every_api(client):
     def seconds(**extra) -> dict[str, float]:
-        openai = client.post("/v1/audio/speech", json={"input": SENTENCE, "voice": TONE, "response_format": "pcm", **extra})
+        openai = client.post(
+            "/v1/audio/speech", json={"input": SENTENCE, "voice": TONE, "response_format": "pcm", **extra}
+        )
         original = client.get(f"/speak_as/{TONE}", params={"prompt": SENTENCE, **extra})
         settings = {"voice_settings": {"speed": extra["speed"]}} if extra else {}
         eleven = client.post(f"/v1/text-to-speech/{TONE}?output_format=pcm_24000", json={"text": SENTENCE, **settings})
         return {
             "openai": len(openai.content) / 2 / 24_000,
-            "original": len(original.content) / 2 / 16_000,  # WAV at the tone voice's rate: 44 header bytes are noise here
+            "original": len(original.content)
+            / 2
+            / 16_000,  # WAV at the tone voice's rate: 44 header bytes are noise here
             "elevenlabs": len(eleven.content) / 2 / 24_000,
         }
 
@@ -223,7 +255,9 @@ def test_a_voices_stored_speed_is_its_default_on_every_api(client):
 
 def test_search_pages_filters_and_refuses_what_it_does_not_know(client):
     library = client.app.state.runtime.library
-    clone = library.create(name="Zed", engine="kokoro", params={"pack": "jm_kumo"}, category="cloned", labels={"gender": "male"})
+    clone = library.create(
+        name="Zed", engine="kokoro", params={"pack": "jm_kumo"}, category="cloned", labels={"gender": "male"}
+    )
     everyone = [v["voice_id"] for v in client.get("/v1/voices").json()["voices"]]
     first = client.get("/v2/voices", params={"page_size": 4}).json()
     assert first["total_count"] == len(everyone) and first["has_more"] and len(first["voices"]) == 4
@@ -235,7 +269,9 @@ def test_search_pages_filters_and_refuses_what_it_does_not_know(client):
     assert by_name["voices"][0]["voice_id"] == clone.id
     newest = client.get("/v2/voices", params={"sort": "created_at_unix", "page_size": 1}).json()
     assert newest["voices"][0]["voice_id"] == clone.id
-    males = {v["voice_id"] for v in client.get("/v2/voices", params={"gender": "MALE", "page_size": 100}).json()["voices"]}
+    males = {
+        v["voice_id"] for v in client.get("/v2/voices", params={"gender": "MALE", "page_size": 100}).json()["voices"]
+    }
     assert {"jm_kumo", "joe", clone.id} <= males and "jf_alpha" not in males
     assert client.get("/v2/voices", params={"voice_ids": ["joe", "jf_alpha"]}).json()["total_count"] == 2
     bad_token = client.get("/v2/voices", params={"next_page_token": "xyz"})

@@ -11,8 +11,15 @@ from conftest import ARTIFACTS, SHARED_DATA
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-    "--disable-component-update", "--disable-sync", "--disable-quic", "--autoplay-policy=no-user-gesture-required",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--autoplay-policy=no-user-gesture-required",
 ]
 
 
@@ -116,7 +123,9 @@ def test_page_asks_for_a_key_once_and_keeps_it(settings, make_live_server, page)
 def test_served_from_another_allowed_origin(settings, make_live_server, page):
     site = make_live_server(settings.model_copy(update={"data_dir": settings.data_dir.parent / "site"}))
     origin = site.url.replace("127.0.0.1", "localhost")  # a different origin from the API's
-    api = make_live_server(settings.model_copy(update={"data_dir": settings.data_dir.parent / "api", "cors_origins": [origin]}))
+    api = make_live_server(
+        settings.model_copy(update={"data_dir": settings.data_dir.parent / "api", "cors_origins": [origin]})
+    )
     page.goto(f"{origin}/?api={api.url}")
     page.wait_for_function("document.querySelectorAll('#voice option').length >= 6")
     page.get_by_label("Text").fill("Cross origin speech.")
@@ -183,6 +192,8 @@ def test_engines_not_enabled_are_shown_with_the_command_that_enables_them(live_s
     assert "XTTS-v2" in shown and "non-commercial" in shown
     shot(page, "engines")
     assert page.console_errors == []
+
+
 def test_clone_with_consent_records_the_sentence_the_server_gave(settings, make_live_server, tmp_path):
     """Consent on: the Clone panel shows a fresh sentence; the microphone (Chromium's fake device, fed
     Kokoro reading that very sentence) records it; the voice is cloned with its consent kept."""
@@ -198,13 +209,25 @@ def test_clone_with_consent_records_the_sentence_the_server_gave(settings, make_
     microphone = tmp_path / "microphone.wav"
 
     def say(text: str, path) -> float:
-        response = httpx.post(f"{server.url}/v1/audio/speech", json={"input": text, "voice": "jm_kumo", "response_format": "wav"}, timeout=120)
+        response = httpx.post(
+            f"{server.url}/v1/audio/speech",
+            json={"input": text, "voice": "jm_kumo", "response_format": "wav"},
+            timeout=120,
+        )
         path.write_bytes(response.content)
         return len(response.content) / 48_000  # 16-bit, 24 kHz
 
     samples = tmp_path / "samples.wav"
-    say("The museum opened a new room full of old maps and compasses. We watched the sun set behind the lighthouse.", samples)
-    flags = [*FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={microphone}"]
+    say(
+        "The museum opened a new room full of old maps and compasses. We watched the sun set behind the lighthouse.",
+        samples,
+    )
+    flags = [
+        *FLAGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={microphone}",
+    ]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
         page = browser.new_page()

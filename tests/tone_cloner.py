@@ -33,8 +33,11 @@ class ToneCloner(Cloner):
         job.progress(0.6, "writing the voice")
         model = io.BytesIO()
         write(model, base_hz=float(np.median(f0)))
-        return ClonedVoice(params={"model": "voice.tone.npz"}, files={"voice.tone.npz": model.getvalue()},
-                           scores={"f0_reference": round(float(np.median(f0)), 1)})
+        return ClonedVoice(
+            params={"model": "voice.tone.npz"},
+            files={"voice.tone.npz": model.getvalue()},
+            scores={"f0_reference": round(float(np.median(f0)), 1)},
+        )
 
 
 class FailingCloner(Cloner):
@@ -59,7 +62,9 @@ class ToneRefiner(Cloner):
     tier = "deep"
     refines = True
 
-    def __init__(self, steps: int = 20, step_s: float = 0.05, outcome: Literal["better", "not better", "fail"] = "better") -> None:
+    def __init__(
+        self, steps: int = 20, step_s: float = 0.05, outcome: Literal["better", "not better", "fail"] = "better"
+    ) -> None:
         self.steps, self.step_s, self.outcome = steps, step_s, outcome
         self.resumed_from: list[int] = []  # the checkpointed step each run started at
         self.stopped = threading.Event()  # set when a run ends, however it ends
@@ -85,5 +90,8 @@ class ToneRefiner(Cloner):
             raise CloneFailed("the deep fit failed: stopped by the test")
         model = io.BytesIO()
         write(model, base_hz=440.0)
-        return ClonedVoice(params={"model": "deep.tone.npz"}, files={"deep.tone.npz": model.getvalue()},
-                           scores={**job.current.scores, "deep_similarity": 0.9})
+        return ClonedVoice(
+            params={"model": "deep.tone.npz"},
+            files={"deep.tone.npz": model.getvalue()},
+            scores={**job.current.scores, "deep_similarity": 0.9},
+        )

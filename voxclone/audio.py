@@ -40,9 +40,13 @@ class FormatInfo:
 FORMATS: dict[str, FormatInfo] = {
     "wav": FormatInfo("audio/wav", None, None, None),
     "pcm": FormatInfo("audio/pcm", None, None, 24_000),  # OpenAI: 24 kHz 16-bit little-endian mono
-    "mp3": FormatInfo("audio/mpeg", "mp3", "libmp3lame", None, (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000), 128_000),
+    "mp3": FormatInfo(
+        "audio/mpeg", "mp3", "libmp3lame", None, (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000), 128_000
+    ),
     "opus": FormatInfo("audio/ogg", "ogg", "libopus", 48_000, (8000, 12000, 16000, 24000, 48000), 64_000),
-    "aac": FormatInfo("audio/aac", "adts", "aac", None, (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000), 96_000),
+    "aac": FormatInfo(
+        "audio/aac", "adts", "aac", None, (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000), 96_000
+    ),
     "flac": FormatInfo("audio/flac", "flac", "flac", None),
     "ulaw": FormatInfo("audio/basic", "mulaw", "pcm_mulaw", 8000),
 }
@@ -61,7 +65,9 @@ class OutputFormat:
             raise UnsupportedFormat(f"unknown audio format {self.name!r}; choose one of {sorted(FORMATS)}")
         info = FORMATS[self.name]
         if self.sample_rate is not None and info.rates and self.sample_rate not in info.rates:
-            raise UnsupportedFormat(f"{self.name} cannot be encoded at {self.sample_rate} Hz; use one of {list(info.rates)}")
+            raise UnsupportedFormat(
+                f"{self.name} cannot be encoded at {self.sample_rate} Hz; use one of {list(info.rates)}"
+            )
         if self.sample_rate is not None and not 8000 <= self.sample_rate <= 48_000:
             raise UnsupportedFormat(f"sample rate {self.sample_rate} Hz is outside 8000-48000")
 
@@ -102,7 +108,9 @@ def parse_elevenlabs_format(value: str) -> OutputFormat:
 def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
     if source_rate == target_rate or audio.size == 0:
         return audio.astype(np.float32, copy=False)
-    return soxr.resample(audio.astype(np.float32, copy=False), source_rate, target_rate, quality="HQ").astype(np.float32)
+    return soxr.resample(audio.astype(np.float32, copy=False), source_rate, target_rate, quality="HQ").astype(
+        np.float32
+    )
 
 
 def to_int16(audio: np.ndarray) -> np.ndarray:
@@ -114,9 +122,12 @@ def wav_header(sample_rate: int, n_samples: int | None) -> bytes:
     data_size = 0xFFFFFFFF if n_samples is None else n_samples * 2
     riff_size = 0xFFFFFFFF if n_samples is None else 36 + data_size
     return (
-        b"RIFF" + struct.pack("<I", riff_size) + b"WAVEfmt "
+        b"RIFF"
+        + struct.pack("<I", riff_size)
+        + b"WAVEfmt "
         + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
-        + b"data" + struct.pack("<I", data_size)
+        + b"data"
+        + struct.pack("<I", data_size)
     )
 
 

@@ -50,7 +50,9 @@ def new_key(name: str, scope: Scope) -> tuple[str, KeyRecord]:
     if scope not in SCOPES:
         raise BadInput(f"scope must be one of {SCOPES}")
     key = _PREFIX + secrets.token_urlsafe(32)
-    return key, KeyRecord(id=digest(key)[:10], name=name, digest=digest(key), scopes=scopes_for(scope), created_at=time.time())
+    return key, KeyRecord(
+        id=digest(key)[:10], name=name, digest=digest(key), scopes=scopes_for(scope), created_at=time.time()
+    )
 
 
 class KeySource(Protocol):

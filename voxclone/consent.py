@@ -295,7 +295,10 @@ class Consents:
         wav = io.BytesIO()
         soundfile.write(wav, evidence.audio, REFERENCE_RATE, format="WAV", subtype="PCM_16")
         record = {"consent_id": str(number), **evidence.record}
-        blobs.put(voice_id, {f"{_CONSENT}{number}.wav": wav.getvalue(), f"{_CONSENT}{number}.json": json.dumps(record).encode()})
+        blobs.put(
+            voice_id,
+            {f"{_CONSENT}{number}.wav": wav.getvalue(), f"{_CONSENT}{number}.json": json.dumps(record).encode()},
+        )
         return record
 
     @staticmethod
@@ -312,7 +315,9 @@ class Consents:
 
 
 def _numbers(blobs: BlobStore, voice_id: str, suffix: str) -> list[str]:
-    names = (n.removeprefix(_CONSENT).removesuffix(suffix) for n in blobs.names(voice_id, _CONSENT) if n.endswith(suffix))
+    names = (
+        n.removeprefix(_CONSENT).removesuffix(suffix) for n in blobs.names(voice_id, _CONSENT) if n.endswith(suffix)
+    )
     return [n for n in names if n.isdigit()]
 
 

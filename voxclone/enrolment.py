@@ -144,7 +144,11 @@ class Enroller:
             return
         for voice in self.library.interrupted():
             if not list_samples(self.library.blobs, voice.id):
-                self.library.update(voice.id, status="failed", error="enrolment was interrupted and no samples were stored; add the voice again")
+                self.library.update(
+                    voice.id,
+                    status="failed",
+                    error="enrolment was interrupted and no samples were stored; add the voice again",
+                )
                 self.jobs.cancel_voice(voice.id)
             elif not any(j.status in ACTIVE for j in self.jobs.of_voice(voice.id)):
                 tier = voice.tier if voice.tier and voice.tier not in self._refining else DEFAULT_TIER
@@ -205,18 +209,26 @@ class Enroller:
     def _prepare(self, uploads: list[Upload]) -> list[Sample]:
         if not uploads:
             raise BadInput("upload at least one audio file in `files`")
-        return [prepare(u.data, u.file_name, max_seconds=self.settings.max_upload_seconds, transcript=u.transcript) for u in uploads]
+        return [
+            prepare(u.data, u.file_name, max_seconds=self.settings.max_upload_seconds, transcript=u.transcript)
+            for u in uploads
+        ]
 
     def _check_capacity(self, tiers: list[str]) -> None:
-        if any(t not in self._refining for t in tiers) and self.jobs.active_count(self._refining, exclude=True) >= self._capacity:
+        if (
+            any(t not in self._refining for t in tiers)
+            and self.jobs.active_count(self._refining, exclude=True) >= self._capacity
+        ):
             raise LimitExceeded(
                 f"{self._capacity} enrolments are already running or queued; try again in a minute",
-                limit="enrolment_queue", retry_after=30,
+                limit="enrolment_queue",
+                retry_after=30,
             )
         if any(t in self._refining for t in tiers) and self.jobs.active_count(self._refining) >= self._refine_capacity:
             raise LimitExceeded(
                 f"{self._refine_capacity} deep clones are already running or queued; try again later",
-                limit="enrolment_queue", retry_after=300,
+                limit="enrolment_queue",
+                retry_after=300,
             )
 
     def _tiers(self, engine: str, tier: str) -> list[str]:
@@ -247,8 +259,16 @@ class Enroller:
             self._kick(refine=True)
 
     def add_voice(
-        self, *, name: str, uploads: list[Upload], description: str = "", labels: dict[str, str] | None = None,
-        engine: str | None = None, tier: str = DEFAULT_TIER, consent: Consent | None = None, actor: Actor | None = None,
+        self,
+        *,
+        name: str,
+        uploads: list[Upload],
+        description: str = "",
+        labels: dict[str, str] | None = None,
+        engine: str | None = None,
+        tier: str = DEFAULT_TIER,
+        consent: Consent | None = None,
+        actor: Actor | None = None,
     ) -> Voice:
         """Check and store the samples (and the speaker's consent, where required), create the voice as
         `enrolling`, and queue its cloning (a refining tier: its instant clone, then the refinement). Blocking."""
@@ -259,7 +279,12 @@ class Enroller:
         check_total(samples, self.settings.min_speech_seconds)
         evidence = self._check_consent(consent, samples, actor, name)
         voice = self.library.create(
-            name=check_name(name), engine=engine, params={}, category="cloned", labels=labels, description=description,
+            name=check_name(name),
+            engine=engine,
+            params={},
+            category="cloned",
+            labels=labels,
+            description=description,
             status="enrolling",
         )
         try:
@@ -274,13 +299,28 @@ class Enroller:
         except BaseException:
             self.library.delete(voice.id)
             raise
-        self._audit("voice.created", actor, voice_id=voice.id, name=voice.name, engine=engine, tier=tier,
-                    samples=len(samples), consent="verified" if evidence else "not required")
+        self._audit(
+            "voice.created",
+            actor,
+            voice_id=voice.id,
+            name=voice.name,
+            engine=engine,
+            tier=tier,
+            samples=len(samples),
+            consent="verified" if evidence else "not required",
+        )
         return self.library.get(voice.id)
 
     def edit(
-        self, voice_id: str, *, name: str | None = None, description: str | None = None, labels: dict[str, str] | None = None,
-        uploads: list[Upload] | None = None, tier: str | None = None, consent: Consent | None = None,
+        self,
+        voice_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        labels: dict[str, str] | None = None,
+        uploads: list[Upload] | None = None,
+        tier: str | None = None,
+        consent: Consent | None = None,
         actor: Actor | None = None,
     ) -> Voice:
         """Rename or relabel a voice; new recordings (with their speaker's consent, where required) re-enrol it
@@ -307,8 +347,14 @@ class Enroller:
             self._cancel_refinements(voice.id)  # they refine the voice as it was
             self._submit(voice.id, voice.engine, tiers)
             changes.update(status="enrolling", progress=0.0, error=None)
-            self._audit("voice.samples_added", actor, voice_id=voice.id, name=voice.name, samples=len(samples),
-                        consent="verified" if evidence else "not required")
+            self._audit(
+                "voice.samples_added",
+                actor,
+                voice_id=voice.id,
+                name=voice.name,
+                samples=len(samples),
+                consent="verified" if evidence else "not required",
+            )
         elif tier in self._refining:
             self._refine(voice, tier)
         elif tier is not None:
@@ -326,7 +372,9 @@ class Enroller:
                 f"{DEFAULT_TIER} one: add samples with tier={tier} to clone it again"
             )
         if any(j.status in ACTIVE and j.tier in self._refining for j in self.jobs.of_voice(voice.id)):
-            raise BadInput(f"voice {voice.name!r} is already being refined; wait for it, or delete the voice to stop it")
+            raise BadInput(
+                f"voice {voice.name!r} is already being refined; wait for it, or delete the voice to stop it"
+            )
         self._submit(voice.id, voice.engine, self._tiers(voice.engine, tier)[1:])
 
     def _cancel_refinements(self, voice_id: str) -> None:
@@ -370,7 +418,10 @@ class Enroller:
             }
             for job in self.jobs.latest(self._refining, voice_id).values()
         }
-    def _check_consent(self, consent: Consent | None, samples: list[Sample], actor: Actor | None, name: str) -> Evidence | None:
+
+    def _check_consent(
+        self, consent: Consent | None, samples: list[Sample], actor: Actor | None, name: str
+    ) -> Evidence | None:
         """The checked consent for these samples, None where none is needed; ConsentRefused otherwise."""
         if self.consents is None:
             return None
@@ -384,7 +435,10 @@ class Enroller:
         """A voice's stored recordings: id, file name, seconds of speech (not their transcripts)."""
         if voice.category != "cloned":
             return []
-        return [{k: s[k] for k in ("sample_id", "file_name", "duration_s")} for s in list_samples(self.library.blobs, voice.id)]
+        return [
+            {k: s[k] for k in ("sample_id", "file_name", "duration_s")}
+            for s in list_samples(self.library.blobs, voice.id)
+        ]
 
     def sample_file(self, voice_id: str, sample_id: str) -> bytes:
         """The WAV of one stored recording; VoiceNotFound if the voice has no such sample."""
@@ -431,7 +485,9 @@ class Enroller:
                     data = self.library.blobs.get(voice.id, value)
                     if data is not None:
                         files[value] = data
-        return ClonedVoice(params=dict(voice.params), files=files, filters=list(voice.filters), scores=dict(voice.scores))
+        return ClonedVoice(
+            params=dict(voice.params), files=files, filters=list(voice.filters), scores=dict(voice.scores)
+        )
 
     def _run_claimed(self, refine: bool) -> None:
         """Claim jobs of one pool (this process's, other processes', dead workers') and run them, one at a time."""
@@ -455,16 +511,27 @@ class Enroller:
         try:
             voice = self.library.get(job.voice_id)
             references = load_references(self.library.blobs, voice.id)
-            check_total([Sample(r.audio, "", r.audio.size / r.sample_rate) for r in references], self.settings.min_speech_seconds)
+            check_total(
+                [Sample(r.audio, "", r.audio.size / r.sample_rate) for r in references],
+                self.settings.min_speech_seconds,
+            )
             cloner = self.cloners.get(job.engine, job.tier)
             base = self.library.get(cloner.base_voice) if cloner.base_voice else None
-            workdir = self.library.blobs.workdir(voice.id, job.id)  # the job's own: resumed there, a new job starts afresh
+            workdir = self.library.blobs.workdir(
+                voice.id, job.id
+            )  # the job's own: resumed there, a new job starts afresh
             clone = CloneJob(
-                references=references, engine=self.engines.usable(base.engine if base else job.engine), run=self._engine_calls,
-                encoder=self.listeners.encoder, transcriber=self.listeners.transcriber,
-                budget_s=self.settings.enrolment_time_budget_s, min_speech_seconds=self.settings.min_speech_seconds,
-                progress=self._progress(job, show_on_voice=voice.status == "enrolling" and not refining), workdir=workdir,
-                current=self._current(voice) if refining else None, voice_name=voice.name,
+                references=references,
+                engine=self.engines.usable(base.engine if base else job.engine),
+                run=self._engine_calls,
+                encoder=self.listeners.encoder,
+                transcriber=self.listeners.transcriber,
+                budget_s=self.settings.enrolment_time_budget_s,
+                min_speech_seconds=self.settings.min_speech_seconds,
+                progress=self._progress(job, show_on_voice=voice.status == "enrolling" and not refining),
+                workdir=workdir,
+                current=self._current(voice) if refining else None,
+                voice_name=voice.name,
             )
             result = cloner.clone(clone)
             if base is not None:  # the base voice, then the cloner's filters over it
@@ -482,10 +549,15 @@ class Enroller:
                 self.library.blobs.delete_voice(job.voice_id)
         except Stopped:
             if self.jobs.release(job.id, self.worker):
-                log.info("enrolment of voice %s stopped with this process; another worker or the next start resumes it", job.voice_id)
+                log.info(
+                    "enrolment of voice %s stopped with this process; another worker or the next start resumes it",
+                    job.voice_id,
+                )
             return  # its work folder is kept for the next start
         except Exception as e:  # the voice must end ready or failed, never stuck `enrolling`
-            message = str(e) if isinstance(e, VoxcloneError) else f"enrolment failed ({type(e).__name__}); see the server log"
+            message = (
+                str(e) if isinstance(e, VoxcloneError) else f"enrolment failed ({type(e).__name__}); see the server log"
+            )
             if not isinstance(e, VoxcloneError):
                 log.exception("enrolment of voice %s failed", job.voice_id)
             if self.jobs.end(job.id, self.worker, "failed", message) and not refining:
@@ -502,8 +574,16 @@ class Enroller:
                 raise ValueError(f"a cloner may only write plain file names, not {name!r}")
         self.library.blobs.put(voice_id, result.files)
         self.library.update(
-            voice_id, **({"engine": result.engine} if result.engine else {}), params=result.params, filters=result.filters, scores={k: float(v) for k, v in result.scores.items()},
-            tier=tier, status="ready", progress=1.0, error=None, bump_version=True,
+            voice_id,
+            **({"engine": result.engine} if result.engine else {}),
+            params=result.params,
+            filters=result.filters,
+            scores={k: float(v) for k, v in result.scores.items()},
+            tier=tier,
+            status="ready",
+            progress=1.0,
+            error=None,
+            bump_version=True,
         )
         self.cache.drop_voice(voice_id)
 
@@ -520,4 +600,6 @@ class Enroller:
         except VoxcloneError:
             return  # deleted meanwhile
         works = bool(voice.params)  # it spoke before this enrolment: keep it speaking
-        self.library.update(voice_id, status="ready" if works else "failed", error=message, progress=1.0 if works else 0.0)
+        self.library.update(
+            voice_id, status="ready" if works else "failed", error=message, progress=1.0 if works else 0.0
+        )

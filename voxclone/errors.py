@@ -90,6 +90,8 @@ class UpstreamRateLimited(UpstreamError):
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
 class ConsentRefused(Forbidden):
     """Cloning was refused for want of the speaker's consent; `check` names what failed (missing, challenge,
     words, speaker) and `scores` the measured figures."""

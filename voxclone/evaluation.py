@@ -172,7 +172,9 @@ def write_report(evaluation: Evaluation, path: Path) -> None:
         f"<td>{'' if x.dnsmos is None else f'{x.dnsmos:.2f}'}</td><td>{x.rtf:.3f}</td></tr>"
         for i, x in enumerate(s)
     )
-    summary_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items())
+    summary_rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items()
+    )
     page = f"""<!doctype html><html lang="en"><meta charset="utf-8"><title>voxclone evaluation: {html.escape(evaluation.voice)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}img{{max-width:100%}}</style>

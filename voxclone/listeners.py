@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 class Listeners:
     """The models that listen to speech (speaker encoder, Whisper), built on first use and then shared."""
 
-    def __init__(self, settings: Settings, encoder: SpeakerEncoder | None = None, transcriber: Transcriber | None = None) -> None:
+    def __init__(
+        self, settings: Settings, encoder: SpeakerEncoder | None = None, transcriber: Transcriber | None = None
+    ) -> None:
         self._settings = settings
         self._encoder = encoder
         self._transcriber = transcriber
@@ -48,5 +50,7 @@ class Listeners:
             if model not in self._transcribers:
                 from .asr import Transcriber
 
-                self._transcribers[model] = Transcriber(self._settings.onnx_threads, model, self._settings.model_cache_dir)
+                self._transcribers[model] = Transcriber(
+                    self._settings.onnx_threads, model, self._settings.model_cache_dir
+                )
             return self._transcribers[model]

@@ -15,16 +15,22 @@ class Metrics:
         self.synthesis_seconds = Counter(
             "voxclone_synthesis_seconds", "Wall seconds spent synthesising", ["engine"], registry=self.registry
         )
-        self.audio_seconds = Counter("voxclone_audio_seconds", "Seconds of audio synthesised", ["engine"], registry=self.registry)
-        self.characters = Counter("voxclone_characters", "Characters of text accepted for speech", registry=self.registry)
+        self.audio_seconds = Counter(
+            "voxclone_audio_seconds", "Seconds of audio synthesised", ["engine"], registry=self.registry
+        )
+        self.characters = Counter(
+            "voxclone_characters", "Characters of text accepted for speech", registry=self.registry
+        )
         self.cache_hits = Counter("voxclone_cache_hits", "Audio cache hits", registry=self.registry)
         self.cache_misses = Counter("voxclone_cache_misses", "Audio cache misses", registry=self.registry)
         self.piece_cache_hits = Counter(
             "voxclone_piece_cache_hits", "Pieces of text whose audio came from the cache", registry=self.registry
         )
         self.first_audio = Histogram(
-            "voxclone_time_to_first_audio_seconds", "Seconds from request to first audio chunk",
-            buckets=(0.05, 0.1, 0.2, 0.35, 0.5, 1, 2, 5), registry=self.registry,
+            "voxclone_time_to_first_audio_seconds",
+            "Seconds from request to first audio chunk",
+            buckets=(0.05, 0.1, 0.2, 0.35, 0.5, 1, 2, 5),
+            registry=self.registry,
         )
 
     def characters_total(self) -> int:

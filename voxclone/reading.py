@@ -13,24 +13,58 @@ from __future__ import annotations
 import re
 
 _MONTHS = {
-    "Jan": "January", "Feb": "February", "Mar": "March", "Apr": "April", "Jun": "June", "Jul": "July",
-    "Aug": "August", "Sep": "September", "Sept": "September", "Oct": "October", "Nov": "November",
+    "Jan": "January",
+    "Feb": "February",
+    "Mar": "March",
+    "Apr": "April",
+    "Jun": "June",
+    "Jul": "July",
+    "Aug": "August",
+    "Sep": "September",
+    "Sept": "September",
+    "Oct": "October",
+    "Nov": "November",
     "Dec": "December",
 }
 _MONTH_NAMES = (
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-    "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 # unit -> (singular, plural); only after a number, where the letters cannot be a word.
 _UNITS = {
-    "km/h": ("kilometer per hour", "kilometers per hour"), "kph": ("kilometer per hour", "kilometers per hour"),
-    "mph": ("mile per hour", "miles per hour"), "km": ("kilometer", "kilometers"), "cm": ("centimeter", "centimeters"),
-    "mm": ("millimeter", "millimeters"), "kg": ("kilogram", "kilograms"), "mg": ("milligram", "milligrams"),
-    "ml": ("milliliter", "milliliters"), "lb": ("pound", "pounds"), "lbs": ("pound", "pounds"), "oz": ("ounce", "ounces"),
-    "kWh": ("kilowatt hour", "kilowatt hours"), "kW": ("kilowatt", "kilowatts"), "Hz": ("hertz", "hertz"),
-    "kHz": ("kilohertz", "kilohertz"), "MHz": ("megahertz", "megahertz"), "GHz": ("gigahertz", "gigahertz"),
-    "KB": ("kilobyte", "kilobytes"), "kB": ("kilobyte", "kilobytes"), "MB": ("megabyte", "megabytes"),
-    "GB": ("gigabyte", "gigabytes"), "TB": ("terabyte", "terabytes"),
+    "km/h": ("kilometer per hour", "kilometers per hour"),
+    "kph": ("kilometer per hour", "kilometers per hour"),
+    "mph": ("mile per hour", "miles per hour"),
+    "km": ("kilometer", "kilometers"),
+    "cm": ("centimeter", "centimeters"),
+    "mm": ("millimeter", "millimeters"),
+    "kg": ("kilogram", "kilograms"),
+    "mg": ("milligram", "milligrams"),
+    "ml": ("milliliter", "milliliters"),
+    "lb": ("pound", "pounds"),
+    "lbs": ("pound", "pounds"),
+    "oz": ("ounce", "ounces"),
+    "kWh": ("kilowatt hour", "kilowatt hours"),
+    "kW": ("kilowatt", "kilowatts"),
+    "Hz": ("hertz", "hertz"),
+    "kHz": ("kilohertz", "kilohertz"),
+    "MHz": ("megahertz", "megahertz"),
+    "GHz": ("gigahertz", "gigahertz"),
+    "KB": ("kilobyte", "kilobytes"),
+    "kB": ("kilobyte", "kilobytes"),
+    "MB": ("megabyte", "megabytes"),
+    "GB": ("gigabyte", "gigabytes"),
+    "TB": ("terabyte", "terabytes"),
 }
 _SCALES = {"C": "Celsius", "F": "Fahrenheit", "K": "Kelvin"}
 _STREETS = {"St": "Street", "Ave": "Avenue", "Rd": "Road", "Blvd": "Boulevard"}
@@ -52,9 +86,7 @@ _PHONE = re.compile(r"(?<![\w+-])(\+\d{1,3}[ .-]?)?(\(\d{3}\) ?|\d{3}[ .-])(\d{3
 _ISO_DATE = re.compile(r"(?<![\w-])(\d{4})-(\d{2})-(\d{2})(?![\w-])")
 # "5-10", "12–15", "$5-$10", "10%-20%": a range, read with "to" ("and" after "between"). Not part of a
 # longer dashed code.
-_RANGE = re.compile(
-    rf"(\b(?i:between)\s+)?(?<![\w.,-])([$€£]?{_DIGITS}%?) ?[-–—] ?([$€£]?{_DIGITS}%?)(?![\w-]|[.,]\d)"
-)
+_RANGE = re.compile(rf"(\b(?i:between)\s+)?(?<![\w.,-])([$€£]?{_DIGITS}%?) ?[-–—] ?([$€£]?{_DIGITS}%?)(?![\w-]|[.,]\d)")
 _SENTENCE_GOES_ON = re.compile(r"\s*(?:$|\n|[A-Z\"'(])")
 
 

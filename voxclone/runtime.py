@@ -71,11 +71,18 @@ class Runtime:
             raise
         self.cache = AudioCache(settings.cache_dir, settings.cache_size_bytes)
         self.metrics = Metrics()
-        self.workers = WorkerPool(settings.synthesis_workers or useful_workers(self.engines), settings.queue_size, name="voxclone-synth")
+        self.workers = WorkerPool(
+            settings.synthesis_workers or useful_workers(self.engines), settings.queue_size, name="voxclone-synth"
+        )
         self.audit = AuditLog(settings.audit_path)
         self.provenance = Provenance(settings.data_dir, self.library, self.audit)
         self.speech = SpeechService(
-            settings, self.engines, self.library, self.cache, self.workers, self.metrics,
+            settings,
+            self.engines,
+            self.library,
+            self.cache,
+            self.workers,
+            self.metrics,
             provenance=self.provenance if settings.watermark else None,
         )
         self.listeners = parts.listeners or Listeners(settings)
@@ -87,8 +94,16 @@ class Runtime:
         self.jobs = JobQueue(self.database, settings.job_lease_s)
         self.cloners = parts.cloners or build_cloners(settings)
         self.enroller = Enroller(
-            settings, self.library, self.jobs, self.engines, self.cloners, self.workers, self.cache, self.listeners,
-            consents=self.consents, audit=self.audit,
+            settings,
+            self.library,
+            self.jobs,
+            self.engines,
+            self.cloners,
+            self.workers,
+            self.cache,
+            self.listeners,
+            consents=self.consents,
+            audit=self.audit,
         )
         self.remote_voices = RemoteVoices(self.library, self.engines)
         self.voice_files = VoiceFiles(self.library, self.engines)

@@ -43,9 +43,13 @@ class Settings(BaseSettings):
         "API keys in it too (the `scale` extra). Never logged.",
     )
     job_lease_s: float = Field(
-        30.0, ge=1, description="An enrolment job a worker stops renewing for this long (it died) is taken over by another."
+        30.0,
+        ge=1,
+        description="An enrolment job a worker stops renewing for this long (it died) is taken over by another.",
     )
-    job_poll_s: float = Field(1.0, gt=0, description="How often an enrolment worker looks for jobs submitted elsewhere.")
+    job_poll_s: float = Field(
+        1.0, gt=0, description="How often an enrolment worker looks for jobs submitted elsewhere."
+    )
     run_enrolments: bool = Field(
         True, description="This process runs enrolment jobs (off: it only queues them, for workers elsewhere to run)."
     )
@@ -68,29 +72,36 @@ class Settings(BaseSettings):
     elevenlabs_api_key: SecretStr | None = Field(
         None, description="An ElevenLabs API key: its account's voices join the library (never logged or shown)."
     )
-    elevenlabs_url: str = Field("https://api.elevenlabs.io", description="ElevenLabs' API base (or a compatible server's).")
+    elevenlabs_url: str = Field(
+        "https://api.elevenlabs.io", description="ElevenLabs' API base (or a compatible server's)."
+    )
     elevenlabs_model_id: str = Field("eleven_multilingual_v2", description="ElevenLabs model that speaks its voices.")
     elevenlabs_timeout_s: float = Field(30.0, gt=0, description="Longest wait for ElevenLabs before a 504.")
     elevenlabs_refresh_s: float = Field(300.0, gt=0, description="How often the account's voice list is refreshed.")
 
     # Model weights that are not shipped on PyPI (`voxclone models pull NAME`)
-    model_dir: Path | None = Field(None, description="Where `voxclone models pull` puts weights (default DATA_DIR/models).")
+    model_dir: Path | None = Field(
+        None, description="Where `voxclone models pull` puts weights (default DATA_DIR/models)."
+    )
     model_paths: Annotated[dict[str, Path], NoDecode] = Field(
         default_factory=dict,
         description="Weights copied in by hand, by model name: `bark=/srv/bark,xtts_v2=/srv/xtts` (`--model-path`).",
     )
     model_manifest: Path | None = Field(
-        None, description="A JSON file of model entries that add to or replace the built-in manifest (mirrors, own weights)."
+        None,
+        description="A JSON file of model entries that add to or replace the built-in manifest (mirrors, own weights).",
     )
     allow_downloads: bool = Field(
-        False, description="Let the server download missing weights itself (`--allow-downloads`); else only `models pull` does."
+        False,
+        description="Let the server download missing weights itself (`--allow-downloads`); else only `models pull` does.",
     )
     torch_threads: int = Field(
         0, ge=0, description="Threads torch uses on the CPU (coqui engines; process-wide); 0 = torch's default."
     )
     model_idle_ttl_s: float = Field(0.0, ge=0, description="Unload a torch model idle this long (0 = keep it loaded).")
     openvoice_base_voice: str = Field(
-        "jm_kumo", description="Voice that OpenVoice clones (`engine=openvoice`) speak with, in the speaker's tone colour."
+        "jm_kumo",
+        description="Voice that OpenVoice clones (`engine=openvoice`) speak with, in the speaker's tone colour.",
     )
     xtts_accept_cpml: bool = Field(
         False,
@@ -116,11 +127,15 @@ class Settings(BaseSettings):
     enrolment_queue: int = Field(4, ge=0, description="Enrolments waiting before new ones are refused.")
     enrolment_time_budget_s: float = Field(90.0, gt=0, description="Wall seconds one voice's clone search may take.")
     deep_workers: int = Field(
-        1, ge=1, description="Deep clone fits run at once (each its own niced process; they never hold up instant clones)."
+        1,
+        ge=1,
+        description="Deep clone fits run at once (each its own niced process; they never hold up instant clones).",
     )
     deep_threads: int = Field(0, ge=0, description="Threads of one deep clone fit; 0 = CPU count.")
     deep_fit_budget_s: float = Field(
-        600.0, gt=0, description="Wall seconds one deep clone's fit may take (aligning and the final check come on top)."
+        600.0,
+        gt=0,
+        description="Wall seconds one deep clone's fit may take (aligning and the final check come on top).",
     )
 
     # Limits
@@ -136,21 +151,29 @@ class Settings(BaseSettings):
 
     # Listening: transcription, speech-to-speech, realtime conversation
     transcription_model: Literal["tiny.en", "base"] = Field(
-        "base", description="Whisper model for transcription and speech-to-speech when a request names none (or whisper-1)."
+        "base",
+        description="Whisper model for transcription and speech-to-speech when a request names none (or whisper-1).",
     )
     transcription_workers: int = Field(1, ge=1, description="Transcriptions run at once (each on its own thread).")
     transcription_queue: int = Field(8, ge=0, description="Transcriptions waiting beyond the workers before 503.")
     realtime_transcription_model: Literal["tiny.en", "base"] = Field(
         "tiny.en", description="Whisper model that hears realtime conversation turns."
     )
-    realtime_sessions_per_key: int = Field(2, ge=1, description="Realtime conversations open at once per API key (or per IP without keys).")
-    realtime_idle_timeout_s: float = Field(120.0, gt=0, description="A realtime conversation with no message for this long is closed.")
+    realtime_sessions_per_key: int = Field(
+        2, ge=1, description="Realtime conversations open at once per API key (or per IP without keys)."
+    )
+    realtime_idle_timeout_s: float = Field(
+        120.0, gt=0, description="A realtime conversation with no message for this long is closed."
+    )
     llm_url: str | None = Field(
-        None, description="OpenAI-compatible chat completions base URL that writes realtime replies (e.g. http://127.0.0.1:11434/v1); unset: the session repeats what it hears."
+        None,
+        description="OpenAI-compatible chat completions base URL that writes realtime replies (e.g. http://127.0.0.1:11434/v1); unset: the session repeats what it hears.",
     )
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the chat endpoint.")
     llm_api_key: SecretStr | None = Field(None, description="Bearer key for the chat endpoint (never logged).")
-    llm_timeout_s: float = Field(30.0, gt=0, description="Longest wait (seconds) for the chat endpoint to answer, or to send more of its reply.")
+    llm_timeout_s: float = Field(
+        30.0, gt=0, description="Longest wait (seconds) for the chat endpoint to answer, or to send more of its reply."
+    )
 
     # Exposure
     api_keys: Annotated[list[str], NoDecode] = Field(
@@ -209,7 +232,8 @@ class Settings(BaseSettings):
 
     # Provenance and consent (administrators' settings: the law where you serve may require them on)
     watermark: bool = Field(
-        True, description="Mark every generated audio inaudibly (EU AI Act Art. 50); off only for private installations."
+        True,
+        description="Mark every generated audio inaudibly (EU AI Act Art. 50); off only for private installations.",
     )
     consent: Literal["auto", "on", "off"] = Field(
         "auto", description="Cloning needs the speaker's recorded consent: auto = on whenever API keys are on."
@@ -340,13 +364,17 @@ class Settings(BaseSettings):
 
     @property
     def shared_rate_limits(self) -> bool:
-        return self.rate_limit_storage == "database" or (self.rate_limit_storage == "auto" and self.database_url is not None)
+        return self.rate_limit_storage == "database" or (
+            self.rate_limit_storage == "auto" and self.database_url is not None
+        )
 
     def __repr__(self) -> str:  # never show keys, even in a debugger or a log line
         shown = self.model_dump(exclude={"api_keys", "llm_api_key", "database_url"})
         llm_key = "<hidden>" if self.llm_api_key else None
         database = "<hidden>" if self.database_url else None
-        return f"Settings({shown}, api_keys=<{len(self.api_keys)} hidden>, llm_api_key={llm_key}, database_url={database})"
+        return (
+            f"Settings({shown}, api_keys=<{len(self.api_keys)} hidden>, llm_api_key={llm_key}, database_url={database})"
+        )
 
     __str__ = __repr__
 

@@ -72,8 +72,14 @@ class Plan:
     marked: bool = False  # pieces carry the watermark (unmarked audio cached before never stands in for it)
 
     def piece_key(self, index: int) -> str:
-        return cache_key(kind="piece", voice=self.voice.id, version=self.voice.version, text=self.pieces[index],
-                         speed=round(self.options.speed, 3), **({"mark": 1} if self.marked else {}))
+        return cache_key(
+            kind="piece",
+            voice=self.voice.id,
+            version=self.voice.version,
+            text=self.pieces[index],
+            speed=round(self.options.speed, 3),
+            **({"mark": 1} if self.marked else {}),
+        )
 
     def piece_options(self, index: int) -> SpeakOptions:
         """The options of one engine call: its seed comes from the voice and the piece's text, so the same
@@ -189,8 +195,13 @@ class SpeechService:
         options = SpeakOptions(speed=speed)
         marked = self.provenance is not None
         key = cache_key(
-            engine=voice.engine, voice=voice.id, version=voice.version, pieces=pieces,
-            speed=round(speed, 3), format=request.format.cache_token(), **({"mark": 1} if marked else {}),
+            engine=voice.engine,
+            voice=voice.id,
+            version=voice.version,
+            pieces=pieces,
+            speed=round(speed, 3),
+            format=request.format.cache_token(),
+            **({"mark": 1} if marked else {}),
         )
         self.metrics.characters.inc(len(request.text))
         return Plan(voice, voice.engine, self._chain(voice), pieces, options, request.format, key, marked)
@@ -227,7 +238,9 @@ class SpeechService:
 
     # Pieces -------------------------------------------------------------------------------------
 
-    async def piece(self, plan: Plan, index: int, *, deadline: float | None = None, use_cache: bool = True) -> AudioChunk:
+    async def piece(
+        self, plan: Plan, index: int, *, deadline: float | None = None, use_cache: bool = True
+    ) -> AudioChunk:
         """Piece `index` of the plan, filtered, followed by its pause unless it is the last.
 
         Cached pieces are read on a worker too: the pool orders every disk and model access by deadline.
@@ -266,7 +279,9 @@ class SpeechService:
     def _finish_piece(self, plan: Plan, index: int, chunks: list[AudioChunk], seconds: float) -> AudioChunk:
         chunk = _joined(chunks, plan.pieces[index])
         if plan.chain:
-            chunk = AudioChunk(plan.chain.apply(chunk.samples, chunk.sample_rate), chunk.sample_rate, chunk.text, chunk.words)
+            chunk = AudioChunk(
+                plan.chain.apply(chunk.samples, chunk.sample_rate), chunk.sample_rate, chunk.text, chunk.words
+            )
         if plan.marked and self.provenance is not None:
             chunk = self.provenance.mark(chunk, plan.voice.id)
         self.metrics.synthesis_seconds.labels(plan.engine_name).inc(seconds)
@@ -296,7 +311,9 @@ class SpeechService:
 
     async def _render(self, plan: Plan, *, use_cache: bool) -> Clip:
         now = asyncio.get_running_loop().time()
-        chunks = await asyncio.gather(*(self.piece(plan, i, deadline=now, use_cache=use_cache) for i in range(len(plan.pieces))))
+        chunks = await asyncio.gather(
+            *(self.piece(plan, i, deadline=now, use_cache=use_cache) for i in range(len(plan.pieces)))
+        )
         body = await self.workers.run(lambda: self._encode_clip(plan, chunks), deadline=now)
         return Clip(body, plan.format.content_type, plan.voice.id)
 
@@ -416,7 +433,9 @@ class StreamEncoder:
             encoder = self._encoder = Encoder(self.format, chunk.sample_rate)
             return encoder.header() + await self.workers.run(lambda: encoder.encode(chunk.samples))
         encoder = self._encoder
-        return await self.workers.run(lambda: encoder.encode(resample(chunk.samples, chunk.sample_rate, encoder.source_rate)))
+        return await self.workers.run(
+            lambda: encoder.encode(resample(chunk.samples, chunk.sample_rate, encoder.source_rate))
+        )
 
     async def finish(self) -> bytes:
         encoder = self._encoder
@@ -442,7 +461,9 @@ class SpeechSession:
         """Encoded audio of `text`, piece by piece, with the chunk each part encodes."""
         if not text.strip():
             return
-        plan = self.service.plan(SpeechRequest(text=text, voice=self.voice, speed=self.speed, format=self.format), streamed=True)
+        plan = self.service.plan(
+            SpeechRequest(text=text, voice=self.voice, speed=self.speed, format=self.format), streamed=True
+        )
         async for chunk in self.service.stream_chunks(plan):
             yield await self._encoder.encode(chunk), chunk
 

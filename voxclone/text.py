@@ -30,13 +30,66 @@ FIRST_CLAUSE_MIN_CHARS = 6
 RAMP_GROWTH = 3
 
 _CONTROL = {cat for cat in ("Cc", "Cf", "Cs", "Co", "Cn")}
-_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\u00C0-\u024F\u3000-\u9fff])|\n{2,}|(?<=[。！？])")
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?…。！？])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\u00C0-\u024F\u3000-\u9fff])|\n{2,}|(?<=[。！？])"
+)
 _CLAUSE_END = re.compile(r"(?<=[,;:—–])\s+|\s+(?=—)")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
 _LEADING_WORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "nor", "so", "to", "of", "in", "on", "at", "by", "for", "with", "from", "into", "onto", "than", "that", "as", "if", "is", "are", "was", "were", "be", "been", "my", "your", "his", "her", "its", "our", "their", "this", "these", "those", "i", "we", "you", "he", "she", "they", "it", "not", "no"]
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "nor",
+        "so",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "into",
+        "onto",
+        "than",
+        "that",
+        "as",
+        "if",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "my",
+        "your",
+        "his",
+        "her",
+        "its",
+        "our",
+        "their",
+        "this",
+        "these",
+        "those",
+        "i",
+        "we",
+        "you",
+        "he",
+        "she",
+        "they",
+        "it",
+        "not",
+        "no",
+    ]
 )
-_ABBREVIATION_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|vs|etc|e\.g|i\.e|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|No|Mt|Ft)\.$")
+_ABBREVIATION_END = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|vs|etc|e\.g|i\.e|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|No|Mt|Ft)\.$"
+)
 
 
 def is_abbreviation(word: str) -> bool:
@@ -114,8 +167,10 @@ def _ramp(pieces: list[str]) -> list[str]:
     limit = FIRST_PIECE_CHARS
     while rest and limit < MAX_PIECE_CHARS:
         head = rest.pop(0)
-        first_clause = None if out else next(
-            (m for m in _CLAUSE_END.finditer(head) if FIRST_CLAUSE_MIN_CHARS <= m.start() <= limit), None
+        first_clause = (
+            None
+            if out
+            else next((m for m in _CLAUSE_END.finditer(head) if FIRST_CLAUSE_MIN_CHARS <= m.start() <= limit), None)
         )
         if first_clause:
             head, tail = head[: first_clause.start()].strip(), head[first_clause.end() :].strip()

@@ -82,7 +82,9 @@ class Voice:
 
     def require_ready(self) -> None:
         if self.status == "enrolling":
-            raise VoiceNotReady(f"voice {self.name!r} is still enrolling ({self.progress:.0%}); try again when it is ready")
+            raise VoiceNotReady(
+                f"voice {self.name!r} is still enrolling ({self.progress:.0%}); try again when it is ready"
+            )
         if self.status == "failed":
             raise VoiceNotReady(f"voice {self.name!r} failed to enrol: {self.error or 'unknown error'}")
 
@@ -124,7 +126,9 @@ class VoiceLibrary:
         with self.database.read() as db:
             rows = db.execute(select(voices).where(voices.c.id == id_or_name)).fetchall()
             if not rows:
-                rows = db.execute(select(voices).where(self._named(id_or_name)).order_by(voices.c.created_at)).fetchall()
+                rows = db.execute(
+                    select(voices).where(self._named(id_or_name)).order_by(voices.c.created_at)
+                ).fetchall()
         if not rows:
             raise VoiceNotFound(f"no voice named {id_or_name[:100]!r}; GET /v1/voices lists them")
         if len(rows) > 1:
@@ -169,12 +173,26 @@ class VoiceLibrary:
             raise BadInput(f"invalid voice id {voice_id!r}")
         name = check_name(name)
         if category == "cloned" and self.count("cloned") >= self.max_voices:
-            raise LimitExceeded(f"the library holds its limit of {self.max_voices} voices; delete one first", limit="max_voices")
+            raise LimitExceeded(
+                f"the library holds its limit of {self.max_voices} voices; delete one first", limit="max_voices"
+            )
         row = {
-            "id": voice_id, "name": name, "engine": engine, "category": category,
-            "params": json.dumps(params), "labels": json.dumps(labels or {}), "description": description,
-            "created_at": time.time(), "status": status, "progress": 1.0 if status == "ready" else 0.0,
-            "error": None, "version": 1, "scores": "{}", "settings": "{}", "filters": json.dumps(filters or []), "tier": tier,
+            "id": voice_id,
+            "name": name,
+            "engine": engine,
+            "category": category,
+            "params": json.dumps(params),
+            "labels": json.dumps(labels or {}),
+            "description": description,
+            "created_at": time.time(),
+            "status": status,
+            "progress": 1.0 if status == "ready" else 0.0,
+            "error": None,
+            "version": 1,
+            "scores": "{}",
+            "settings": "{}",
+            "filters": json.dumps(filters or []),
+            "tier": tier,
         }
         try:
             with self.database.write() as db:
@@ -185,7 +203,20 @@ class VoiceLibrary:
 
     def update(self, voice_id: str, *, bump_version: bool = False, **fields: Any) -> Voice:
         """Change some fields in one transaction; `bump_version` marks the voice's sound as changed."""
-        allowed = {"name", "engine", "params", "labels", "description", "status", "progress", "error", "scores", "settings", "filters", "tier"}
+        allowed = {
+            "name",
+            "engine",
+            "params",
+            "labels",
+            "description",
+            "status",
+            "progress",
+            "error",
+            "scores",
+            "settings",
+            "filters",
+            "tier",
+        }
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")
@@ -231,17 +262,28 @@ def install_voices(library: VoiceLibrary, engines: Engines, extra_paths: list[Pa
             if stock.name not in existing:
                 with contextlib.suppress(VoiceConflict):  # another process sharing the library added it meanwhile
                     library.create(
-                        voice_id=stock.name, name=stock.name, engine=name, params=stock.params,
-                        category="premade", labels=stock.labels, description=stock.description,
+                        voice_id=stock.name,
+                        name=stock.name,
+                        engine=name,
+                        params=stock.params,
+                        category="premade",
+                        labels=stock.labels,
+                        description=stock.description,
                     )
     for path in extra_paths:
         engine_name, params = engines.voice_from_file(path)
         engines[engine_name].check_voice(params, None)
         voice_id = re.sub(r"[^A-Za-z0-9_-]", "_", path.stem)[:64]
         if voice_id in existing:
-            library.update(voice_id, engine=engine_name, params=params, bump_version=existing[voice_id].params != params)
+            library.update(
+                voice_id, engine=engine_name, params=params, bump_version=existing[voice_id].params != params
+            )
         else:
             library.create(
-                voice_id=voice_id, name=voice_id, engine=engine_name, params=params, category="file",
+                voice_id=voice_id,
+                name=voice_id,
+                engine=engine_name,
+                params=params,
+                category="file",
                 description=f"from {path.name}",
             )

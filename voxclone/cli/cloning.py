@@ -63,14 +63,24 @@ async def _follow_refinement(runtime: Runtime, voice_id: str, refinement: dict[s
 @click.option("--labels", default=None, help='JSON object or key=value pairs, e.g. "accent=british,gender=female".')
 @click.option("--description", default="")
 @click.option(
-    "--tier", default=DEFAULT_TIER, show_default=True,
+    "--tier",
+    default=DEFAULT_TIER,
+    show_default=True,
     help="Cloning tier: instant, or deep (the instant clone, then a fit of the model to the speaker: minutes).",
 )
 @data_dir_option
 @config_option
 @friendly_errors
-def clone(name: str, files: tuple[Path, ...], transcripts: tuple[str, ...], labels: str | None, description: str, tier: str,
-          data_dir: Path | None, config_file: Path | None) -> None:
+def clone(
+    name: str,
+    files: tuple[Path, ...],
+    transcripts: tuple[str, ...],
+    labels: str | None,
+    description: str,
+    tier: str,
+    data_dir: Path | None,
+    config_file: Path | None,
+) -> None:
     """Clone a voice from one or more recordings (wav, flac, mp3, ogg/opus, webm, m4a)."""
     runtime = Runtime(settings_from(config_file, data_dir))
     uploads = [
@@ -94,21 +104,36 @@ def clone(name: str, files: tuple[Path, ...], transcripts: tuple[str, ...], labe
 @click.command(name="eval")
 @click.option("--voice", "-v", required=True, help="Voice id or name to score.")
 @_files
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=Path("voxclone-eval.html"), show_default=True)
-@click.option("--sentences", type=click.IntRange(1, 5), default=5, show_default=True, help="How many of the 5 probe sentences to speak.")
+@click.option(
+    "--report", type=click.Path(dir_okay=False, path_type=Path), default=Path("voxclone-eval.html"), show_default=True
+)
+@click.option(
+    "--sentences",
+    type=click.IntRange(1, 5),
+    default=5,
+    show_default=True,
+    help="How many of the 5 probe sentences to speak.",
+)
 @data_dir_option
 @config_option
 @friendly_errors
-def evaluate_voice(voice: str, files: tuple[Path, ...], report: Path, sentences: int, data_dir: Path | None, config_file: Path | None) -> None:
+def evaluate_voice(
+    voice: str, files: tuple[Path, ...], report: Path, sentences: int, data_dir: Path | None, config_file: Path | None
+) -> None:
     """Score VOICE against recordings of the speaker it imitates; writes an HTML report."""
     from ..evaluation import evaluate, write_report  # heavy (encoders, Whisper): only for this command
 
     settings = settings_from(config_file, data_dir)
     runtime = Runtime(settings)
-    references = [(decode(f.read_bytes(), target_rate=ANALYSIS_RATE, max_seconds=settings.max_upload_seconds), ANALYSIS_RATE) for f in files]
+    references = [
+        (decode(f.read_bytes(), target_rate=ANALYSIS_RATE, max_seconds=settings.max_upload_seconds), ANALYSIS_RATE)
+        for f in files
+    ]
     try:
         with tqdm(total=100, desc=f"evaluating {voice}", unit="%", bar_format=_BAR) as bar:
-            result = evaluate(runtime, voice, references, progress=lambda f: bar.update(round(f * 100) - bar.n), sentences=sentences)
+            result = evaluate(
+                runtime, voice, references, progress=lambda f: bar.update(round(f * 100) - bar.n), sentences=sentences
+            )
     finally:
         runtime.close()
     write_report(result, report)

@@ -13,16 +13,24 @@ from ..errors import VoxcloneError
 from ..settings import Settings, load_settings
 
 data_dir_option = click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
     help="Voice library and cache folder (default: VOXCLONE_DATA_DIR or the per-user data dir).",
 )
 config_option = click.option(
-    "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
     help="A TOML settings file (see README); environment variables override it.",
 )
 
 model_path_option = click.option(
-    "--model-path", "model_paths", multiple=True, metavar="NAME=PATH",
+    "--model-path",
+    "model_paths",
+    multiple=True,
+    metavar="NAME=PATH",
     help="Weights of model NAME copied in by hand, in folder PATH (repeatable; VOXCLONE_MODEL_PATHS).",
 )
 

@@ -33,8 +33,13 @@ def keys() -> None:
 
 @keys.command()
 @click.option("--name", required=True, help="Who or what the key is for.")
-@click.option("--scope", type=click.Choice(["speak", "manage"]), default="speak", show_default=True,
-              help="speak: synthesise and list voices; manage: also clone, edit and delete voices.")
+@click.option(
+    "--scope",
+    type=click.Choice(["speak", "manage"]),
+    default="speak",
+    show_default=True,
+    help="speak: synthesise and list voices; manage: also clone, edit and delete voices.",
+)
 @data_dir_option
 @config_option
 @friendly_errors
@@ -43,8 +48,10 @@ def create(name: str, scope: str, data_dir: Path | None, config_file: Path | Non
     with _keys_file(config_file, data_dir) as store:
         key, record = store.create(name, scope)  # type: ignore[arg-type]
     click.echo(key)
-    click.echo(f"created key {record.id} ({name}, scopes: {', '.join(record.scopes)}) in {store.where}; "
-               "it is shown only now", err=True)
+    click.echo(
+        f"created key {record.id} ({name}, scopes: {', '.join(record.scopes)}) in {store.where}; it is shown only now",
+        err=True,
+    )
 
 
 @keys.command(name="list")

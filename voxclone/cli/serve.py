@@ -32,17 +32,32 @@ if TYPE_CHECKING:
     help="Path prefix the server is reached under through a proxy, e.g. /voice (VOXCLONE_ROOT_PATH).",
 )
 @model_path_option
-@click.option("--allow-downloads", is_flag=True, help="Download missing model weights in the background (else only `voxclone models pull` does).")
 @click.option(
-    "--ray", "on_ray", is_flag=True,
+    "--allow-downloads",
+    is_flag=True,
+    help="Download missing model weights in the background (else only `voxclone models pull` does).",
+)
+@click.option(
+    "--ray",
+    "on_ray",
+    is_flag=True,
     help="Serve on Ray Serve (the `scale` extra): start a Ray cluster, or join RAY_ADDRESS's, with synthesis and enrolment replicas.",
 )
-@click.option("--replicas", default=2, show_default=True, type=click.IntRange(1), help="With --ray: synthesis replicas.")
 @click.option(
-    "--max-replicas", default=None, type=click.IntRange(1), help="With --ray: autoscale synthesis replicas up to this many."
+    "--replicas", default=2, show_default=True, type=click.IntRange(1), help="With --ray: synthesis replicas."
 )
-@click.option("--enrolment-replicas", default=1, show_default=True, type=click.IntRange(1), help="With --ray: enrolment replicas.")
-@click.option("--api-replicas", default=1, show_default=True, type=click.IntRange(1), help="With --ray: HTTP API replicas.")
+@click.option(
+    "--max-replicas",
+    default=None,
+    type=click.IntRange(1),
+    help="With --ray: autoscale synthesis replicas up to this many.",
+)
+@click.option(
+    "--enrolment-replicas", default=1, show_default=True, type=click.IntRange(1), help="With --ray: enrolment replicas."
+)
+@click.option(
+    "--api-replicas", default=1, show_default=True, type=click.IntRange(1), help="With --ray: HTTP API replicas."
+)
 @friendly_errors
 def serve(
     host: str,
@@ -112,14 +127,26 @@ def serve(
     # The event loop and HTTP parser are named: the `scale` extra installs uvloop and httptools, which
     # uvicorn would otherwise pick, and the single process serves as it always has.
     uvicorn.run(
-        app, host=host, port=port, log_level=settings.log_level, ws="websockets-sansio", proxy_headers=False,
-        loop="asyncio", http="h11",
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        ws="websockets-sansio",
+        proxy_headers=False,
+        loop="asyncio",
+        http="h11",
     )
 
 
 def _serve_on_ray(
-    data_dir: Path | None, overrides: dict[str, object], host: str, port: int, replicas: int, max_replicas: int | None,
-    enrolment_replicas: int, api_replicas: int,
+    data_dir: Path | None,
+    overrides: dict[str, object],
+    host: str,
+    port: int,
+    replicas: int,
+    max_replicas: int | None,
+    enrolment_replicas: int,
+    api_replicas: int,
 ) -> None:
     try:
         from ..deploy import Options, run

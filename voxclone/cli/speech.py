@@ -31,11 +31,20 @@ def _play(path: Path) -> None:
 @click.argument("text", nargs=-1, required=True)
 @click.option("--voice", "-v", default=None, help="Voice id or name (default: the configured default voice).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here (format from suffix).")
-@click.option("--speed", type=click.FloatRange(MIN_SPEED, MAX_SPEED), default=None, help="Default: the voice's stored speed.")
+@click.option(
+    "--speed", type=click.FloatRange(MIN_SPEED, MAX_SPEED), default=None, help="Default: the voice's stored speed."
+)
 @data_dir_option
 @config_option
 @friendly_errors
-def say(text: tuple[str, ...], voice: str | None, out: Path | None, speed: float | None, data_dir: Path | None, config_file: Path | None) -> None:
+def say(
+    text: tuple[str, ...],
+    voice: str | None,
+    out: Path | None,
+    speed: float | None,
+    data_dir: Path | None,
+    config_file: Path | None,
+) -> None:
     """Speak TEXT ('-' reads standard input) into a file, or play it."""
     settings = settings_from(config_file, data_dir)
     words = sys.stdin.read() if text == ("-",) else " ".join(text)
@@ -43,7 +52,9 @@ def say(text: tuple[str, ...], voice: str | None, out: Path | None, speed: float
     if fmt_name not in FORMATS or fmt_name == "pcm":
         raise click.ClickException(f"cannot write {out}: use a .wav, .mp3, .ogg/.opus, .aac or .flac file")
     runtime = Runtime(settings)
-    request = SpeechRequest(text=words, voice=voice or settings.default_voice, speed=speed, format=OutputFormat(fmt_name))
+    request = SpeechRequest(
+        text=words, voice=voice or settings.default_voice, speed=speed, format=OutputFormat(fmt_name)
+    )
     try:
         if out is not None:
             seconds = asyncio.run(runtime.speech.write_file(request, out))
@@ -65,7 +76,10 @@ def voices(data_dir: Path | None, config_file: Path | None) -> None:
     """List the voices in the library."""
     runtime = Runtime(settings_from(config_file, data_dir))
     header = ("ID", "NAME", "ENGINE", "KIND", "STATUS", "LABELS")
-    rows = [(v.id, v.name, v.engine, v.category, v.status, ", ".join(f"{k}={x}" for k, x in v.labels.items())) for v in runtime.library.all()]
+    rows = [
+        (v.id, v.name, v.engine, v.category, v.status, ", ".join(f"{k}={x}" for k, x in v.labels.items()))
+        for v in runtime.library.all()
+    ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -13,8 +13,17 @@ from ..settings import Settings
 from .base import ClonedVoice, CloneFailed, CloneJob, Cloner, EngineCalls, NotBetter, Progress, Reference, no_progress
 
 __all__ = [
-    "CloneFailed", "CloneJob", "ClonedVoice", "Cloner", "Cloners", "EngineCalls", "NotBetter", "Progress", "Reference",
-    "build_cloners", "no_progress",
+    "CloneFailed",
+    "CloneJob",
+    "ClonedVoice",
+    "Cloner",
+    "Cloners",
+    "EngineCalls",
+    "NotBetter",
+    "Progress",
+    "Reference",
+    "build_cloners",
+    "no_progress",
 ]
 log = logging.getLogger("voxclone.cloning")
 GROUP = "voxclone.cloners"

@@ -104,14 +104,30 @@ class CloneJob:
 
     @classmethod
     def direct(
-        cls, engine: Engine, references: list[Reference], encoder: SpeakerEncoder, transcriber: Transcriber, *,
-        budget_s: float, workdir: Path, min_speech_seconds: float = 3.0, progress: Progress | None = None, seed: int = 0,
+        cls,
+        engine: Engine,
+        references: list[Reference],
+        encoder: SpeakerEncoder,
+        transcriber: Transcriber,
+        *,
+        budget_s: float,
+        workdir: Path,
+        min_speech_seconds: float = 3.0,
+        progress: Progress | None = None,
+        seed: int = 0,
     ) -> CloneJob:
         """A job whose engine calls run in place, for benchmarks and tests where no server is speaking."""
         return cls(
-            references=references, engine=engine, run=lambda fn: fn(), encoder=encoder, transcriber=transcriber,
-            budget_s=budget_s, min_speech_seconds=min_speech_seconds, progress=progress or no_progress,
-            workdir=workdir, seed=seed,
+            references=references,
+            engine=engine,
+            run=lambda fn: fn(),
+            encoder=encoder,
+            transcriber=transcriber,
+            budget_s=budget_s,
+            min_speech_seconds=min_speech_seconds,
+            progress=progress or no_progress,
+            workdir=workdir,
+            seed=seed,
         )
 
 

@@ -48,7 +48,9 @@ def shape_transform(voice: np.ndarray, reference: np.ndarray) -> np.ndarray | No
     return _matrix_power(_covariance(reference), 0.5) @ _matrix_power(_covariance(voice), -0.5)
 
 
-def fitted_chain(gains_db: np.ndarray, measured: list[np.ndarray], rate: int, reference_shapes: np.ndarray) -> FilterChain:
+def fitted_chain(
+    gains_db: np.ndarray, measured: list[np.ndarray], rate: int, reference_shapes: np.ndarray
+) -> FilterChain:
     """Shape mapping (measured on `measured` speech at `rate`; left out when there are too few frames
     to estimate it) then an equaliser with `gains_db`: the chain a cloned voice speaks through."""
     voice = shape_frames(measured, rate)

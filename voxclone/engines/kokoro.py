@@ -97,7 +97,9 @@ def load_style_file(path: Path) -> np.ndarray:
     if table.size == STYLE_DIM:
         return np.repeat(table.reshape(1, STYLE_DIM), STYLE_ROWS, axis=0)
     if table.size != STYLE_ROWS * STYLE_DIM or not np.isfinite(table).all():
-        raise BadInput(f"{path.name}: a Kokoro voice pack holds {STYLE_ROWS}x{STYLE_DIM} finite numbers, got shape {table.shape}")
+        raise BadInput(
+            f"{path.name}: a Kokoro voice pack holds {STYLE_ROWS}x{STYLE_DIM} finite numbers, got shape {table.shape}"
+        )
     return table.reshape(STYLE_ROWS, STYLE_DIM)
 
 
@@ -135,7 +137,9 @@ def _phoneme_chunks(chunks: list[str], tokens: list[Any]) -> tuple[PhonemeChunk,
     return tuple(out)
 
 
-def _word_timings(chunk: PhonemeChunk, owners: list[int], durations: np.ndarray, shift: int, length: int) -> list[WordTiming]:
+def _word_timings(
+    chunk: PhonemeChunk, owners: list[int], durations: np.ndarray, shift: int, length: int
+) -> list[WordTiming]:
     """Each word's span from its phonemes' frames: `durations` has one count per token, the start and
     end tokens included; `shift` samples were cut from the front of the model's audio, `length` kept."""
     ends = np.cumsum(durations.astype(np.int64)) * FRAME_SAMPLES - shift
@@ -161,7 +165,9 @@ class KokoroEngine(Engine):
     def from_settings(cls, settings: Settings) -> KokoroEngine:
         return cls(settings.models_dir, settings.onnx_threads, settings.kokoro_runtime, settings.model_cache_dir)
 
-    def __init__(self, models_dir: Path, threads: int = 0, runtime: str = "auto", graph_cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, models_dir: Path, threads: int = 0, runtime: str = "auto", graph_cache_dir: Path | None = None
+    ) -> None:
         super().__init__()
         if runtime not in RUNTIMES:
             raise ValueError(f"Kokoro runtime must be one of {RUNTIMES}, not {runtime!r}")
@@ -295,7 +301,9 @@ class KokoroEngine(Engine):
         audio, words = self.speak(text, self.style(voice), options.speed, run)
         yield AudioChunk(audio, SAMPLE_RATE, text, words)
 
-    def synthesize_style(self, text: str, style: np.ndarray, speed: float = 1.0, run: Runner | None = None) -> np.ndarray:
+    def synthesize_style(
+        self, text: str, style: np.ndarray, speed: float = 1.0, run: Runner | None = None
+    ) -> np.ndarray:
         """Speak `text` with an explicit style table (510x256) or single style row (256,); `run` replaces
         the model call (a deep-cloned voice's)."""
         return self.speak(text, style, speed, run)[0]
@@ -309,7 +317,11 @@ class KokoroEngine(Engine):
         words: list[WordTiming] = []
         offset = 0.0
         for chunk in self.phonemize(text):
-            kept = [(self._vocab[c], owner) for c, owner in zip(chunk.phonemes, chunk.owners, strict=True) if c in self._vocab]
+            kept = [
+                (self._vocab[c], owner)
+                for c, owner in zip(chunk.phonemes, chunk.owners, strict=True)
+                if c in self._vocab
+            ]
             kept = kept[: MAX_PHONEMES - 2]
             if not kept:
                 continue

@@ -98,7 +98,11 @@ class AdaptedSessions:
             import onnx  # only when the first deep voice speaks
 
             graph = self._graph
-            model = onnx.load_from_string(graph) if isinstance(graph, bytes) else onnx.load(str(graph), load_external_data=False)
+            model = (
+                onnx.load_from_string(graph)
+                if isinstance(graph, bytes)
+                else onnx.load(str(graph), load_external_data=False)
+            )
             self._names = {w.name for w in model.graph.initializer if w.data_type == onnx.TensorProto.FLOAT}
         return self._names
 

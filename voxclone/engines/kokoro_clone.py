@@ -284,7 +284,9 @@ class InstantCloner(Cloner):
         def speak(table: np.ndarray, text: str) -> np.ndarray:
             return job.run(lambda: engine.synthesize_style(text, table))
 
-        return CloneSearch(speak, job.encoder, job.transcriber, space, audio16k, seed=seed, probes=self._probes), audio16k
+        return CloneSearch(
+            speak, job.encoder, job.transcriber, space, audio16k, seed=seed, probes=self._probes
+        ), audio16k
 
     def clone(self, job: CloneJob) -> ClonedVoice:
         """Deterministic for a given job as long as the search finishes inside the budget (the budget

@@ -105,7 +105,9 @@ class OpenVinoKokoro:
             self._local.request = self._after.create_infer_request()
         return self._local.request
 
-    def with_before(self, before: ort.InferenceSession) -> Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    def with_before(
+        self, before: ort.InferenceSession
+    ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """The same call with another session of before.onnx (a deep-cloned voice's, kokoro_adapted)."""
         return lambda tokens, style, speed: self(tokens, style, speed, before)
 

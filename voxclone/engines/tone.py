@@ -51,7 +51,9 @@ class ToneModel:
         words, start = [], 0
         for word in text.split(" "):
             if word:
-                words.append(WordTiming(word, start * step / self.sample_rate, (start + len(word)) * step / self.sample_rate))
+                words.append(
+                    WordTiming(word, start * step / self.sample_rate, (start + len(word)) * step / self.sample_rate)
+                )
             start += len(word) + 1
         return audio, tuple(words)
 

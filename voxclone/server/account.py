@@ -56,7 +56,10 @@ def _openai_model(engine: Engine, runtime: Runtime) -> dict[str, Any]:
     voices = runtime.library.all()
     first = min((v.created_at for v in voices if v.engine == engine.name), default=min(v.created_at for v in voices))
     return {
-        "id": engine.name, "object": "model", "created": int(first), "owned_by": "voxclone",
+        "id": engine.name,
+        "object": "model",
+        "created": int(first),
+        "owned_by": "voxclone",
         **_availability(runtime, engine.name),
     }
 

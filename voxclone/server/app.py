@@ -92,8 +92,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         # Any request header: the official SDKs in a browser add their own (X-Stainless-*, X-Fern-*),
         # which change from release to release. The origin allow-list is what guards access.
         app.add_middleware(
-            CORSMiddleware, allow_origin_regex=pattern, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["*"], expose_headers=["X-Voice-Id"],
+            CORSMiddleware,
+            allow_origin_regex=pattern,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=["X-Voice-Id"],
         )
     if settings.root_path:
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
@@ -108,8 +111,19 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     # provenance before voices: its /v1/voices/consent-challenge must not be taken for a voice id
     for router in (
-        speech.router, streaming.router, timestamps.router, websocket.router, multistream.router, transcription.router,
-        revoice.router, realtime.router, provenance.router, enrol.router, voices.router, account.router, ops.router,
+        speech.router,
+        streaming.router,
+        timestamps.router,
+        websocket.router,
+        multistream.router,
+        transcription.router,
+        revoice.router,
+        realtime.router,
+        provenance.router,
+        enrol.router,
+        voices.router,
+        account.router,
+        ops.router,
         web.router,
     ):
         app.include_router(router)

@@ -48,6 +48,8 @@ def timed(request: Request) -> TimedSpeech:
 
 def revoicer(request: Request) -> Revoicer:
     return runtime(request).revoicer
+
+
 def _keys_on(request: Request) -> bool:
     keys: KeyRing | None = getattr(request.app.state, "keys", None)
     return keys is not None and keys.enabled

@@ -84,7 +84,11 @@ async def add_voice(
     ] = None,
     tier: Annotated[Tier | None, Absent, Form(description=TIER_HELP)] = None,
     engine: Annotated[
-        str | None, Absent, Form(max_length=64, description="Engine the clone speaks with (default: VOXCLONE_CLONE_ENGINE), e.g. elevenlabs")
+        str | None,
+        Absent,
+        Form(
+            max_length=64, description="Engine the clone speaks with (default: VOXCLONE_CLONE_ENGINE), e.g. elevenlabs"
+        ),
     ] = None,
     consent_challenge_id: ChallengeId = None,
     consent: ConsentFile = None,
@@ -93,8 +97,14 @@ async def add_voice(
     given = await _consent(consent_challenge_id, consent, settings)
     voice = await anyio.to_thread.run_sync(
         lambda: enroller.add_voice(
-            name=name, uploads=uploads, description=description or "", labels=parse_labels(labels), engine=engine,
-            tier=tier or DEFAULT_TIER, consent=given, actor=actor,
+            name=name,
+            uploads=uploads,
+            description=description or "",
+            labels=parse_labels(labels),
+            engine=engine,
+            tier=tier or DEFAULT_TIER,
+            consent=given,
+            actor=actor,
         )
     )
     return {"voice_id": voice.id, "requires_verification": False}
@@ -110,7 +120,9 @@ async def import_voice(
 ) -> dict[str, Any]:
     (upload,) = await _uploads([file], [], settings)
     voice = await anyio.to_thread.run_sync(
-        lambda: runtime.voice_files.add(name=name, file_name=upload.file_name, data=upload.data, description=description)
+        lambda: runtime.voice_files.add(
+            name=name, file_name=upload.file_name, data=upload.data, description=description
+        )
     )
     return {"voice_id": voice.id, "engine": voice.engine, "requires_verification": False}
 
@@ -135,14 +147,22 @@ async def edit_voice(
     given = await _consent(consent_challenge_id, consent, settings)
     await anyio.to_thread.run_sync(
         lambda: enroller.edit(
-            voice_id, name=name, description=description, labels=None if labels is None else parse_labels(labels),
-            uploads=uploads, tier=tier, consent=given, actor=actor,
+            voice_id,
+            name=name,
+            description=description,
+            labels=None if labels is None else parse_labels(labels),
+            uploads=uploads,
+            tier=tier,
+            consent=given,
+            actor=actor,
         )
     )
     return {"status": "ok"}
 
 
 @router.get("/v1/voices/{voice_id}/samples/{sample_id}/audio", summary="A stored reference sample, as WAV")
-async def sample_audio(voice_id: str, sample_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> Response:
+async def sample_audio(
+    voice_id: str, sample_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)]
+) -> Response:
     data = await anyio.to_thread.run_sync(enroller.sample_file, voice_id, sample_id)
     return Response(data, media_type="audio/wav")

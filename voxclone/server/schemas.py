@@ -17,7 +17,9 @@ class OpenAISpeech(BaseModel):
     input: str = Field(..., min_length=1)
     voice: str = Field(..., min_length=1, max_length=200)
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
-    speed: float | None = Field(None, ge=MIN_SPEED, le=MAX_SPEED, description="Default: the voice's stored speed (1.0 unless set)")
+    speed: float | None = Field(
+        None, ge=MIN_SPEED, le=MAX_SPEED, description="Default: the voice's stored speed (1.0 unless set)"
+    )
     instructions: str | None = Field(None, max_length=4096, description="Accepted; not used by these engines")
     stream: bool = Field(False, description="Send audio as it is synthesised (chunked), first clause first")
     stream_format: Literal["audio", "sse"] = Field(
@@ -37,7 +39,9 @@ class VoiceSettings(BaseModel):
 
 # ElevenLabs' defaults. Only `speed` changes how voxclone speaks; the rest are stored and returned
 # for clients that read them back (the engines here have no stability or style controls).
-DEFAULT_VOICE_SETTINGS = VoiceSettings(stability=0.5, similarity_boost=0.75, style=0.0, use_speaker_boost=True, speed=1.0)
+DEFAULT_VOICE_SETTINGS = VoiceSettings(
+    stability=0.5, similarity_boost=0.75, style=0.0, use_speaker_boost=True, speed=1.0
+)
 
 
 def voice_settings(stored: dict[str, object]) -> dict[str, object]:

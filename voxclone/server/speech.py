@@ -18,9 +18,17 @@ router = APIRouter(tags=["speech"])
 
 # OpenAI clients send OpenAI's voice names; they map to our stock voices unless a voice of that name exists.
 OPENAI_VOICES = {
-    "alloy": "jf_alpha", "ash": "jm_kumo", "ballad": "jm_kumo", "coral": "jf_tebukuro", "echo": "jm_kumo",
-    "fable": "jf_gongitsune", "nova": "jf_nezumi", "onyx": "jm_kumo", "sage": "jf_tebukuro",
-    "shimmer": "jf_nezumi", "verse": "jm_kumo",
+    "alloy": "jf_alpha",
+    "ash": "jm_kumo",
+    "ballad": "jm_kumo",
+    "coral": "jf_tebukuro",
+    "echo": "jm_kumo",
+    "fable": "jf_gongitsune",
+    "nova": "jf_nezumi",
+    "onyx": "jm_kumo",
+    "sage": "jf_tebukuro",
+    "shimmer": "jf_nezumi",
+    "verse": "jm_kumo",
 }
 
 
@@ -33,10 +41,14 @@ async def speak_as(
     voice: str,
     prompt: Annotated[str, Query(min_length=1, description="Text to speak")],
     speech: Annotated[SpeechService, Depends(deps.speech)],
-    speed: Annotated[float | None, Query(ge=MIN_SPEED, le=MAX_SPEED, description="Default: the voice's stored speed")] = None,
+    speed: Annotated[
+        float | None, Query(ge=MIN_SPEED, le=MAX_SPEED, description="Default: the voice's stored speed")
+    ] = None,
     bypass_cache: bool = False,
     text_temp: Annotated[float | None, Query(ge=0, le=2, description="Accepted for compatibility; no effect")] = None,
-    waveform_temp: Annotated[float | None, Query(ge=0, le=2, description="Accepted for compatibility; no effect")] = None,
+    waveform_temp: Annotated[
+        float | None, Query(ge=0, le=2, description="Accepted for compatibility; no effect")
+    ] = None,
 ) -> Response:
     request = SpeechRequest(text=prompt, voice=voice, speed=speed, format=OutputFormat("wav"))
     return _clip_response(await speech.clip(request, bypass_cache=bypass_cache))
@@ -55,7 +67,10 @@ def openai_voice(speech: SpeechService, name: str) -> str:
 @router.post("/v1/audio/speech", summary="OpenAI-compatible text to speech (whole file, or streamed)")
 async def openai_speech(body: OpenAISpeech, speech: Annotated[SpeechService, Depends(deps.speech)]) -> Response:
     request = SpeechRequest(
-        text=body.input, voice=openai_voice(speech, body.voice), speed=body.speed, format=OutputFormat(body.response_format)
+        text=body.input,
+        voice=openai_voice(speech, body.voice),
+        speed=body.speed,
+        format=OutputFormat(body.response_format),
     )
     if body.stream_format == "sse":
         return sse_response(speech.stream(request))

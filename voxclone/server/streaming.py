@@ -39,7 +39,9 @@ async def _started(stream: AudioStream) -> AsyncIterator[bytes]:
 
 async def audio_response(stream: AudioStream) -> StreamingResponse:
     return StreamingResponse(
-        await _started(stream), media_type=stream.content_type, headers={"X-Voice-Id": stream.voice_id, **STREAM_HEADERS}
+        await _started(stream),
+        media_type=stream.content_type,
+        headers={"X-Voice-Id": stream.voice_id, **STREAM_HEADERS},
     )
 
 
@@ -48,7 +50,10 @@ async def _sse(stream: AudioStream) -> AsyncIterator[bytes]:
     async for chunk in stream.read():
         event = {"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()}
         yield f"data: {json.dumps(event)}\n\n".encode()
-    done = {"type": "speech.audio.done", "usage": {"input_tokens": stream.pieces, "output_tokens": 0, "total_tokens": 0}}
+    done = {
+        "type": "speech.audio.done",
+        "usage": {"input_tokens": stream.pieces, "output_tokens": 0, "total_tokens": 0},
+    }
     yield f"data: {json.dumps(done)}\n\n".encode()
 
 

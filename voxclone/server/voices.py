@@ -52,13 +52,17 @@ async def list_voices(enroller: Annotated[Enroller, Depends(deps.enroller)]) -> 
 @router.get("/v2/voices", summary="Search voices, a page at a time (ElevenLabs' voices.search)")
 async def search_voices(
     enroller: Annotated[Enroller, Depends(deps.enroller)],
-    search_text: Annotated[str | None, Query(alias="search", max_length=200, description="In name, description, labels, category")] = None,
+    search_text: Annotated[
+        str | None, Query(alias="search", max_length=200, description="In name, description, labels, category")
+    ] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 10,
     next_page_token: Annotated[str | None, Query(max_length=20)] = None,
     category: Category | None = None,
     voice_type: VoiceType | None = None,
     sort: Sort | None = None,
-    sort_direction: Annotated[Literal["asc", "desc"] | None, Query(description="Default: desc by date, asc by name")] = None,
+    sort_direction: Annotated[
+        Literal["asc", "desc"] | None, Query(description="Default: desc by date, asc by name")
+    ] = None,
     gender: Annotated[str | None, Query(max_length=50)] = None,
     age: Annotated[str | None, Query(max_length=50)] = None,
     accent: Annotated[str | None, Query(max_length=50)] = None,
@@ -68,9 +72,15 @@ async def search_voices(
 ) -> dict[str, Any]:
     labels = {k: v for k, v in {"gender": gender, "age": age, "accent": accent, "language": language}.items() if v}
     query = VoiceQuery(
-        search=search_text, category=category, voice_type=voice_type, labels=labels, voice_ids=tuple(voice_ids or ()),
-        sort=sort, descending=None if sort_direction is None else sort_direction == "desc",
-        page_size=page_size, page_token=next_page_token,
+        search=search_text,
+        category=category,
+        voice_type=voice_type,
+        labels=labels,
+        voice_ids=tuple(voice_ids or ()),
+        sort=sort,
+        descending=None if sort_direction is None else sort_direction == "desc",
+        page_size=page_size,
+        page_token=next_page_token,
     )
     page = search(enroller.library.all(), query)
     refining = enroller.refinements()
@@ -94,13 +104,19 @@ async def get_settings(voice_id: str, enroller: Annotated[Enroller, Depends(deps
 
 @router.post("/v1/voices/{voice_id}/settings/edit", summary="Change a voice's settings (the fields given)")
 @router.post("/v1/voices/{voice_id}/settings", include_in_schema=False)
-async def edit_settings(voice_id: str, body: VoiceSettings, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
+async def edit_settings(
+    voice_id: str, body: VoiceSettings, enroller: Annotated[Enroller, Depends(deps.enroller)]
+) -> dict[str, Any]:
     await anyio.to_thread.run_sync(lambda: enroller.edit_settings(voice_id, body.model_dump(exclude_none=True)))
     return {"status": "ok"}
 
 
-@router.get("/v1/voices/{voice_id}", summary="One voice, with its enrolment status and scores (and its consents, to managers)")
-async def get_voice(voice_id: str, request: Request, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
+@router.get(
+    "/v1/voices/{voice_id}", summary="One voice, with its enrolment status and scores (and its consents, to managers)"
+)
+async def get_voice(
+    voice_id: str, request: Request, enroller: Annotated[Enroller, Depends(deps.enroller)]
+) -> dict[str, Any]:
     voice = enroller.library.get(voice_id)
     shown = voice_json(voice, enroller.samples(voice), enroller.refinements(voice.id).get(voice.id))
     if deps.can_manage(request):
@@ -108,7 +124,9 @@ async def get_voice(voice_id: str, request: Request, enroller: Annotated[Enrolle
     return shown
 
 
-@router.delete("/v1/voices/{voice_id}", summary="Delete a voice: its enrolment stops, its files, consents and cached audio go")
+@router.delete(
+    "/v1/voices/{voice_id}", summary="Delete a voice: its enrolment stops, its files, consents and cached audio go"
+)
 async def delete_voice(
     voice_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)], actor: Annotated[Actor, Depends(deps.actor)]
 ) -> dict[str, Any]:

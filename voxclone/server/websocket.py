@@ -29,7 +29,14 @@ router = APIRouter(tags=["speech"])
 async def send_audio(socket: WebSocket, data: bytes, times: CharTimes | None = None) -> None:
     if data:
         aligned = times.as_websocket() if times is not None else None
-        await socket.send_json({"audio": base64.b64encode(data).decode(), "isFinal": None, "normalizedAlignment": aligned, "alignment": aligned})
+        await socket.send_json(
+            {
+                "audio": base64.b64encode(data).decode(),
+                "isFinal": None,
+                "normalizedAlignment": aligned,
+                "alignment": aligned,
+            }
+        )
 
 
 def voice_speed(message: dict[str, Any], current: float | None) -> float | None:
