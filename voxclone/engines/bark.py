@@ -155,6 +155,7 @@ class BarkEngine(CoquiEngine):
     """Bark voices: stock speaker prompts and `.npz` prompts, at 24 kHz."""
 
     name = "bark"
+    title = "Bark"
     capabilities = Capabilities(
         languages=("en", "de", "es", "fr", "hi", "it", "ja", "ko", "pl", "pt", "ru", "tr", "zh"),
         max_piece_chars=180,
@@ -196,7 +197,7 @@ class BarkEngine(CoquiEngine):
         ]
 
     def voice_from_file(self, path: Path) -> dict[str, Any] | None:
-        if path.suffix.lower() != ".npz" or path.name.endswith(".tone.npz"):
+        if path.suffix.lower() != ".npz":
             return None
         try:
             with np.load(path, allow_pickle=False) as data:

@@ -133,6 +133,7 @@ class Engine(ABC):
     """
 
     name: ClassVar[str]
+    title: ClassVar[str] = ""  # its name as people write it, for pages and lists (default: `name`)
     capabilities: ClassVar[Capabilities] = Capabilities()
     weights: ClassVar[tuple[ModelSpec, ...]] = ()  # downloadable weights it needs (`voxclone models pull`)
 

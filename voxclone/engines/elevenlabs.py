@@ -46,6 +46,7 @@ class ElevenLabsEngine(RemoteEngine):
     """The voices of one ElevenLabs account (or of a server speaking its API)."""
 
     name = "elevenlabs"
+    title = "ElevenLabs"
     capabilities = Capabilities(
         languages=("en", "de", "es", "fr", "it", "ja", "pt", "zh"),
         max_piece_chars=600,

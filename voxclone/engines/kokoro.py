@@ -158,6 +158,7 @@ class KokoroEngine(Engine):
     """Kokoro-82M on OpenVINO (bf16, where the CPU has it) or onnxruntime (int8)."""
 
     name = "kokoro"
+    title = "Kokoro"
     capabilities = Capabilities(cloning_tiers=("instant", "deep"), voice_files=(".npy", ".pt"), word_timings=True)
     sample_rate = SAMPLE_RATE
 

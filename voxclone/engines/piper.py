@@ -64,6 +64,7 @@ class PiperEngine(Engine):
     """Piper voices: each is an .onnx model with its .onnx.json config beside it, at its own sample rate."""
 
     name = "piper"
+    title = "Piper"
     capabilities = Capabilities(voice_files=(".onnx",))
 
     @classmethod

@@ -44,6 +44,11 @@ class Engines(Mapping[str, Engine]):
             return Availability("disabled", "no such engine is installed")
         return self._built[name].availability()
 
+    def title(self, name: str) -> str:
+        """The engine's name as people write it (an engine that could not be built: its entry-point name)."""
+        engine = self._built.get(name)
+        return (engine.title if engine is not None else "") or name
+
     def all_names(self) -> list[str]:
         return sorted({*self._built, *self._missing})
 

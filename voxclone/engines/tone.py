@@ -67,6 +67,7 @@ class ToneEngine(Engine):
     """Voices made from `.tone.npz` files on disk (VOXCLONE_EXTRA_VOICE_PATHS); no stock voices."""
 
     name = "tone"
+    title = "Tone (test engine)"
     capabilities = Capabilities(word_timings=True, voice_files=(SUFFIX,))
 
     @classmethod

@@ -50,6 +50,7 @@ class XttsEngine(CoquiEngine):
     """Cloned XTTS-v2 voices (no stock voices), at 24 kHz."""
 
     name = "xtts"
+    title = "XTTS-v2"
     capabilities = Capabilities(
         languages=(
             "en",

@@ -33,7 +33,7 @@ def _elevenlabs_model(engine: Engine, runtime: Runtime) -> dict[str, Any]:
     settings = runtime.settings
     return {
         "model_id": engine.name,
-        "name": engine.name.capitalize(),
+        "name": engine.title or engine.name,
         "description": (type(engine).__doc__ or "").strip().split("\n")[0],
         "can_be_finetuned": False,
         "can_do_text_to_speech": True,

@@ -21,6 +21,7 @@ async def health(runtime: Annotated[Runtime, Depends(deps.runtime)]) -> Any:
     for name in engines.all_names():
         availability = engines.availability(name)
         report[name] = {
+            "title": engines.title(name),
             "state": availability.state if not availability.ready or engines[name].loaded else "not_loaded",
             "detail": availability.detail or None,
             "fix": availability.fix,

@@ -77,7 +77,6 @@ function describe(voice) {
 }
 
 // Engines by name as people know them; any other engine shows its own name.
-const ENGINE_NAMES = { kokoro: "Kokoro", piper: "Piper", elevenlabs: "ElevenLabs", bark: "Bark", xtts: "XTTS-v2", tone: "Tone (test engine)" };
 const CATEGORY_ORDER = ["cloned", "file", "remote", "premade"];
 let engines = {};
 
@@ -93,6 +92,7 @@ async function loadEngines() {
   renderUnavailable();
 }
 
+const engineTitle = (engine) => engines[engine]?.title || engine;
 const usable = (engine) => !engines[engine] || ["ready", "not_loaded"].includes(engines[engine].state);
 
 function renderUnavailable() {
@@ -102,7 +102,7 @@ function renderUnavailable() {
     if (usable(name)) continue;
     const item = document.createElement("li");
     const title = document.createElement("strong");
-    title.textContent = ENGINE_NAMES[name] || name;
+    title.textContent = engineTitle(name);
     const why = document.createElement("span");
     why.textContent = ` — ${info.state.replace("_", " ")}${info.detail ? `: ${info.detail}` : ""}`;
     item.append(title, why);
@@ -126,7 +126,7 @@ async function loadVoices(select) {
   for (const voice of voices) byEngine.set(voice.engine, [...(byEngine.get(voice.engine) || []), voice]);
   for (const [engine, members] of byEngine) {
     const group = document.createElement("optgroup");
-    group.label = ENGINE_NAMES[engine] || engine;
+    group.label = engineTitle(engine);
     group.dataset.engine = engine;
     members.sort((a, b) => CATEGORY_ORDER.indexOf(a.category) - CATEGORY_ORDER.indexOf(b.category));
     for (const voice of members) {
