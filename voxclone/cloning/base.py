@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
-from ..errors import VoxcloneError
+from ..audio import resample
+from ..errors import BadAudio, VoxcloneError
 
 if TYPE_CHECKING:
     from ..asr import Transcriber
@@ -129,6 +130,14 @@ class CloneJob:
             workdir=workdir,
             seed=seed,
         )
+
+    def speech(self, rate: int, *, engine: str) -> np.ndarray:
+        """Every reference at `rate`, end to end, for engines that condition on one stretch of speech;
+        BadAudio if that is under a second."""
+        audio = np.concatenate([resample(r.audio, r.sample_rate, rate) for r in self.references])
+        if audio.size < rate:
+            raise BadAudio(f"{engine} needs at least a second of speech to make a voice")
+        return audio
 
 
 class Cloner(ABC):

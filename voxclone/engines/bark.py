@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..cloning import ClonedVoice, CloneJob, Cloner
-from ..errors import BadAudio, BadInput, EngineUnavailable
+from ..errors import BadInput, EngineUnavailable
 from ..settings import Settings
 from ..weights import ModelFile, ModelSpec
 from .base import AudioChunk, Capabilities, SpeakOptions, StockVoice, VoiceSpec
@@ -288,9 +288,7 @@ class BarkCloner(Cloner):
             raise BadInput("the bark cloner needs the bark engine")
         engine = job.engine
         rate = job.references[0].sample_rate
-        audio = np.concatenate([r.audio for r in job.references if r.sample_rate == rate])
-        if audio.size < rate:
-            raise BadAudio("Bark needs at least a second of speech to make a voice prompt")
+        audio = job.speech(rate, engine="Bark")
         job.progress(0.2, "encoding the recordings into a Bark prompt")
         prompt = job.run(lambda: engine.prompt_from_audio(audio, rate))
         out = io.BytesIO()

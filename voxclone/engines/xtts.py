@@ -18,7 +18,7 @@ import numpy as np
 
 from ..audio import resample
 from ..cloning import ClonedVoice, CloneJob, Cloner
-from ..errors import BadAudio, BadInput
+from ..errors import BadInput
 from ..settings import Settings
 from ..weights import ModelFile, ModelSpec
 from .base import AudioChunk, Availability, Capabilities, SpeakOptions, StockVoice, VoiceSpec
@@ -163,9 +163,7 @@ class XttsCloner(Cloner):
             raise BadInput("the xtts cloner needs the xtts engine")
         engine = job.engine
         rate = job.references[0].sample_rate
-        audio = np.concatenate([resample(r.audio, r.sample_rate, rate) for r in job.references])
-        if audio.size < rate:
-            raise BadAudio("XTTS needs at least a second of speech")
+        audio = job.speech(rate, engine="XTTS")
         job.progress(0.2, "conditioning XTTS on the recordings")
         latents = job.run(lambda: engine.conditioning(audio, rate))
         return ClonedVoice(params={"latents": LATENTS, "language": "en"}, files={LATENTS: latents})
