@@ -62,6 +62,12 @@ class Talker:
         """Queue speech; the microphone sends it in real time, then silence again."""
         self._speech.append(audio)
 
+    def ask(self, text: str) -> None:
+        """Type a turn instead of saying it, and ask for the reply (as a text box in a voice agent does)."""
+        item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+        self.send({"type": "conversation.item.create", "item": item})
+        self.send({"type": "response.create"})
+
     def _microphone(self) -> None:
         silence = np.zeros(FRAME, np.float32)
         queue: list[np.ndarray] = []

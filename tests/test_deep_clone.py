@@ -10,6 +10,7 @@ of 1 s steps. The quick API flow (progress, cancel, restart, refusal) is tests/t
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -307,10 +308,11 @@ def test_a_deep_fit_that_fails_leaves_the_instant_voice_speaking(deep_settings, 
     voice = runtime.library.create(
         name="Instant", engine="kokoro", params={"style_file": "style.npy"}, category="cloned", tier="instant"
     )
-    folder = runtime.library.files_dir(voice.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "style.npy", stock_packs()[START_PACK])
-    store(folder, prepare(sorted(DATA.glob(f"{SPEAKER}-*.flac"))[0].read_bytes(), "me.flac", max_seconds=600))
+    style = io.BytesIO()
+    np.save(style, stock_packs()[START_PACK])
+    runtime.library.blobs.put(voice.id, {"style.npy": style.getvalue()})
+    recording = sorted(DATA.glob(f"{SPEAKER}-*.flac"))[0].read_bytes()
+    store(runtime.library.blobs, voice.id, prepare(recording, "me.flac", max_seconds=600))
     client = make_client(
         deep_settings, Parts(cloners=Cloners([InstantCloner(), DeepCloner(options={"no_such_option": 1})]))
     )
