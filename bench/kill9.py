@@ -102,7 +102,13 @@ def main() -> None:
     deleted: set[str] = set()
     unanswered: set[str] = set()  # deletes cut off by the kill: either outcome is right
     spoken: dict[str, bytes] = {}
-    env = {"VOXCLONE_API_KEYS": KEY, "VOXCLONE_ENROLMENT_TIME_BUDGET_S": "5", "VOXCLONE_ENROLMENT_QUEUE": "50"}
+    # Consent is on by default with API keys (issue 20); this bench measures crash safety, not consent.
+    env = {
+        "VOXCLONE_API_KEYS": KEY,
+        "VOXCLONE_CONSENT": "off",
+        "VOXCLONE_ENROLMENT_TIME_BUDGET_S": "5",
+        "VOXCLONE_ENROLMENT_QUEUE": "50",
+    }
     if args.database_url:
         env["VOXCLONE_DATABASE_URL"] = args.database_url
     server = ServerProcess(**env)

@@ -57,12 +57,23 @@ def postgres_template(postgres: PostgresCluster) -> str:
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest) -> str | None:
-    """None (the data dir's SQLite), or a fresh PostgreSQL database when the suite runs against one."""
-    if BACKEND != "postgresql":
-        return None
-    cluster: PostgresCluster = request.getfixturevalue("postgres")
-    return cluster.url(cluster.create_database(template=request.getfixturevalue("postgres_template")))
+def new_database_url(request: pytest.FixtureRequest) -> Callable[[], str | None]:
+    """Makes the library of one more server in a test: None (its data dir's SQLite), or a fresh
+    PostgreSQL database when the suite runs against one."""
+
+    def make() -> str | None:
+        if BACKEND != "postgresql":
+            return None
+        cluster: PostgresCluster = request.getfixturevalue("postgres")
+        return cluster.url(cluster.create_database(template=request.getfixturevalue("postgres_template")))
+
+    return make
+
+
+@pytest.fixture
+def database_url(new_database_url: Callable[[], str | None]) -> str | None:
+    """The test's library: the data dir's SQLite, or a fresh PostgreSQL database."""
+    return new_database_url()
 
 
 @pytest.fixture(scope="session")

@@ -130,3 +130,14 @@ def test_serve_answers_health_and_speech(tmp_path, tone_model, run):
         server.terminate()
         server.wait(timeout=20)
         log.close()
+
+
+def test_serve_on_ray_refuses_secrets_in_the_config_file(tmp_path, run):
+    """Ray shows deployment arguments in its dashboard: keys must come from the environment."""
+    config = tmp_path / "voxclone.toml"
+    config.write_text('api_keys = ["a-long-secret-admin-key-0123456789"]\n')
+    result = run("serve", "--ray", "--config", str(config))
+    assert result.returncode != 0
+    assert "api_keys" in result.stderr and "environment" in result.stderr
+    assert "a-long-secret-admin-key" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr

@@ -57,10 +57,11 @@ class Stalled(RemoteEngine):
         yield AudioChunk(np.zeros(1600, np.float32), 16_000, text)
 
 
-def _upstream_settings(settings: Settings, **update: Any) -> Settings:
+def _upstream_settings(settings: Settings, database_url: str | None, **update: Any) -> Settings:
     return settings.model_copy(
         update={
             "data_dir": settings.data_dir.parent / "upstream",
+            "database_url": database_url,  # a library of its own, as ElevenLabs' is
             "api_keys": [KEY],
             "clone_engine": "tone",
             "consent": "off",  # it stands in for ElevenLabs, whose API asks for no consent recording
@@ -105,8 +106,8 @@ def _upstream_calls(upstream: Any) -> float:
 
 
 @pytest.fixture
-def upstream(settings, make_live_server):
-    return make_live_server(_upstream_settings(settings), Parts(cloners=Cloners([ToneCloner()])))
+def upstream(settings, make_live_server, new_database_url):
+    return make_live_server(_upstream_settings(settings, new_database_url()), Parts(cloners=Cloners([ToneCloner()])))
 
 
 @pytest.fixture
@@ -192,8 +193,10 @@ def test_upstream_failures_become_clear_errors_and_the_key_is_never_shown(
     assert wrong not in shown and KEY not in shown
 
 
-def test_upstream_rate_limit_is_429_with_retry_after(settings, make_live_server, make_client, engines):
-    upstream = make_live_server(_upstream_settings(settings, rate_limit="2/minute"))
+def test_upstream_rate_limit_is_429_with_retry_after(
+    settings, make_live_server, make_client, engines, new_database_url
+):
+    upstream = make_live_server(_upstream_settings(settings, new_database_url(), rate_limit="2/minute"))
     local, parts = _local(settings, upstream.url, elevenlabs_refresh_s=3600)
     client = make_client(local, Parts(engines=_with_elevenlabs(engines, local), cloners=parts.cloners))
     voice = _remote_voice(client, TONE)
@@ -203,9 +206,13 @@ def test_upstream_rate_limit_is_429_with_retry_after(settings, make_live_server,
     assert int(limited.headers["Retry-After"]) >= 1 and "retry later" in limited.json()["detail"]["message"]
 
 
-def test_an_upstream_that_does_not_answer_in_time_is_504(settings, make_live_server, make_client, engines):
+def test_an_upstream_that_does_not_answer_in_time_is_504(
+    settings, make_live_server, make_client, engines, new_database_url
+):
     stalled = Stalled()
-    upstream = make_live_server(_upstream_settings(settings), Parts(engines=Engines({**engines, "stalled": stalled})))
+    upstream = make_live_server(
+        _upstream_settings(settings, new_database_url()), Parts(engines=Engines({**engines, "stalled": stalled}))
+    )
     try:
         local, parts = _local(settings, upstream.url, elevenlabs_timeout_s=1.0)
         client = make_client(local, Parts(engines=_with_elevenlabs(engines, local), cloners=parts.cloners))

@@ -93,6 +93,7 @@ def test_an_engine_without_its_weights_answers_503_with_the_command_that_fixes_i
     assert "voxclone models pull heavy" in response.json()["detail"]["message"]
     health = client.get("/health").json()["engines"]["heavy"]
     assert health == {
+        "title": "heavy",  # an engine that gives no title is shown by its name
         "state": "missing_weights",
         "detail": "no weights in the model folder",
         "fix": "voxclone models pull heavy",

@@ -6,7 +6,7 @@ Three deployments (README "Scaling out"):
   limits, caches, sharing of identical requests), except that its engines are `ReplicaEngine`s: each
   piece of text is spoken by a synthesis replica, through a DeploymentHandle. Responses stream through
   Serve's HTTP proxy. It runs no enrolment: it queues jobs in the database.
-- `synthesis`: replicas holding the engines (one per GPU where there are GPUs), autoscaled on the
+- `synthesis`: replicas holding the engines (each holding `gpus_per_replica` GPUs, for engines that use one), autoscaled on the
   pieces waiting for them. A piece whose replica died is spoken again by another, so a stream survives
   a replica's death.
 - `enrolment`: replicas that claim enrolment jobs from the database, so cloning never takes a
@@ -61,7 +61,7 @@ class Options:
     max_replicas: int | None = None  # autoscale synthesis up to this many on waiting pieces
     enrolment_replicas: int = 1
     api_replicas: int = 1
-    gpus_per_replica: float = 0.0  # 1: one synthesis replica per GPU
+    gpus_per_replica: float = 0.0  # 1: one synthesis replica per GPU (engines that use one: Bark, XTTS, OpenVoice)
     cpus_per_replica: float = 1.0  # Ray's CPU accounting for a synthesis replica
     parts: str | None = None  # "module:function" returning a voxclone.runtime.Parts (tests, plugins)
 
@@ -311,9 +311,6 @@ def run(overrides: Mapping[str, Any], options: Options, host: str, port: int) ->
 
     joining = bool(os.environ.get("RAY_ADDRESS"))
     ray.init(ignore_reinit_error=True, runtime_env=_forwarded_env() if joining else None)
-    gpus = ray.cluster_resources().get("GPU", 0.0)  # type: ignore[no-untyped-call]
-    if gpus and not options.gpus_per_replica:
-        options = Options(**{**options.__dict__, "gpus_per_replica": 1.0})
     serve.start(http_options={"host": host, "port": port})
     try:
         level = load_settings(**overrides).log_level.upper()  # Serve's own logs, request lines included, as uvicorn's

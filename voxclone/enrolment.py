@@ -126,6 +126,7 @@ class Enroller:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.worker = worker_id()
+        self.installed: list[Callable[[Voice], None]] = []  # told of each voice a clone was installed in
         self._busy = {False: 0, True: 0}  # jobs this process is running, instant and refining
         self._keeper: threading.Thread | None = None
 
@@ -573,7 +574,7 @@ class Enroller:
             if "/" in name or name.startswith("."):
                 raise ValueError(f"a cloner may only write plain file names, not {name!r}")
         self.library.blobs.put(voice_id, result.files)
-        self.library.update(
+        voice = self.library.update(
             voice_id,
             **({"engine": result.engine} if result.engine else {}),
             params=result.params,
@@ -586,6 +587,8 @@ class Enroller:
             bump_version=True,
         )
         self.cache.drop_voice(voice_id)
+        for hook in self.installed:
+            hook(voice)
 
     def _add_scores(self, voice_id: str, scores: dict[str, float]) -> None:
         try:

@@ -94,6 +94,20 @@ class RemoteVoices:
             if isinstance(engine, RemoteEngine) and engine.voices_refresh_s and engine.availability().ready
         }
 
+    def claimed(self, voice: Voice) -> None:
+        """A voxclone voice now speaks with an upstream voice (a clone made through its engine): that
+        voice's `remote` entry goes at once, not at the next refresh. Blocking."""
+        upstream_id = voice.params.get("voice_id")
+        if voice.engine not in self.listing() or upstream_id is None:
+            return
+        for other in self.library.all():
+            if (
+                other.engine == voice.engine
+                and other.category == CATEGORY
+                and other.params.get("voice_id") == upstream_id
+            ):
+                self.library.delete(other.id)
+
     async def refresh(self, name: str) -> None:
         """List `name`'s upstream voices now and bring the library in line; raises what the upstream said."""
         engine = self.listing()[name]

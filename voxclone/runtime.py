@@ -106,6 +106,7 @@ class Runtime:
             audit=self.audit,
         )
         self.remote_voices = RemoteVoices(self.library, self.engines)
+        self.enroller.installed.append(self.remote_voices.claimed)
         self.voice_files = VoiceFiles(self.library, self.engines)
         self._tasks: list[asyncio.Task[None]] = []
 

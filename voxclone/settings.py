@@ -22,6 +22,10 @@ LOOPBACK = ("127.0.0.0/8", "::1")  # the proxies trusted by default: one on the 
 _ROOT_PATH = re.compile(r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*$")
 
 
+# Settings that hold secrets: never shown, logged or passed where others can read them.
+SECRET_SETTINGS = frozenset({"api_keys", "llm_api_key", "database_url", "elevenlabs_api_key"})
+
+
 class Settings(BaseSettings):
     """Every knob voxclone has, with its default. See README "Settings"."""
 
@@ -369,7 +373,7 @@ class Settings(BaseSettings):
         )
 
     def __repr__(self) -> str:  # never show keys, even in a debugger or a log line
-        shown = self.model_dump(exclude={"api_keys", "llm_api_key", "database_url"})
+        shown = self.model_dump(exclude=set(SECRET_SETTINGS))
         llm_key = "<hidden>" if self.llm_api_key else None
         database = "<hidden>" if self.database_url else None
         return (

@@ -48,4 +48,5 @@ class VoiceFiles:
         except BaseException:
             self.library.delete(voice.id)
             raise
-        return self.library.get(voice.id)
+        # A new version: machines that looked at the voice before its file was stored look again.
+        return self.library.update(voice.id, bump_version=True)

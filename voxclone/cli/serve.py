@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..settings import SECRET_SETTINGS, Settings
 from .common import config_option, data_dir_option, friendly_errors, model_path_option, settings_from
 
 if TYPE_CHECKING:
@@ -56,6 +58,13 @@ if TYPE_CHECKING:
     "--enrolment-replicas", default=1, show_default=True, type=click.IntRange(1), help="With --ray: enrolment replicas."
 )
 @click.option(
+    "--gpus-per-replica",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="With --ray: GPUs each synthesis replica holds (1 for Bark, XTTS or OpenVoice on GPUs; Kokoro and Piper run on the CPU).",
+)
+@click.option(
     "--api-replicas", default=1, show_default=True, type=click.IntRange(1), help="With --ray: HTTP API replicas."
 )
 @friendly_errors
@@ -73,6 +82,7 @@ def serve(
     replicas: int,
     max_replicas: int | None,
     enrolment_replicas: int,
+    gpus_per_replica: float,
     api_replicas: int,
 ) -> None:
     """Start the speech server."""
@@ -114,7 +124,14 @@ def serve(
             err=True,
         )
     if on_ray:
-        _serve_on_ray(data_dir, overrides, host, port, replicas, max_replicas, enrolment_replicas, api_replicas)
+        layout = {
+            "replicas": replicas,
+            "max_replicas": max_replicas,
+            "enrolment_replicas": enrolment_replicas,
+            "api_replicas": api_replicas,
+            "gpus_per_replica": gpus_per_replica,
+        }
+        _serve_on_ray(_replica_settings(config_file, data_dir, model_paths, overrides), layout, host, port)
         return
     app = create_app(settings)
     where = f"http://{host}:{port}{settings.root_path}/"
@@ -138,27 +155,38 @@ def serve(
     )
 
 
-def _serve_on_ray(
-    data_dir: Path | None,
-    overrides: dict[str, object],
-    host: str,
-    port: int,
-    replicas: int,
-    max_replicas: int | None,
-    enrolment_replicas: int,
-    api_replicas: int,
-) -> None:
+def _replica_settings(
+    config_file: Path | None, data_dir: Path | None, model_paths: tuple[str, ...], overrides: dict[str, object]
+) -> dict[str, object]:
+    """What every replica is told on top of its own environment: the config file's values (those the
+    environment does not set), then the command line's. Replicas may run on other machines, so the file
+    travels as values; secrets stay in the environment (Ray shows deployment arguments in its dashboard)."""
+    from_file: dict[str, object] = {}
+    if config_file is not None:
+        with open(config_file, "rb") as f:
+            from_file = tomllib.load(f)
+    secrets = sorted(SECRET_SETTINGS.intersection(from_file))
+    if secrets:
+        raise click.ClickException(
+            f"with --ray, give {', '.join(secrets)} in the environment (VOXCLONE_...), not in the config file: "
+            "Ray shows deployment arguments in its dashboard"
+        )
+    set_in_env = Settings().model_dump(exclude_unset=True)
+    values = {k: v for k, v in from_file.items() if k not in set_in_env}
+    if model_paths:
+        values["model_paths"] = ",".join(model_paths)
+    if data_dir is not None:
+        values["data_dir"] = str(data_dir)
+    return {**values, **overrides}
+
+
+def _serve_on_ray(overrides: dict[str, object], layout: dict[str, Any], host: str, port: int) -> None:
     try:
         from ..deploy import Options, run
     except ImportError as e:
         raise click.ClickException(f"--ray needs the scale extra: pip install 'voxclone[scale]' ({e})") from e
-    if data_dir is not None:
-        overrides = {**overrides, "data_dir": str(data_dir)}
-    options = Options(
-        replicas=replicas, max_replicas=max_replicas, enrolment_replicas=enrolment_replicas, api_replicas=api_replicas
-    )
-    click.echo(f"voxclone on Ray Serve at http://{host}:{port}/ ({replicas} synthesis replicas)", err=True)
-    run(overrides, options, host, port)
+    click.echo(f"voxclone on Ray Serve at http://{host}:{port}/ ({layout['replicas']} synthesis replicas)", err=True)
+    run(overrides, Options(**layout), host, port)
 
 
 def _auth(keys: KeyRing, tokens: TokenVerifier | None) -> str:
