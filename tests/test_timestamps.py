@@ -44,10 +44,11 @@ def test_with_timestamps_aligns_every_character_of_the_text_and_of_what_was_spok
     first_f = "".join(chars).index("friend")
     audio = np.frombuffer(base64.b64decode(body["audio_base64"]), "<i2").astype(np.float32)
     onset = starts[first_f]
-    assert (
-        np.abs(audio[int((onset - 0.03) * 24_000) : int((onset - 0.005) * 24_000)]).max() < 300
-    )  # silence just before
-    assert np.abs(audio[int((onset + 0.005) * 24_000) : int((onset + 0.03) * 24_000)]).max() > 3000  # a tone just after
+    before = np.abs(audio[int((onset - 0.03) * 24_000) : int((onset - 0.005) * 24_000)]).max()
+    after = np.abs(audio[int((onset + 0.005) * 24_000) : int((onset + 0.03) * 24_000)]).max()
+    # A tone just after, and next to nothing just before (the watermark's 16 ms frames spread a trace of
+    # the tone, under 1/10 of it, into the few milliseconds ahead of it).
+    assert after > 3000 and before < after / 10
 
 
 def test_streamed_with_timestamps_is_one_json_object_per_piece_on_one_clock(client):

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .listeners import Listeners
 
 MAX_WER = 0.4  # at most 4 words in 10 misheard: Whisper tiny.en on a phone microphone, not a stranger's text
-MIN_SIMILARITY = 0.65  # d-vector cosine of the reading to each sample (same speaker 0.72-0.93, others below 0.6)
+MIN_SIMILARITY = 0.70  # d-vector cosine of the reading to each sample: same speaker 0.72-0.94, another at most 0.66 (bench/consent.py)
 MAX_RECORDING_S = 30.0
 _CONSENT = "consent/"
 _MIN_SAMPLE_S = 1.5  # samples shorter than this give unreliable d-vectors; they are judged together
