@@ -21,6 +21,8 @@ from voxclone.engines.bark import BarkEngine
 from voxclone.engines.xtts import XttsEngine
 from voxclone.runtime import Parts
 
+pytestmark = pytest.mark.slow  # torch and coqui-tts (tiny models, but seconds to import and load)
+
 SAMPLE = SHARED_DATA / "103-1240-0000.flac"
 
 

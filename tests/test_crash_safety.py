@@ -10,10 +10,14 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from voxclone.blobs import open_blobs
 from voxclone.cache import AudioCache
 from voxclone.database import Database
 from voxclone.voices import VoiceLibrary
+
+pytestmark = pytest.mark.slow  # server processes killed with -9 in a loop
 
 WRITER = textwrap.dedent(
     """

@@ -19,6 +19,8 @@ from voxclone.database import Database
 from voxclone.jobs import JobQueue
 from voxclone.runtime import Parts
 
+pytestmark = pytest.mark.slow  # a private PostgreSQL cluster
+
 CLIP = SHARED_DATA / "103-1240-0000.flac"  # 14 s of one reader
 OLD_VOICE = ("abc123", "Old friend", "tone", "cloned", "{}", "{}", "kept", 1700000000.0, "ready", 1.0, None, 3, "{}")
 # What each pre-Alembic step did to the file (user_version 1 and 2 and 3), after ORIGINAL_SCHEMA.

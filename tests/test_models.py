@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from file_server import serving
 
+pytestmark = pytest.mark.slow  # downloads from a local file server, with resumes
+
 VOXCLONE = [sys.executable, "-m", "voxclone.cli"]
 BLOB = os.urandom(300_000) + b"tail"  # a "weights" file, big enough for several reads
 

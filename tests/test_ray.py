@@ -25,6 +25,8 @@ from voxclone.database import Database  # noqa: E402
 from voxclone.deploy import Options, build  # noqa: E402
 from voxclone.jobs import JobQueue  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a local Ray cluster and a PostgreSQL cluster: external systems, not tiny models
+
 CLIP = SHARED_DATA / "103-1240-0000.flac"  # 14 s of one reader
 TEXT = (
     "The old lighthouse keeper climbed the narrow stairs every evening, lit the great lamp, and watched the "

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from conftest import REPO, SDK_KEY, SHARED_DATA, Checks, LiveServer, decode_audio, sdk_calls
 
+pytestmark = pytest.mark.slow  # node and the npm SDKs, one process per call
+
 JS_DIR = REPO / "tests" / "sdk" / "js"
 JS_CALLS = sdk_calls("js")
 Result = dict[str, Any]

@@ -24,6 +24,8 @@ from elevenlabs import VoiceSettings  # noqa: E402
 from elevenlabs.client import ElevenLabs  # noqa: E402
 from elevenlabs.core import ApiError  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the official SDKs against a live server
+
 PYTHON_CALLS = sdk_calls("python")
 TEXT = "Hello there, and welcome."
 TWO_SENTENCES = "Hello there, and welcome to the show. We have a great deal to talk about today."
