@@ -290,6 +290,9 @@ def live_server(settings, make_live_server) -> LiveServer:
 
 
 SDK_KEY = "sdk-suite-key"
+# The rate each OpenAI response_format comes back at for the tone voice (16 kHz): opus is always 48 kHz,
+# and OpenAI's raw pcm is 24 kHz.
+OPENAI_FORMAT_RATES = {"mp3": 16_000, "opus": 48_000, "aac": 16_000, "flac": 16_000, "wav": 16_000, "pcm": 24_000}
 
 
 def sdk_calls(language: str) -> list[dict]:

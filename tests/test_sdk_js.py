@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, SDK_KEY, SHARED_DATA, Checks, LiveServer, decode_audio, sdk_calls
+from conftest import OPENAI_FORMAT_RATES, REPO, SDK_KEY, SHARED_DATA, Checks, LiveServer, decode_audio, sdk_calls
 
 pytestmark = pytest.mark.slow  # node and the npm SDKs, one process per call
 
@@ -50,14 +50,7 @@ def _speech(result: Result, fmt: str, rate: int, seconds: tuple[float, float] = 
     assert seconds[0] < samples.size / rate < seconds[1] and samples.std() > 0.01
 
 
-for _fmt, _rate in {
-    "mp3": 16_000,
-    "opus": 48_000,
-    "aac": 16_000,
-    "flac": 16_000,
-    "wav": 16_000,
-    "pcm": 24_000,
-}.items():  # tone: 16 kHz
+for _fmt, _rate in OPENAI_FORMAT_RATES.items():
     check(f"openai.speech.{_fmt}")(lambda r, f=_fmt, rate=_rate: _speech(r, f, rate))
 
 

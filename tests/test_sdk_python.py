@@ -16,7 +16,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, SDK_KEY, SHARED_DATA, TONE, Checks, LiveServer, decode_audio, sdk_app, sdk_calls
+from conftest import (
+    OPENAI_FORMAT_RATES,
+    REPO,
+    SDK_KEY,
+    SHARED_DATA,
+    TONE,
+    Checks,
+    LiveServer,
+    decode_audio,
+    sdk_app,
+    sdk_calls,
+)
 
 openai = pytest.importorskip("openai")
 elevenlabs = pytest.importorskip("elevenlabs")
@@ -88,14 +99,7 @@ def _openai_format(fmt: str, rate: int) -> Callable[[Clients], None]:
     return run
 
 
-for _fmt, _rate in {
-    "mp3": 16_000,
-    "opus": 48_000,
-    "aac": 16_000,
-    "flac": 16_000,
-    "wav": 16_000,
-    "pcm": 24_000,
-}.items():  # tone: 16 kHz
+for _fmt, _rate in OPENAI_FORMAT_RATES.items():
     check(f"openai.speech.{_fmt}")(_openai_format(_fmt, _rate))
 
 

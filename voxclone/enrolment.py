@@ -542,8 +542,9 @@ class Enroller:
             if self.jobs.end(job.id, self.worker, "done", message=done):
                 self._install(voice.id, job.tier, result)
         except NotBetter as e:  # a refinement that is not better: the voice keeps what it had, and why is shown
-            if self.jobs.end(job.id, self.worker, "done", message=f"kept {voice.tier or DEFAULT_TIER}: {e.reason}"):
-                self._add_scores(job.voice_id, e.scores)
+            # The scores first: whoever sees the job done sees what it measured.
+            self._add_scores(job.voice_id, e.scores)
+            self.jobs.end(job.id, self.worker, "done", message=f"kept {voice.tier or DEFAULT_TIER}: {e.reason}")
         except Cancelled:
             log.info("enrolment of voice %s was cancelled", job.voice_id)
             if not self.library.exists(job.voice_id):  # deleted: what the job wrote while it was deleted goes too
