@@ -23,6 +23,16 @@ FLAGS = [
 ]
 
 
+def microphone_flags(recording) -> list[str]:
+    """Chromium's flags with a fake microphone that plays `recording` (a WAV file) once recording starts."""
+    return [
+        *FLAGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={recording}",
+    ]
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:

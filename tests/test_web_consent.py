@@ -4,7 +4,7 @@ fake-device flags), so it runs in its own module, after test_web's browser has c
 from __future__ import annotations
 
 import pytest
-from test_web import CHROMIUM, FLAGS, shot
+from test_web import CHROMIUM, microphone_flags, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,12 +37,7 @@ def test_clone_with_consent_records_the_sentence_the_server_gave(settings, make_
         "The museum opened a new room full of old maps and compasses. We watched the sun set behind the lighthouse.",
         samples,
     )
-    flags = [
-        *FLAGS,
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={microphone}",
-    ]
+    flags = microphone_flags(microphone)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
         page = browser.new_page()

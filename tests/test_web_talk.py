@@ -7,7 +7,7 @@ import pytest
 import soundfile
 from conftest import ARTIFACTS, SHARED_DATA, TONE, wer
 from realtime_client import utterance
-from test_web import CHROMIUM, FLAGS
+from test_web import CHROMIUM, microphone_flags
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,12 +32,7 @@ def microphone(tmp_path_factory):
 def talking_browser(microphone):
     from playwright.sync_api import sync_playwright
 
-    flags = [
-        *FLAGS,
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={microphone}",
-    ]
+    flags = microphone_flags(microphone)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
         yield browser
