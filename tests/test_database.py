@@ -164,7 +164,8 @@ def test_two_servers_on_one_postgresql_library_share_voices_files_and_jobs(postg
 
 def test_the_rate_limit_counts_a_caller_across_every_server_on_the_library(postgres, settings, make_client, tmp_path):
     url = postgres.url(postgres.create_database())
-    limited = settings.model_copy(update={"database_url": url, "rate_limit": "3/minute", "data_dir": tmp_path / "a"})
+    exact = {"database_url": url, "rate_limit": "3/minute", "rate_limit_sync_s": 0.0, "data_dir": tmp_path / "a"}
+    limited = settings.model_copy(update=exact)
     first, second = make_client(limited), make_client(limited.model_copy(update={"data_dir": tmp_path / "b"}))
     codes = [client.get("/v1/voices").status_code for client in (first, second, first, second)]
     assert codes == [200, 200, 200, 429]
@@ -172,3 +173,19 @@ def test_the_rate_limit_counts_a_caller_across_every_server_on_the_library(postg
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
     left = second.get("/v1/user/subscription")
     assert left.status_code == 429  # the subscription route is limited too, and counted together
+
+
+def test_with_batched_counts_a_caller_over_two_servers_gets_at_most_one_round_more_than_its_limit(
+    postgres, settings, make_client, tmp_path
+):
+    url = postgres.url(postgres.create_database())
+    batched = {"database_url": url, "rate_limit": "4/minute", "rate_limit_sync_s": 1.0, "data_dir": tmp_path / "a"}
+    limited = settings.model_copy(update=batched)
+    first, second = make_client(limited), make_client(limited.model_copy(update={"data_dir": tmp_path / "b"}))
+    # Each server counts the caller in the database, then admits one more from memory.
+    assert [client.get("/v1/voices").status_code for client in (first, first, second, second)] == [200] * 4
+    time.sleep(1.1)  # each writes its hit at its next count: one more gets through, as the 1 s allow
+    codes = [client.get("/v1/voices").status_code for client in (first, second, first, second)]
+    assert codes == [200, 429, 429, 429]
+    refused = first.get("/v1/voices")
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
         description="Where requests are counted for the rate limit: memory (this process), database (shared by "
         "every process on the library); auto = database with a database URL, else memory.",
     )
+    rate_limit_sync_s: float = Field(
+        0.5,
+        ge=0,
+        description="With the rate limit counted in the database: how often a process writes the requests it "
+        "admitted and reads back everyone's (a caller near its limit is counted at once); 0 = every request is "
+        "a transaction (exact across processes, a few ms more per request).",
+    )
 
     # Engines
     disabled_engines: Annotated[list[str], NoDecode] = Field(

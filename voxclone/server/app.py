@@ -55,7 +55,9 @@ def rate_limit(settings: Settings, database: Database) -> RateLimit | None:
         return None
     limit = RateLimit(settings.rate_limit)
     if settings.shared_rate_limits:
-        limit.shared = SharedWindows(database, limit.item.amount, limit.item.get_expiry())
+        limit.shared = SharedWindows(
+            database, limit.item.amount, limit.item.get_expiry(), sync_s=settings.rate_limit_sync_s
+        )
     return limit
 
 

@@ -210,7 +210,8 @@ class RateLimit:
 
     async def hit(self, scope: Scope_) -> bool:
         if self.shared is not None:
-            return await anyio.to_thread.run_sync(self.shared.hit, self.client(scope))
+            client = self.client(scope)
+            return self.shared.admit(client) or await anyio.to_thread.run_sync(self.shared.hit, client)
         return self.limiter.hit(self.item, self.client(scope))
 
     async def window(self, scope: Scope_) -> tuple[int, float]:
