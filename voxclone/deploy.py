@@ -311,16 +311,11 @@ def run(overrides: Mapping[str, Any], options: Options, host: str, port: int) ->
 
     joining = bool(os.environ.get("RAY_ADDRESS"))
     ray.init(ignore_reinit_error=True, runtime_env=_forwarded_env() if joining else None)
-    serve.start(http_options={"host": host, "port": port})
+    # Serve's own logs, the proxy's and the replicas' request lines included, at the level uvicorn's would be.
+    logging = LoggingConfig(log_level=load_settings(**overrides).log_level.upper())
+    serve.start(http_options={"host": host, "port": port}, logging_config=logging)
     try:
-        level = load_settings(**overrides).log_level.upper()  # Serve's own logs, request lines included, as uvicorn's
-        serve.run(
-            build(overrides, options),
-            name="voxclone",
-            route_prefix="/",
-            blocking=True,
-            logging_config=LoggingConfig(log_level=level),
-        )
+        serve.run(build(overrides, options), name="voxclone", route_prefix="/", blocking=True, logging_config=logging)
     finally:
         serve.shutdown()  # type: ignore[no-untyped-call]
 
