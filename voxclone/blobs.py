@@ -255,7 +255,8 @@ class S3Blobs(RemoteBlobs):
     Each file is one PUT, which S3 makes visible whole or not at all. Credentials come from boto3's own
     chain (AWS_ACCESS_KEY_ID..., AWS_PROFILE, an instance role) and are never logged. The bucket is
     checked when opened, so a wrong name, endpoint or key stops the start with one line saying which.
-    A prefix belongs to one library: another library's sweep would take its files for a deleted voice's.
+    A prefix (or a whole bucket, without one) belongs to one library and holds nothing else: a sweep
+    takes every folder there whose voice the library lacks for a deleted voice's.
     """
 
     def __init__(self, url: str, local_root: Path, *, endpoint: str | None = None) -> None:
