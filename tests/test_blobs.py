@@ -90,6 +90,20 @@ def test_a_voice_cloned_on_one_machine_speaks_on_another_sharing_the_library_and
     assert api_only.get(f"/speak_as/{voice_id}", params={"prompt": "Gone?"}).status_code == 404
 
 
+def test_a_start_deletes_the_objects_of_voices_the_library_does_not_have(
+    settings, make_client, s3, s3_endpoint, bucket
+):
+    """What a crash in the middle of a delete leaves (the row gone, the objects not) goes at the next start."""
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}/0123456789abcdef0123/voice.tone.npz", Body=b"left behind")
+    s3.put_object(Bucket=bucket, Key="elsewhere/0123456789abcdef0123/voice.tone.npz", Body=b"not ours")
+    client = make_client(
+        settings.model_copy(update={"blob_url": f"s3://{bucket}/{PREFIX}/", "blob_endpoint": s3_endpoint})
+    )
+    assert client.get(f"/speak_as/{TONE}", params={"prompt": "Started."}).status_code == 200
+    assert _keys(s3, bucket, f"{PREFIX}/") == []
+    assert _keys(s3, bucket, "elsewhere/") == ["elsewhere/0123456789abcdef0123/voice.tone.npz"]
+
+
 def _voices_command(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "voxclone.cli", "voices"],
