@@ -8,7 +8,7 @@ engines read files from a folder, so a machine writes a voice's engine files out
 
 Names are relative paths inside a voice (`voice.tone.npz`, `samples/<id>.wav`); `samples/` holds the
 recordings a voice was cloned from, which engines never read. Every call may block (on a database,
-or a network): callers on the event loop make them on a thread.
+or a network), so a caller on the event loop makes it on a thread.
 """
 
 from __future__ import annotations
