@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -175,6 +176,26 @@ def decode_audio(body: bytes, fmt: str | None = None, rate: int | None = None) -
     if audio.dtype != np.float32 or np.abs(audio).max() > 1.5:
         audio = audio / 32768.0
     return audio.astype(np.float32), int(sr)
+
+
+def clone_elsewhere(client: TestClient, name: str, recording: Path) -> dict:
+    """Clone a voice from one recording through `client`, whose library another server enrols for (it
+    runs no enrolments itself), and check that it came back ready: it speaks, and its sample plays."""
+    added = client.post(
+        "/v1/voices/add", data={"name": name}, files=[("files", (recording.name, recording.read_bytes()))]
+    )
+    assert added.status_code == 200, added.text
+    voice_id = added.json()["voice_id"]
+    deadline = time.monotonic() + 60
+    while client.get(f"/v1/voices/{voice_id}").json()["status"] == "enrolling" and time.monotonic() < deadline:
+        time.sleep(0.2)  # the job runs on the other server: this one only queued it
+    voice = client.get(f"/v1/voices/{voice_id}").json()
+    assert voice["status"] == "ready" and len(voice["samples"]) == 1, voice
+    audio, rate = decode_audio(client.get(f"/speak_as/{voice_id}", params={"prompt": "Hello there."}).content)
+    assert rate == 16_000 and audio.size > 0.3 * rate
+    sample = client.get(f"/v1/voices/{voice_id}/samples/{voice['samples'][0]['sample_id']}/audio")
+    assert sample.status_code == 200 and decode_audio(sample.content)[0].size > 24_000
+    return voice
 
 
 @pytest.fixture(scope="session")

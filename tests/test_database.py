@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from conftest import ORIGINAL_SCHEMA, SHARED_DATA, TONE, decode_audio
+from conftest import ORIGINAL_SCHEMA, SHARED_DATA, TONE, clone_elsewhere
 from tone_cloner import ToneCloner
 
 from voxclone.blobs import DatabaseBlobs
@@ -145,18 +145,7 @@ def test_two_servers_on_one_postgresql_library_share_voices_files_and_jobs(postg
     second = first.model_copy(update={"data_dir": tmp_path / "two", "run_enrolments": False})
     cloning = make_client(first, Parts(cloners=Cloners([ToneCloner()])))
     api_only = make_client(second, Parts(cloners=Cloners([ToneCloner()])))
-    added = api_only.post("/v1/voices/add", data={"name": "Shared"}, files=[("files", ("me.flac", CLIP.read_bytes()))])
-    assert added.status_code == 200, added.text
-    voice_id = added.json()["voice_id"]
-    deadline = time.monotonic() + 60
-    while api_only.get(f"/v1/voices/{voice_id}").json()["status"] == "enrolling" and time.monotonic() < deadline:
-        time.sleep(0.2)  # the job runs on the first server: the second only queued it
-    voice = api_only.get(f"/v1/voices/{voice_id}").json()
-    assert voice["status"] == "ready" and len(voice["samples"]) == 1
-    audio, rate = decode_audio(api_only.get(f"/speak_as/{voice_id}", params={"prompt": "Hello there."}).content)
-    assert rate == 16_000 and audio.size > 0.3 * rate
-    sample = api_only.get(f"/v1/voices/{voice_id}/samples/{voice['samples'][0]['sample_id']}/audio")
-    assert sample.status_code == 200 and decode_audio(sample.content)[0].size > 24_000
+    voice_id = clone_elsewhere(api_only, "Shared", CLIP)["voice_id"]
     assert not (tmp_path / "one" / "voices" / voice_id).exists()  # rows, not files in a data dir
     assert cloning.get(f"/speak_as/{TONE}", params={"prompt": "Still here."}).status_code == 200
     assert json.loads(json.dumps(cloning.get(f"/v1/voices/{voice_id}").json()))["status"] == "ready"

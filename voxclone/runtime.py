@@ -62,11 +62,11 @@ class Runtime:
         self.settings = settings
         self.engines = parts.engines or build_engines(settings)
         self.database = Database(settings.db_url)
-        blobs = open_blobs(self.database, settings.voices_dir, settings.voice_files_dir)
-        self.library = VoiceLibrary(self.database, blobs, settings.max_voices)
         try:
+            blobs = open_blobs(settings, self.database)
+            self.library = VoiceLibrary(self.database, blobs, settings.max_voices)
             install_voices(self.library, self.engines, settings.extra_voice_paths)
-        except BaseException:  # a bad voice file stops the start: let go of the database first
+        except BaseException:  # a bad bucket or voice file stops the start: let go of the database first
             self.database.close()
             raise
         self.cache = AudioCache(settings.cache_dir, settings.cache_size_bytes)

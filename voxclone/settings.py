@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("voxclone", appauthor=False))
 DEFAULT_MODEL_CACHE_DIR = Path(platformdirs.user_cache_dir("voxclone", appauthor=False))
 LOOPBACK = ("127.0.0.0/8", "::1")  # the proxies trusted by default: one on the same machine
+# s3://bucket[/prefix]: a bucket name as S3 allows it, then plain path parts (no `.`/`..`, nothing hidden)
+_BLOB_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9_][A-Za-z0-9_.-]*)*/?$")
 _ROOT_PATH = re.compile(r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*$")
 
 
@@ -43,8 +45,20 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         None,
         description="Where the library lives: unset = DATA_DIR/voices.sqlite3 with voice files in DATA_DIR/voices; "
-        "postgresql://user:password@host/db = shared by every process given it, voice files and samples as rows, "
+        "postgresql://user:password@host/db = shared by every process given it, voice files and samples as rows "
+        "(or in BLOB_URL's bucket), "
         "API keys in it too (the `scale` extra). Never logged.",
+    )
+    blob_url: str | None = Field(
+        None,
+        description="s3://bucket/prefix = voice files and samples as objects of that bucket instead (AWS or an "
+        "S3-compatible store; credentials from AWS_* variables or the AWS config; the `scale` extra); rows stay in "
+        "the library. One prefix per library.",
+    )
+    blob_endpoint: str | None = Field(
+        None,
+        description="Endpoint of an S3-compatible store (MinIO, Ceph...) holding BLOB_URL's bucket, e.g. "
+        "http://minio:9000; unset = AWS, or AWS_ENDPOINT_URL.",
     )
     job_lease_s: float = Field(
         30.0,
@@ -296,6 +310,28 @@ class Settings(BaseSettings):
                 ) from e
         return value
 
+    @field_validator("blob_url")
+    @classmethod
+    def _check_blob_url(cls, value: str | None) -> str | None:
+        if value is None or _BLOB_URL.match(value):
+            return value
+        raise ValueError(
+            f"blob URL {value!r} must look like s3://bucket or s3://bucket/prefix (a bucket name: 3-63 of a-z 0-9 . -)"
+        )
+
+    @field_validator("blob_endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is None or re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            return value
+        raise ValueError(f"blob endpoint {value!r} must be an http:// or https:// address, e.g. http://minio:9000")
+
+    @model_validator(mode="after")
+    def _check_blob_endpoint_has_url(self) -> Settings:
+        if self.blob_endpoint and not self.blob_url:
+            raise ValueError("blob_endpoint needs blob_url (the bucket it holds)")
+        return self
+
     @field_validator("root_path")
     @classmethod
     def _check_root_path(cls, value: str) -> str:
@@ -370,7 +406,7 @@ class Settings(BaseSettings):
 
     @property
     def voice_files_dir(self) -> Path:
-        """Where voice files kept in the database are written out for the engines of this machine."""
+        """Where voice files kept in the database or a bucket are written out for the engines of this machine."""
         return self.data_dir / "voice-files"
 
     @property

@@ -1,5 +1,5 @@
 """The voice library: stock and cloned voices in the library's database (voxclone.database), with each
-voice's files in its blob store (voxclone.blobs: a folder per voice, or rows of a shared database).
+voice's files in its blob store (voxclone.blobs: a folder per voice, rows of a shared database, or a bucket).
 
 Every change is one transaction; files are written atomically and a voice's row exists before any of
 its files, so a crash at any moment leaves either the old voice or the new one, never half of each.
@@ -112,7 +112,9 @@ class VoiceLibrary:
         data = dict(row._mapping)
         for key in _JSON_FIELDS:
             data[key] = json.loads(data[key])
-        return Voice(**data, files_dir=self.blobs.local_dir(data["id"], data["version"]))
+        # Stock voices have no files: never looked for (in a bucket, each look is a request).
+        files_dir = None if data["category"] == "premade" else self.blobs.local_dir(data["id"], data["version"])
+        return Voice(**data, files_dir=files_dir)
 
     def _named(self, name: str) -> ColumnElement[bool]:
         if self.database.dialect == "sqlite":

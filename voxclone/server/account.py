@@ -70,7 +70,7 @@ def _openai_model(engine: Engine, runtime: Runtime) -> dict[str, Any]:
     description="ElevenLabs' shape when the request carries `xi-api-key` or `X-Fern-*` headers (what ElevenLabs' "
     "SDKs send), else OpenAI's `{object: list, data}`. Speech requests accept any model name; the voice picks the engine.",
 )
-async def list_models(request: Request, runtime: Annotated[Runtime, Depends(deps.runtime)]) -> Any:
+def list_models(request: Request, runtime: Annotated[Runtime, Depends(deps.runtime)]) -> Any:
     engines = list(runtime.engines.values())
     if is_elevenlabs_client(request.headers):
         return [_elevenlabs_model(engine, runtime) for engine in engines]

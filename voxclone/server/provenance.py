@@ -45,14 +45,15 @@ async def consent_challenge(
 @router.get(
     "/v1/voices/{voice_id}/consent/{consent_id}/audio", summary="A kept consent recording, as WAV (managers only)"
 )
-async def consent_audio(
+def consent_audio(
     voice_id: str,
     consent_id: str,
     runtime: Annotated[Runtime, Depends(deps.runtime)],
     _: Annotated[Actor, Depends(deps.manager)],
 ) -> Response:
+    # A plain `def`: FastAPI runs it on a thread, and the voice's files may be in a bucket.
     voice = runtime.library.get(voice_id)
-    data = await anyio.to_thread.run_sync(lambda: Consents.recording(runtime.library.blobs, voice.id, consent_id))
+    data = Consents.recording(runtime.library.blobs, voice.id, consent_id)
     if data is None:
         raise VoiceNotFound(f"voice {voice.name!r} has no consent recording {consent_id[:20]!r}")
     return Response(data, media_type="audio/wav")

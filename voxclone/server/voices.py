@@ -43,14 +43,16 @@ def voice_json(voice: Voice, samples: list[dict[str, Any]], refining: dict[str, 
     }
 
 
+# Routes that read voices' files (samples, consents, engine files: rows or a bucket) are plain `def`:
+# FastAPI runs them on a thread, so those reads never hold up the event loop.
 @router.get("/v1/voices", summary="List voices")
-async def list_voices(enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
+def list_voices(enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
     refining = enroller.refinements()
     return {"voices": [voice_json(v, enroller.samples(v), refining.get(v.id)) for v in enroller.library.all()]}
 
 
 @router.get("/v2/voices", summary="Search voices, a page at a time (ElevenLabs' voices.search)")
-async def search_voices(
+def search_voices(
     enroller: Annotated[Enroller, Depends(deps.enroller)],
     search_text: Annotated[
         str | None, Query(alias="search", max_length=200, description="In name, description, labels, category")
@@ -98,7 +100,7 @@ async def default_settings() -> dict[str, Any]:
 
 
 @router.get("/v1/voices/{voice_id}/settings", summary="A voice's settings (its speed is the default for its requests)")
-async def get_settings(voice_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
+def get_settings(voice_id: str, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
     return voice_settings(enroller.library.get(voice_id).settings)
 
 
@@ -114,9 +116,7 @@ async def edit_settings(
 @router.get(
     "/v1/voices/{voice_id}", summary="One voice, with its enrolment status and scores (and its consents, to managers)"
 )
-async def get_voice(
-    voice_id: str, request: Request, enroller: Annotated[Enroller, Depends(deps.enroller)]
-) -> dict[str, Any]:
+def get_voice(voice_id: str, request: Request, enroller: Annotated[Enroller, Depends(deps.enroller)]) -> dict[str, Any]:
     voice = enroller.library.get(voice_id)
     shown = voice_json(voice, enroller.samples(voice), enroller.refinements(voice.id).get(voice.id))
     if deps.can_manage(request):
