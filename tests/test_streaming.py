@@ -46,11 +46,11 @@ def test_streamed_pcm_says_everything_the_whole_file_says(uncached):
     assert sounding[0] == pytest.approx(sounding[1], rel=0.01)  # the same tones, however cut
 
 
-def test_a_whole_file_never_cuts_a_sentence_where_a_stream_does(runtime):
+async def test_a_whole_file_never_cuts_a_sentence_where_a_stream_does(runtime):
     # The stream's first piece ends mid-phrase ("The old lighthouse" | "keeper climbed..."); the whole
     # file speaks that sentence in one go. Both are then cached under their own keys.
     request = SpeechRequest(text=PARAGRAPH, voice=TONE)
-    streamed, whole = runtime.speech.plan(request, streamed=True), runtime.speech.plan(request)
+    streamed, whole = await runtime.speech.plan(request, streamed=True), await runtime.speech.plan(request)
     assert streamed.pieces[0] == "The old lighthouse"
     assert whole.pieces[0] == "The old lighthouse keeper climbed the stairs every evening."
     assert streamed.key != whole.key

@@ -118,7 +118,7 @@ class Sessions:
                 limit="realtime_sessions_per_key",
             )
         if voice is not None:
-            voice = self.speech.voice(voice).id
+            voice = (await self.speech.find(voice)).id
         self._open[client] = self._open.get(client, 0) + 1
         settings = self.settings
         chat = (
@@ -258,7 +258,9 @@ class RealtimeSession:
         if not isinstance(session, dict):
             raise RealtimeError("session.update needs a `session` object")
         if "voice" in session:
-            self.voice = self.speech.voice(str(session["voice"])).id  # unknown or unready: an error, nothing changes
+            self.voice = (
+                await self.speech.find(str(session["voice"]))
+            ).id  # unknown or unready: an error, nothing changes
         if isinstance(session.get("instructions"), str):
             self.instructions = session["instructions"][:20_000]
         if "temperature" in session:
@@ -551,7 +553,7 @@ class RealtimeSession:
         clauses: asyncio.Queue[str | None] = asyncio.Queue()
         writer = self._spawn(self._write(clauses))
         try:
-            session = self.speech.session(self.voice, OutputFormat("pcm", RATE))
+            session = await self.speech.session(self.voice, OutputFormat("pcm", RATE))
             try:
                 while (clause := await clauses.get()) is not None:
                     await self._speak(response, session, clause)

@@ -168,7 +168,7 @@ class Revoicer:
 
     async def hear(self, audio16k: np.ndarray, options: RevoiceOptions) -> list[Sentence]:
         """The recording's sentences (an unknown voice is refused first, before Whisper runs)."""
-        self.speech.voice(options.voice)
+        await self.speech.find(options.voice)
         model = self.transcription.model(options.model)
         heard = await self.transcription.transcribe(
             audio16k, model, TranscribeOptions(language=options.language, words=True)
@@ -179,7 +179,7 @@ class Revoicer:
         return await self.speech.workers.run(lambda: fit_to_speech(found, audio16k))
 
     async def _say(self, text: str, voice: str, speed: float) -> AudioChunk:
-        plan = self.speech.plan(SpeechRequest(text=text, voice=voice, speed=speed))
+        plan = await self.speech.plan(SpeechRequest(text=text, voice=voice, speed=speed))
         now = asyncio.get_running_loop().time()
         chunks = await asyncio.gather(*(self.speech.piece(plan, i, deadline=now) for i in range(len(plan.pieces))))
         rate = chunks[0].sample_rate

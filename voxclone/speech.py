@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import anyio
 import numpy as np
 
 from . import text as textlib
@@ -171,7 +172,7 @@ class SpeechService:
 
     # Planning -----------------------------------------------------------------------------------
 
-    def plan(self, request: SpeechRequest, *, streamed: bool = False) -> Plan:
+    async def plan(self, request: SpeechRequest, *, streamed: bool = False) -> Plan:
         """Validate and resolve a request; raises VoiceNotFound/VoiceNotReady/BadInput/LimitExceeded/EngineUnavailable.
 
         A `streamed` plan starts with short pieces so the first audio comes soon (text.split's ramp).
@@ -186,7 +187,7 @@ class SpeechService:
                 f"text is {len(request.text)} characters; the limit is {self.settings.max_text_chars}",
                 limit="max_text_chars",
             )
-        voice = self.voice(request.voice)
+        voice = await self.find(request.voice)
         limit = self.engines[voice.engine].capabilities.max_piece_chars
         pieces = tuple(textlib.split(request.text, limit=limit, ramp=streamed))
         if not pieces:
@@ -207,11 +208,16 @@ class SpeechService:
         return Plan(voice, voice.engine, self._chain(voice), pieces, options, request.format, key, marked)
 
     def voice(self, name: str) -> Voice:
-        """A voice that can speak now: found, ready, and its engine usable here."""
+        """A voice that can speak now: found, ready, and its engine usable here. Blocking."""
         voice = self.library.get(name)
         voice.require_ready()
         self.engines.usable(voice.engine)
         return voice
+
+    async def find(self, name: str) -> Voice:
+        """`voice` off the event loop: the library is a database (maybe on another machine), and a
+        voice's files are written out from it (or a bucket) on first use."""
+        return await anyio.to_thread.run_sync(self.voice, name)
 
     def _chain(self, voice: Voice) -> FilterChain:
         key = f"{voice.id}:{voice.version}"
@@ -293,7 +299,7 @@ class SpeechService:
 
     async def clip(self, request: SpeechRequest, *, bypass_cache: bool = False) -> Clip:
         """The whole clip, encoded: from the cache, shared with an identical one in flight, or made."""
-        plan = self.plan(request)
+        plan = await self.plan(request)
         if not bypass_cache:
             body = self.cache.get(plan.key)  # a hit is answered without waiting for a worker
             (self.metrics.cache_hits if body is not None else self.metrics.cache_misses).inc()
@@ -325,7 +331,7 @@ class SpeechService:
 
     async def audio(self, request: SpeechRequest, *, use_cache: bool = True) -> AudioChunk:
         """The whole clip as audio (not encoded), for callers that analyse or re-encode it."""
-        plan = self.plan(request)
+        plan = await self.plan(request)
         admission = self.admit()
         try:
             now = asyncio.get_running_loop().time()
@@ -345,12 +351,12 @@ class SpeechService:
 
     # Streams ------------------------------------------------------------------------------------
 
-    def stream(self, request: SpeechRequest) -> AudioStream:
+    async def stream(self, request: SpeechRequest) -> AudioStream:
         """An encoded stream of the request, first piece first; identical open streams are shared.
 
         Admitted now (Busy if full), so a stream never fails half-way for lack of capacity.
         """
-        plan = self.plan(request, streamed=True)
+        plan = await self.plan(request, streamed=True)
         shared = self._streams.get(plan.key)
         if shared is not None:
             return shared
@@ -412,11 +418,11 @@ class SpeechService:
 
     # Sessions -----------------------------------------------------------------------------------
 
-    def session(self, voice: str, output: OutputFormat, speed: float | None = None) -> SpeechSession:
+    async def session(self, voice: str, output: OutputFormat, speed: float | None = None) -> SpeechSession:
         """Text arriving over time, spoken as one continuous stream (admitted now, for its whole life)."""
         if speed is not None and not MIN_SPEED <= speed <= MAX_SPEED:
             raise BadInput(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {speed}")
-        return SpeechSession(self, self.voice(voice).id, output, speed, self.admit())
+        return SpeechSession(self, (await self.find(voice)).id, output, speed, self.admit())
 
 
 class StreamEncoder:
@@ -461,7 +467,7 @@ class SpeechSession:
         """Encoded audio of `text`, piece by piece, with the chunk each part encodes."""
         if not text.strip():
             return
-        plan = self.service.plan(
+        plan = await self.service.plan(
             SpeechRequest(text=text, voice=self.voice, speed=self.speed, format=self.format), streamed=True
         )
         async for chunk in self.service.stream_chunks(plan):

@@ -74,7 +74,7 @@ class TimedSpeech:
 
     async def clip(self, request: SpeechRequest) -> TimedAudio:
         """The whole clip, encoded, with the alignment of all of it."""
-        plan = self.speech.plan(request)
+        plan = await self.speech.plan(request)
         admission = self.speech.admit()
         try:
             now = asyncio.get_running_loop().time()
@@ -91,12 +91,12 @@ class TimedSpeech:
         body = await self.speech.workers.run(lambda: encode(samples, rate, plan.format))
         return TimedAudio(body, plan.format.content_type, original, spoken, samples.size / rate)
 
-    def stream(self, request: SpeechRequest) -> AsyncIterator[TimedAudio]:
+    async def stream(self, request: SpeechRequest) -> AsyncIterator[TimedAudio]:
         """The clip piece by piece as it is made, each with its alignment (times from the clip's start).
 
         Admitted now (Busy if full); read it to the end or close it, which gives the place back.
         """
-        plan = self.speech.plan(request, streamed=True)
+        plan = await self.speech.plan(request, streamed=True)
         admission = self.speech.admit()
         return self._stream(plan, request.text, admission.release)
 

@@ -112,7 +112,7 @@ def _message(raw: str) -> dict[str, Any]:
     return message
 
 
-def _open(
+async def _open(
     speech: SpeechService,
     contexts: dict[str, _Context],
     context_id: str,
@@ -123,7 +123,7 @@ def _open(
 ) -> _Context:
     if len(contexts) >= MAX_CONTEXTS:
         raise ValueError(f"at most {MAX_CONTEXTS} contexts may be open on one socket; close one first")
-    session = speech.session(voice, output, voice_speed(message, None))
+    session = await speech.session(voice, output, voice_speed(message, None))
     context = contexts[context_id] = _Context(context_id, session, out)
     return context
 
@@ -139,7 +139,7 @@ async def multi_stream_input(socket: WebSocket, voice_id: str) -> None:
     try:
         output = parse_elevenlabs_format(socket.query_params.get("output_format", "mp3_44100_128"))
         timeout = _inactivity(socket.query_params.get("inactivity_timeout"))
-        speech.voice(voice_id)  # an unknown or unready voice is refused before any text is awaited
+        await speech.find(voice_id)  # an unknown or unready voice is refused before any text is awaited
         while True:
             try:
                 message = _message(await asyncio.wait_for(socket.receive_text(), timeout))
@@ -160,7 +160,7 @@ async def multi_stream_input(socket: WebSocket, voice_id: str) -> None:
                     context.close()
                 continue
             if context is None:
-                context = _open(speech, contexts, context_id, voice_id, output, out, message)
+                context = await _open(speech, contexts, context_id, voice_id, output, out, message)
                 tasks.append(context.task)
             context.session.speed = voice_speed(message, context.session.speed)
             context.add(message.get("text", ""), flush=bool(message.get("flush")))

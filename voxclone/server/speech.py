@@ -73,9 +73,9 @@ async def openai_speech(body: OpenAISpeech, speech: Annotated[SpeechService, Dep
         format=OutputFormat(body.response_format),
     )
     if body.stream_format == "sse":
-        return sse_response(speech.stream(request))
+        return sse_response(await speech.stream(request))
     if body.stream:
-        return await audio_response(speech.stream(request))
+        return await audio_response(await speech.stream(request))
     return _clip_response(await speech.clip(request))
 
 

@@ -68,4 +68,4 @@ async def elevenlabs_stream(
     speech: Annotated[SpeechService, Depends(deps.speech)],
     output_format: Annotated[str, Query(max_length=32)] = "mp3_44100_128",
 ) -> StreamingResponse:
-    return await audio_response(speech.stream(body.speech_request(voice_id, output_format)))
+    return await audio_response(await speech.stream(body.speech_request(voice_id, output_format)))

@@ -56,5 +56,5 @@ async def stream_with_timestamps(
     timed: Annotated[TimedSpeech, Depends(deps.timed)],
     output_format: Annotated[str, Query(max_length=32)] = "mp3_44100_128",
 ) -> StreamingResponse:
-    parts = timed.stream(body.speech_request(voice_id, output_format))
+    parts = await timed.stream(body.speech_request(voice_id, output_format))
     return StreamingResponse(_lines(parts), media_type="application/x-ndjson", headers={"Cache-Control": "no-store"})

@@ -62,12 +62,12 @@ async def stream_input(socket: WebSocket, voice_id: str) -> None:
     buffer = ""
     try:
         output = parse_elevenlabs_format(socket.query_params.get("output_format", "mp3_44100_128"))
-        speech.voice(voice_id)  # an unknown or unready voice is refused before any text is awaited
+        await speech.find(voice_id)  # an unknown or unready voice is refused before any text is awaited
         while True:
             message = _message(await socket.receive_text())
             speed = voice_speed(message, session.speed if session else None)  # None: the voice's stored speed
             if session is None:
-                session = speech.session(voice_id, output, speed)
+                session = await speech.session(voice_id, output, speed)
             session.speed = speed
             text = message.get("text", "")
             if text == "":  # end of input
