@@ -351,6 +351,7 @@ class Settings(BaseSettings):
 
     @property
     def audit_path(self) -> Path:
+        """Where earlier voxclone kept this machine's audit log (JSON lines); imported into the database once."""
         return self.data_dir / "audit.jsonl"
 
     @property
