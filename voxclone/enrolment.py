@@ -545,8 +545,10 @@ class Enroller:
                 result.params, result.filters = {**base.params, **result.params}, [*base.filters, *result.filters]
                 result.engine = base.engine
             done = f"the voice speaks with its {job.tier} clone now" if refining else None
-            if self.jobs.end(job.id, self.worker, "done", message=done):
+            # The voice first, while the job is still this worker's: whoever sees the job done hears the clone.
+            if self.jobs.holds(job.id, self.worker):
                 self._install(voice.id, job.tier, result)
+                self.jobs.end(job.id, self.worker, "done", message=done)
         except NotBetter as e:  # a refinement that is not better: the voice keeps what it had, and why is shown
             # The scores first: whoever sees the job done sees what it measured.
             self._add_scores(job.voice_id, e.scores)

@@ -214,6 +214,11 @@ class JobQueue:
     def _held(self, job_id: str, worker: str) -> ColumnElement[bool]:
         return and_(jobs.c.id == job_id, jobs.c.status == "running", jobs.c.worker == worker)
 
+    def holds(self, job_id: str, worker: str) -> bool:
+        """Whether `worker` still holds the job (not cancelled, nor taken over meanwhile)."""
+        with self.database.read() as db:
+            return db.execute(select(jobs.c.id).where(self._held(job_id, worker))).first() is not None
+
     def renew(self, worker: str) -> int:
         """Extend the leases of every job `worker` holds; returns how many it holds."""
         now = time.time()
