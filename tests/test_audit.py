@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,30 @@ def test_an_audit_jsonl_from_before_is_imported_once_on_upgrade(library_url, tmp
     assert _cli(library_url, data_dir, "--since", "2023-11-14", "--event", "consent.refused")[0].startswith(
         "2023-11-14 22:15:00Z  consent.refused    check=words  wer=0.8"
     )
+
+
+def test_replicas_starting_at_once_on_one_data_dir_import_its_audit_jsonl_once(library_url, tmp_path):
+    database = Database(library_url)
+    legacy = tmp_path / "machine-a" / "audit.jsonl"
+    legacy.parent.mkdir(exist_ok=True)
+    legacy.write_text(OLD_LINES)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            AuditLog(database, legacy_file=legacy)
+        except BaseException as e:
+            errors.append(e)
+
+    replicas = [threading.Thread(target=start) for _ in range(4)]
+    for replica in replicas:
+        replica.start()
+    for replica in replicas:
+        replica.join()
+    assert errors == []
+    events = [e.event for e in AuditLog(database).entries()]
+    assert events == ["voice.created", "consent.refused", "audit.imported"]
+    database.close()
 
 
 def test_the_trail_is_append_only_and_never_holds_a_secret(library_url):

@@ -14,6 +14,7 @@ imported once is never imported again, even after a crash before the rename.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -74,7 +75,7 @@ class AuditLog:
 
     def __init__(self, database: Database, legacy_file: Path | None = None) -> None:
         self.database = database
-        if legacy_file is not None and legacy_file.is_file():
+        if legacy_file is not None:
             import_file(database, legacy_file)
 
     def record(self, event: str, **details: Any) -> Entry:
@@ -132,8 +133,12 @@ def _parse_lines(data: bytes) -> list[Entry]:
 
 def import_file(database: Database, path: Path) -> int:
     """Import an audit.jsonl (as voxclone wrote it per process) into the trail, then rename it
-    `<name>.imported`; returns how many entries were imported (0 if this file was imported before)."""
-    data = path.read_bytes()
+    `<name>.imported`; returns how many entries were imported (0 if there is no such file, or it was
+    imported before). Processes starting at once on one data dir (Ray's replicas) import it once."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:  # none, or another process has just imported and renamed it
+        return 0
     digest = hashlib.sha256(data).hexdigest()
     entries = _parse_lines(data)
     with database.write() as db:
@@ -149,7 +154,8 @@ def import_file(database: Database, path: Path) -> int:
                 {"file": str(path), "host": socket.gethostname(), "entries": len(entries), "sha256": digest},
             )
             _append(db, [*entries, marker])
-    os.replace(path, path.with_name(f"{path.name}.imported"))
+    with contextlib.suppress(FileNotFoundError):  # renamed by another process that found it imported too
+        os.replace(path, path.with_name(f"{path.name}.imported"))
     if entries:
         log.info("imported %d audit entries from %s into the library's database", len(entries), path)
     return len(entries)
