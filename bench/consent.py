@@ -32,6 +32,7 @@ from speech_corpus import REAL
 from voxclone.audit import AuditLog
 from voxclone.cloning.prepare import prepare
 from voxclone.consent import MAX_WER, MIN_SIMILARITY, Actor, Consent, Consents
+from voxclone.database import Database
 from voxclone.errors import ConsentRefused
 from voxclone.listeners import Listeners
 from voxclone.settings import Settings
@@ -85,7 +86,8 @@ def run(pairs: int) -> dict:
         tmp = Path(tmp_name)
         settings = Settings(data_dir=tmp / "data", preload=False, consent="on")
         settings.data_dir.mkdir()
-        consents = Consents(settings, Listeners(settings), AuditLog(settings.audit_path))
+        database = Database(settings.db_url)
+        consents = Consents(settings, database, Listeners(settings), AuditLog(database))
         whisper = _whisper_base(tmp)
         people = speakers(pairs)
         clips = {}

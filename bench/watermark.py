@@ -34,6 +34,8 @@ import speech_corpus
 
 from voxclone.audio import ANALYSIS_RATE, OutputFormat, decode, encode, resample
 from voxclone.audit import AuditLog
+from voxclone.blobs import FileBlobs
+from voxclone.database import Database, sqlite_url
 from voxclone.engines import AudioChunk
 from voxclone.provenance import Provenance
 from voxclone.voices import VoiceLibrary
@@ -96,10 +98,11 @@ def provenance(tmp: Path, voices: list[str]) -> Provenance:
     (tmp / "installation.json").write_text(
         json.dumps({"installation_id": "bench", "created_at_unix": time.time() - 365 * 86_400})
     )
-    library = VoiceLibrary(tmp / "voices.sqlite3", tmp / "voices")
+    database = Database(sqlite_url(tmp / "voices.sqlite3"))
+    library = VoiceLibrary(database, FileBlobs(tmp / "voices"))
     for name in [*voices, *(f"other-{i}" for i in range(100))]:
         library.create(voice_id=name, name=name, engine="bench", params={}, category="cloned")
-    return Provenance(tmp, library, AuditLog(tmp / "audit.jsonl"))
+    return Provenance(tmp, library, AuditLog(database))
 
 
 def _rate(hits: list[bool]) -> float:

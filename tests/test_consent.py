@@ -70,8 +70,8 @@ def _add(
     return client.post("/v1/voices/add", data=data, files=files, headers=_headers(key))
 
 
-def _audit(settings) -> list[dict]:
-    return [json.loads(line) for line in settings.audit_path.read_text().splitlines()]
+def _audit(client) -> list[dict]:
+    return [entry.json() for entry in client.app.state.runtime.audit.entries()]
 
 
 def _refused(response, check: str) -> dict:
@@ -98,12 +98,12 @@ def test_only_managers_get_challenges(keyed, settings):
     assert keyed.get("/v1/voices/consent-challenge").status_code == 401
 
 
-def test_a_public_server_refuses_a_clone_without_consent_and_says_so(keyed, settings):
+def test_a_public_server_refuses_a_clone_without_consent_and_says_so(keyed):
     samples, _ = _parts()
     detail = _refused(_add(keyed, samples), "missing")
     assert "consent" in detail["message"]
     assert not [v for v in keyed.get("/v1/voices", headers=_headers()).json()["voices"] if v["category"] == "cloned"]
-    entry = _audit(settings)[-1]
+    entry = _audit(keyed)[-1]
     assert entry["event"] == "consent.refused" and entry["check"] == "missing" and entry["key_id"]
 
 
@@ -127,14 +127,14 @@ def test_an_unknown_or_expired_challenge_is_refused(settings, make_client):
     assert "expired" in _refused(_add(client, samples, reading, challenge["challenge_id"]), "challenge")["message"]
 
 
-def test_the_wrong_words_are_refused_and_a_challenge_is_used_once(keyed, settings):
+def test_the_wrong_words_are_refused_and_a_challenge_is_used_once(keyed):
     samples, reading = _parts()  # the same reader, reading the book, not the challenge
     challenge = _challenge(keyed)
     detail = _refused(_add(keyed, samples, reading, challenge["challenge_id"]), "words")
     assert detail["scores"]["wer"] > 0.5
     again = _refused(_add(keyed, samples, reading, challenge["challenge_id"]), "challenge")
     assert "already used" in again["message"]
-    refused = [e for e in _audit(settings) if e["event"] == "consent.refused"]
+    refused = [e for e in _audit(keyed) if e["event"] == "consent.refused"]
     assert [e["check"] for e in refused] == ["words", "challenge"] and refused[0]["wer"] == detail["scores"]["wer"]
 
 
@@ -161,14 +161,14 @@ def test_the_audit_log_records_creation_and_deletion_and_never_a_secret(settings
     samples, _ = _parts()
     voice_id = _add(client, samples).json()["voice_id"]
     assert client.delete(f"/v1/voices/{voice_id}", headers=_headers()).status_code == 200
-    created, deleted = _audit(settings)[-2:]
+    created, deleted = _audit(client)[-2:]
     assert (
         created["event"] == "voice.created" and created["voice_id"] == voice_id and created["consent"] == "not required"
     )
     assert deleted["event"] == "voice.deleted" and deleted["voice_id"] == voice_id
     assert created["key_id"] == deleted["key_id"] and len(created["key_id"]) == 10
-    assert ADMIN not in settings.audit_path.read_text()
-    env = {**os.environ, "VOXCLONE_DATA_DIR": str(settings.data_dir)}
+    assert ADMIN not in json.dumps(_audit(client))
+    env = {**os.environ, "VOXCLONE_DATA_DIR": str(settings.data_dir), "VOXCLONE_DATABASE_URL": settings.db_url}
     printed = subprocess.run(
         [sys.executable, "-m", "voxclone.cli", "audit"], capture_output=True, text=True, env=env, timeout=60
     )
@@ -226,7 +226,7 @@ def test_consent_read_by_the_speaker_is_accepted_kept_shown_and_deleted_with_the
     )
     recording = keyed.get(f"/v1/voices/{voice_id}/consent/{kept['consent_id']}/audio", headers=_headers())
     assert recording.status_code == 200 and decode_audio(recording.content)[0].size > 24_000
-    events = [e["event"] for e in _audit(settings)]
+    events = [e["event"] for e in _audit(keyed)]
     assert events[-2:] == ["consent.accepted", "voice.created"]
 
     assert keyed.delete(f"/v1/voices/{voice_id}", headers=_headers()).status_code == 200

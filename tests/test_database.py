@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from conftest import ORIGINAL_SCHEMA, SHARED_DATA, TONE, clone_elsewhere
-from tone_cloner import ToneCloner
+from tone_cloner import ToneCloner, ToneRefiner
 
 from voxclone.blobs import DatabaseBlobs
 from voxclone.cloning import Cloners
@@ -112,13 +115,82 @@ def test_a_job_whose_worker_stops_renewing_is_taken_over_and_only_the_new_worker
     queue = JobQueue(database, lease_s=1.0)
     job = queue.submit("v1", "tone", "instant")
     assert queue.claim_next("dead") is not None
+    assert queue.keep_checkpoint(job.id, "dead", "step.txt", b"10", "one:/work")
     assert queue.claim_next("alive") is None  # leased
     time.sleep(1.2)
     taken = queue.claim_next("alive")
     assert taken is not None and taken.id == job.id and taken.attempts == 2 and taken.worker == "alive"
+    assert queue.checkpoints(job.id) == {"step.txt": ("one:/work", b"10")}  # what the new worker resumes from
     assert not queue.report(job.id, "dead", 0.5, "late") and not queue.end(job.id, "dead", "done")
+    assert not queue.keep_checkpoint(job.id, "dead", "step.txt", b"11", "one:/work")  # never over the new one's
+    assert queue.keep_checkpoint(job.id, "alive", "step.txt", b"20", "two:/work")
+    assert queue.checkpoints(job.id) == {"step.txt": ("two:/work", b"20")}
     assert queue.end(job.id, "alive", "done") and queue.get(job.id).status == "done"
+    assert queue.checkpoints(job.id) == {}  # they end with the job
     database.close()
+
+
+_WORKER = """
+import json, sys, time
+sys.path.insert(0, {tests!r})
+from tone_cloner import ToneCloner, ToneRefiner
+from voxclone.cloning import Cloners
+from voxclone.runtime import Parts, Runtime
+from voxclone.settings import Settings
+runtime = Runtime(Settings(**json.loads(sys.argv[1])), Parts(cloners=Cloners([ToneCloner(), ToneRefiner(steps=400)])))
+runtime.start(None)
+time.sleep(600)
+"""
+
+
+def test_a_deep_fit_taken_over_on_another_machine_resumes_from_its_stored_checkpoint(
+    postgres, settings, make_client, tmp_path
+):
+    """The worker running a refinement is killed; a worker on another machine (its own data dir, only
+    the database URL in common) takes the job over and goes on from the step the first one stored."""
+    url = postgres.url(postgres.create_database())
+    shared = {"database_url": url, "clone_engine": "tone", "job_lease_s": 1, "job_poll_s": 0.2, "job_checkpoint_s": 0}
+    first = {**shared, "data_dir": str(tmp_path / "one"), "preload": False}
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _WORKER.format(tests=str(Path(__file__).parent)), json.dumps(first)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    queue = JobQueue(Database(url))
+    try:
+        api = make_client(
+            settings.model_copy(update={**shared, "data_dir": tmp_path / "api", "run_enrolments": False}),
+            Parts(cloners=Cloners([ToneCloner(), ToneRefiner()])),  # it only queues: the tiers it knows
+        )
+        added = api.post(
+            "/v1/voices/add", data={"name": "Far", "tier": "deep"}, files=[("files", ("me.flac", CLIP.read_bytes()))]
+        )
+        assert added.status_code == 200, added.text
+        voice_id = added.json()["voice_id"]
+        [deep] = [j for j in queue.of_voice(voice_id) if j.tier == "deep"]
+        deadline = time.monotonic() + 120
+        while int(queue.checkpoints(deep.id).get("step.txt", ("", b"0"))[1]) < 40:
+            assert time.monotonic() < deadline and worker.poll() is None, "the first worker never got to step 40"
+            time.sleep(0.2)
+        worker.kill()
+        worker.wait()
+        stored = int(queue.checkpoints(deep.id)["step.txt"][1])
+        refiner = ToneRefiner(steps=400, step_s=0.01)
+        make_client(
+            settings.model_copy(update={**shared, "data_dir": tmp_path / "two"}),
+            Parts(cloners=Cloners([ToneCloner(), refiner])),
+        )
+        deadline = time.monotonic() + 60
+        while api.get(f"/v1/voices/{voice_id}").json()["tier"] != "deep":
+            assert time.monotonic() < deadline, "the second worker never finished the refinement"
+            time.sleep(0.2)
+        assert refiner.resumed_from == [stored] and stored >= 40  # where the dead worker got to, not step 0
+        done = queue.get(deep.id)
+        assert done.status == "done" and done.attempts == 2 and queue.checkpoints(deep.id) == {}
+    finally:
+        worker.kill()
+        worker.wait()
+        queue.database.close()
 
 
 def test_voice_files_in_the_database_are_written_out_once_per_version(postgres, tmp_path):

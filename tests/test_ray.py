@@ -128,6 +128,14 @@ def _stream(base: str, voice: str, text: str, out: list[bytes], errors: list[Bas
         errors.append(e)
 
 
+def test_enrolment_replicas_hold_their_cpu_share_in_rays_accounting(cluster):
+    # Two enrolment replicas at the default one CPU each; the synthesis replicas here ask for none.
+    deadline = time.monotonic() + 30
+    while (used := ray.cluster_resources()["CPU"] - ray.available_resources().get("CPU", 0.0)) != 2:
+        assert time.monotonic() < deadline, f"Ray accounts {used} CPUs to the replicas"
+        time.sleep(0.5)
+
+
 def test_a_voice_cloned_by_an_enrolment_replica_speaks_on_both_synthesis_replicas(cluster):
     with httpx.Client(base_url=cluster.url, timeout=120) as client:
         added = client.post(

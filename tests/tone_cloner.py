@@ -2,8 +2,8 @@
 
 `ToneCloner` makes a tone voice whose pitch is the reference speaker's median pitch; `FailingCloner`
 fails after an optional wait, as a broken or slow clone would. `ToneRefiner` is a refining tier (as the
-deep clone is): it steps through a fit with a checkpoint in its work folder, so a restart resumes it,
-then ends as the test asks: a new voice an octave up, a voice judged no better, or a failure.
+deep clone is): it steps through a fit with a checkpoint in its work folder, so a restart, or a worker
+elsewhere that takes the job over, resumes it, then ends as the test asks: a new voice an octave up, a voice judged no better, or a failure.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from make_tone_model import write
 
 from voxclone.cloning import ClonedVoice, CloneFailed, CloneJob, Cloner, NotBetter
 from voxclone.errors import BadAudio
+from voxclone.files import atomic_write
 from voxclone.spectrum import f0_track, to_analysis_rate
 
 
@@ -61,6 +62,7 @@ class ToneRefiner(Cloner):
     engine = "tone"
     tier = "deep"
     refines = True
+    checkpoints = ("step.txt",)
 
     def __init__(
         self, steps: int = 20, step_s: float = 0.05, outcome: Literal["better", "not better", "fail"] = "better"
@@ -80,7 +82,7 @@ class ToneRefiner(Cloner):
             while step < self.steps:
                 time.sleep(self.step_s)
                 step += 1
-                checkpoint.write_text(str(step))
+                atomic_write(checkpoint, str(step).encode())
                 job.progress(step / self.steps, f"fitting, step {step}", eta_s=(self.steps - step) * self.step_s)
         finally:
             self.stopped.set()

@@ -10,7 +10,9 @@ Three deployments (README "Scaling out"):
   pieces waiting for them. A piece whose replica died is spoken again by another, so a stream survives
   a replica's death.
 - `enrolment`: replicas that claim enrolment jobs from the database, so cloning never takes a
-  synthesis replica's time; a dead one's jobs are taken over when their leases run out.
+  synthesis replica's time; a dead one's jobs are taken over when their leases run out. Each asks Ray
+  for `cpus_per_enrolment_replica` CPUs, and its deep fits use that many threads, so Ray places it
+  where those cores are free (on KubeRay, adding a worker pod when none is).
 
 `voxclone serve --ray` builds it with `build()`; `serve run voxclone.deploy:app` (or a RayService) with
 `app(args)`. Every replica reads its settings from the environment (VOXCLONE_*), as a process does;
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import math
 import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -63,7 +66,12 @@ class Options:
     api_replicas: int = 1
     gpus_per_replica: float = 0.0  # 1: one synthesis replica per GPU (engines that use one: Bark, XTTS, OpenVoice)
     cpus_per_replica: float = 1.0  # Ray's CPU accounting for a synthesis replica
+    cpus_per_enrolment_replica: float = 1.0  # ... for an enrolment replica: its clones' and deep fits' cores
     parts: str | None = None  # "module:function" returning a voxclone.runtime.Parts (tests, plugins)
+
+    def least_cpus(self) -> float:
+        """The CPUs Ray must have for every replica to start (before any autoscaling)."""
+        return self.replicas * self.cpus_per_replica + self.enrolment_replicas * self.cpus_per_enrolment_replica
 
 
 def _settings(overrides: Mapping[str, Any], **role: Any) -> Settings:
@@ -207,10 +215,14 @@ class Synthesis:
 
 
 class Enrolment:
-    """Claims enrolment jobs from the library's database and runs them."""
+    """Claims enrolment jobs from the library's database and runs them, within the CPUs Ray gave it: a
+    deep fit runs with that many threads unless `deep_threads` says otherwise."""
 
-    def __init__(self, overrides: dict[str, Any], parts: str | None) -> None:
-        self.runtime = Runtime(_settings(overrides, run_enrolments=True), _parts(parts))
+    def __init__(self, overrides: dict[str, Any], parts: str | None, cpus: float = 0.0) -> None:
+        role: dict[str, Any] = {"run_enrolments": True}
+        if cpus > 0 and load_settings(**overrides).deep_threads == 0:
+            role["deep_threads"] = max(1, math.ceil(cpus))
+        self.runtime = Runtime(_settings(overrides, **role), _parts(parts))
         self.runtime.start(None)  # engine calls run on the job's own thread: nothing else speaks here
 
     def check_health(self) -> None:
@@ -277,8 +289,11 @@ def build(overrides: Mapping[str, Any], options: Options) -> serve.Application:
     )
     enrolment = (
         serve.deployment(name="enrolment", health_check_period_s=5)(Enrolment)
-        .options(num_replicas=options.enrolment_replicas, ray_actor_options={"num_cpus": 0})
-        .bind(overrides, options.parts)
+        .options(
+            num_replicas=options.enrolment_replicas,
+            ray_actor_options={"num_cpus": options.cpus_per_enrolment_replica},
+        )
+        .bind(overrides, options.parts, options.cpus_per_enrolment_replica)
     )
     capacity = per_replica * (options.max_replicas or options.replicas)
     ingress = serve.ingress()(Api)  # the app is built in each replica by Api.__serve_build_asgi_app__
@@ -310,7 +325,10 @@ def run(overrides: Mapping[str, Any], options: Options, host: str, port: int) ->
     import ray
 
     joining = bool(os.environ.get("RAY_ADDRESS"))
-    ray.init(ignore_reinit_error=True, runtime_env=_forwarded_env() if joining else None)
+    if joining:
+        ray.init(ignore_reinit_error=True, runtime_env=_forwarded_env())
+    else:
+        ray.init(ignore_reinit_error=True, num_cpus=_local_cpus(options))
     # Serve's own logs, the proxy's and the replicas' request lines included, at the level uvicorn's would be.
     logging = LoggingConfig(log_level=load_settings(**overrides).log_level.upper())
     serve.start(http_options={"host": host, "port": port}, logging_config=logging)
@@ -318,6 +336,17 @@ def run(overrides: Mapping[str, Any], options: Options, host: str, port: int) ->
         serve.run(build(overrides, options), name="voxclone", route_prefix="/", blocking=True, logging_config=logging)
     finally:
         serve.shutdown()  # type: ignore[no-untyped-call]
+
+
+def _local_cpus(options: Options) -> int:
+    """The CPUs a Ray cluster started on this machine offers: its cores, or what the layout asks for at
+    its least where that is more (two synthesis replicas and an enrolment replica on a 2-core machine),
+    so every replica starts and they share the cores, as one process's threads would."""
+    cores = os.cpu_count() or 1
+    asked = math.ceil(options.least_cpus())
+    if asked > cores:
+        log.info("the replicas ask Ray for %d CPUs and this machine has %d cores: they share them", asked, cores)
+    return max(cores, asked)
 
 
 def _forwarded_env() -> dict[str, Any]:

@@ -40,7 +40,7 @@ from .cloning.prepare import Sample, check_total, prepare
 from .consent import Actor, Consent, Consents, Evidence
 from .engines import Engines
 from .errors import BadInput, LimitExceeded, VoiceNotFound, VoxcloneError
-from .jobs import ACTIVE, MAX_ATTEMPTS, Job, JobQueue, worker_id
+from .jobs import ACTIVE, MAX_ATTEMPTS, Checkpoints, Job, JobQueue, worker_id
 from .samples import list_samples, load_references, sample_audio, store
 from .settings import Settings
 from .voices import Voice, VoiceLibrary, check_name
@@ -458,7 +458,7 @@ class Enroller:
             return fn()
         return self.workers.call_from_thread(fn, loop)
 
-    def _progress(self, job: Job, show_on_voice: bool) -> Progress:
+    def _progress(self, job: Job, show_on_voice: bool, checkpoints: Checkpoints) -> Progress:
         last = [0.0]
 
         def report(fraction: float, message: str, /, eta_s: float | None = None) -> None:
@@ -472,6 +472,7 @@ class Enroller:
             eta = None if eta_s is None else round(max(eta_s, 0.0), 1)
             if not self.jobs.report(job.id, self.worker, fraction, message, eta):
                 raise Cancelled(job.id) if self.jobs.is_cancelled(job.id) else Stopped(job.id)
+            checkpoints.take()
             if show_on_voice:
                 self.library.update(job.voice_id, progress=fraction)
 
@@ -509,6 +510,7 @@ class Enroller:
             log.info("resuming enrolment of voice %s (%s), attempt %d", job.voice_id, job.tier, job.attempts)
         refining = job.tier in self._refining
         workdir: Path | None = None
+        checkpoints: Checkpoints | None = None
         try:
             voice = self.library.get(job.voice_id)
             references = load_references(self.library.blobs, voice.id)
@@ -518,9 +520,13 @@ class Enroller:
             )
             cloner = self.cloners.get(job.engine, job.tier)
             base = self.library.get(cloner.base_voice) if cloner.base_voice else None
-            workdir = self.library.blobs.workdir(
-                voice.id, job.id
-            )  # the job's own: resumed there, a new job starts afresh
+            # The job's own folder (a new job starts afresh), with the checkpoints it left, whichever machine ran it.
+            workdir = self.library.blobs.workdir(voice.id, job.id)
+            checkpoints = Checkpoints(
+                self.jobs, job, self.worker, workdir, cloner.checkpoints, self.settings.job_checkpoint_s
+            )
+            if checkpoints.restore():
+                log.info("the %s enrolment of voice %s resumes from its stored checkpoint", job.tier, voice.id)
             clone = CloneJob(
                 references=references,
                 engine=self.engines.usable(base.engine if base else job.engine),
@@ -529,7 +535,7 @@ class Enroller:
                 transcriber=self.listeners.transcriber,
                 budget_s=self.settings.enrolment_time_budget_s,
                 min_speech_seconds=self.settings.min_speech_seconds,
-                progress=self._progress(job, show_on_voice=voice.status == "enrolling" and not refining),
+                progress=self._progress(job, voice.status == "enrolling" and not refining, checkpoints),
                 workdir=workdir,
                 current=self._current(voice) if refining else None,
                 voice_name=voice.name,
@@ -539,8 +545,10 @@ class Enroller:
                 result.params, result.filters = {**base.params, **result.params}, [*base.filters, *result.filters]
                 result.engine = base.engine
             done = f"the voice speaks with its {job.tier} clone now" if refining else None
-            if self.jobs.end(job.id, self.worker, "done", message=done):
+            # The voice first, while the job is still this worker's: whoever sees the job done hears the clone.
+            if self.jobs.holds(job.id, self.worker):
                 self._install(voice.id, job.tier, result)
+                self.jobs.end(job.id, self.worker, "done", message=done)
         except NotBetter as e:  # a refinement that is not better: the voice keeps what it had, and why is shown
             # The scores first: whoever sees the job done sees what it measured.
             self._add_scores(job.voice_id, e.scores)
@@ -550,6 +558,8 @@ class Enroller:
             if not self.library.exists(job.voice_id):  # deleted: what the job wrote while it was deleted goes too
                 self.library.blobs.delete_voice(job.voice_id)
         except Stopped:
+            if checkpoints is not None:
+                checkpoints.take(force=True)  # the latest, for whichever worker resumes it
             if self.jobs.release(job.id, self.worker):
                 log.info(
                     "enrolment of voice %s stopped with this process; another worker or the next start resumes it",

@@ -7,23 +7,32 @@ the job runs; a job whose lease ran out (its worker died) is claimed again by th
 looks, and resumes (from its checkpoints, for tiers that keep them). Claiming is one statement: on
 PostgreSQL `SELECT ... FOR UPDATE SKIP LOCKED` inside it lets workers claim side by side without
 waiting for each other; SQLite runs it under its write lock.
+
+A job's checkpoints (`Checkpoints`: the files a cloner names, such as the deep fit's) are copied into
+the database while it runs, only by the worker holding it, and written back into the folder of whichever
+worker runs it next, so a job taken over on another machine resumes where its last copy left it. They go
+when the job ends.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import (
     Column,
     ColumnElement,
+    Connection,
     Float,
     Integer,
+    LargeBinary,
     Row,
     Table,
     Text,
@@ -38,9 +47,13 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
 from .database import Database, metadata
+from .files import atomic_write
+
+log = logging.getLogger("voxclone.jobs")
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 ACTIVE: tuple[JobStatus, ...] = ("queued", "running")
@@ -63,6 +76,17 @@ jobs = Table(
     Column("updated_at", Float, nullable=False),
     Column("worker", Text),  # who holds it: "host/pid/token"
     Column("lease_until", Float),  # unix time its worker must renew it by
+)
+
+job_checkpoints = Table(
+    "job_checkpoints",
+    metadata,
+    Column("job_id", Text, primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("source", Text, nullable=False),  # the folder it was copied from, as "host:path"
+    Column("updated_at", Float, nullable=False),
 )
 
 
@@ -190,6 +214,11 @@ class JobQueue:
     def _held(self, job_id: str, worker: str) -> ColumnElement[bool]:
         return and_(jobs.c.id == job_id, jobs.c.status == "running", jobs.c.worker == worker)
 
+    def holds(self, job_id: str, worker: str) -> bool:
+        """Whether `worker` still holds the job (not cancelled, nor taken over meanwhile)."""
+        with self.database.read() as db:
+            return db.execute(select(jobs.c.id).where(self._held(job_id, worker))).first() is not None
+
     def renew(self, worker: str) -> int:
         """Extend the leases of every job `worker` holds; returns how many it holds."""
         now = time.time()
@@ -231,7 +260,7 @@ class JobQueue:
         if message is not None:
             values["message"] = message[:200]
         with self.database.write() as db:
-            return bool(db.execute(update(jobs).where(self._held(job_id, worker)).values(values)).rowcount == 1)
+            return _ended(db, db.execute(update(jobs).where(self._held(job_id, worker)).values(values)), job_id)
 
     def drop(self, job_id: str, error: str) -> bool:
         """Fail a job that is still queued (what it would have worked on is gone); False if it was not queued."""
@@ -241,7 +270,7 @@ class JobQueue:
             .values(status="failed", error=error, message=error[:200], updated_at=time.time())
         )
         with self.database.write() as db:
-            return bool(db.execute(statement).rowcount == 1)
+            return _ended(db, db.execute(statement), job_id)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel one queued or running job; a running one stops at its next progress report."""
@@ -251,7 +280,7 @@ class JobQueue:
             .values(status="cancelled", eta_s=None, updated_at=time.time(), lease_until=None)
         )
         with self.database.write() as db:
-            return bool(db.execute(statement).rowcount == 1)
+            return _ended(db, db.execute(statement), job_id)
 
     def release(self, job_id: str, worker: str, *, attempted: bool = False) -> bool:
         """Put a job `worker` holds back in the queue, for the next worker: its process is stopping (the
@@ -290,8 +319,11 @@ class JobQueue:
             .where(jobs.c.voice_id == voice_id, jobs.c.status.in_(ACTIVE))
             .values(status="cancelled", eta_s=None, updated_at=time.time(), lease_until=None)
         )
+        ended = select(jobs.c.id).where(jobs.c.voice_id == voice_id, jobs.c.status.not_in(ACTIVE))
         with self.database.write() as db:
-            return int(db.execute(statement).rowcount)
+            cancelled = int(db.execute(statement).rowcount)
+            db.execute(delete(job_checkpoints).where(job_checkpoints.c.job_id.in_(ended)))
+            return cancelled
 
     def of_voice(self, voice_id: str) -> list[Job]:
         with self.database.read() as db:
@@ -320,7 +352,7 @@ class JobQueue:
             .values(status="failed", error=error, eta_s=None, lease_until=None, updated_at=time.time())
         )
         with self.database.write() as db:
-            return bool(db.execute(statement).rowcount == 1)
+            return _ended(db, db.execute(statement), job.id)
 
     def active_count(self, tiers: Collection[str] | None = None, *, exclude: bool = False) -> int:
         """Queued and running jobs: all of them, those of `tiers`, or (with `exclude`) all but those."""
@@ -341,4 +373,111 @@ class JobQueue:
 
     def forget_voice(self, voice_id: str) -> None:
         with self.database.write() as db:
+            db.execute(
+                delete(job_checkpoints).where(
+                    job_checkpoints.c.job_id.in_(select(jobs.c.id).where(jobs.c.voice_id == voice_id))
+                )
+            )
             db.execute(delete(jobs).where(jobs.c.voice_id == voice_id))
+
+    def keep_checkpoint(self, job_id: str, worker: str, name: str, data: bytes, source: str) -> bool:
+        """Store (replace) one checkpoint file of a job `worker` holds, copied from `source`, all or
+        nothing; False if it no longer holds the job (a worker that lost its job never overwrites its
+        successor's checkpoint)."""
+        held = select(jobs.c.id).where(self._held(job_id, worker)).with_for_update()  # PostgreSQL: no claim meanwhile
+        row = {
+            "job_id": job_id,
+            "name": name,
+            "data": data,
+            "size": len(data),
+            "source": source,
+            "updated_at": time.time(),
+        }
+        with self.database.write() as db:
+            if db.execute(held).first() is None:
+                return False
+            db.execute(
+                delete(job_checkpoints).where(job_checkpoints.c.job_id == job_id, job_checkpoints.c.name == name)
+            )
+            db.execute(insert(job_checkpoints).values(row))
+        return True
+
+    def checkpoints(self, job_id: str) -> dict[str, tuple[str, bytes]]:
+        """A job's stored checkpoint files by name: the folder each was copied from, and its bytes."""
+        query = select(job_checkpoints.c.name, job_checkpoints.c.source, job_checkpoints.c.data).where(
+            job_checkpoints.c.job_id == job_id
+        )
+        with self.database.read() as db:
+            return {name: (source, bytes(data)) for name, source, data in db.execute(query)}
+
+
+def _ended(db: Connection, result: Any, job_id: str) -> bool:
+    """After a statement that ends one job: whether it did, and if so its checkpoints go with it."""
+    if result.rowcount != 1:
+        return False
+    db.execute(delete(job_checkpoints).where(job_checkpoints.c.job_id == job_id))
+    return True
+
+
+class Checkpoints:
+    """The checkpoint files of one job run by one worker: `folder` is the working copy the cloner writes,
+    the database holds the copy a worker anywhere resumes from.
+
+    `restore` writes the stored copy into the folder before the cloner starts: it is the job's latest
+    (only the job's holder stores one), unless it was copied from this folder, which still has the file
+    (then at least as new: a restart on the same machine). `take` stores the files that changed since, at most every `every_s` seconds unless
+    forced (each a few hundred KB to a few MB)."""
+
+    def __init__(
+        self, queue: JobQueue, job: Job, worker: str, folder: Path, names: Collection[str], every_s: float
+    ) -> None:
+        self.queue, self.job, self.worker, self.folder = queue, job, worker, folder
+        self.names = tuple(names)
+        self.every_s = every_s
+        self._taken: dict[str, tuple[int, int, int]] = {}  # name -> (inode, size, mtime) when last stored
+        self._last = time.monotonic()
+        self._source = f"{socket.gethostname()}:{folder}"
+
+    def _signature(self, name: str) -> tuple[int, int, int] | None:
+        try:
+            stat = (self.folder / name).stat()
+        except OSError:
+            return None
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+    def restore(self) -> list[str]:
+        """Write the job's stored checkpoint files into the folder; returns their names."""
+        if not self.names:
+            return []
+        stored = {
+            name: data
+            for name, (source, data) in self.queue.checkpoints(self.job.id).items()
+            if name in self.names and not (source == self._source and (self.folder / name).is_file())
+        }
+        for name, data in stored.items():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.folder / name, data)
+            signature = self._signature(name)
+            if signature is not None:
+                self._taken[name] = signature
+        return sorted(stored)
+
+    def take(self, *, force: bool = False) -> None:
+        """Store the checkpoint files that changed since they were last stored (a copy that fails is
+        logged and tried again next time: the job goes on)."""
+        now = time.monotonic()
+        if not self.names or (not force and now - self._last < self.every_s):
+            return
+        self._last = now
+        for name in self.names:
+            signature = self._signature(name)
+            if signature is None or self._taken.get(name) == signature:
+                continue
+            try:
+                data = (self.folder / name).read_bytes()  # written by rename: a whole file, old or new
+                if not self.queue.keep_checkpoint(self.job.id, self.worker, name, data, self._source):
+                    return  # no longer this worker's job
+            except (OSError, SQLAlchemyError) as e:
+                log.warning("could not keep checkpoint %s of job %s in the database: %s", name, self.job.id, e)
+                continue
+            self._taken[name] = signature

@@ -74,7 +74,7 @@ class Runtime:
         self.workers = WorkerPool(
             settings.synthesis_workers or useful_workers(self.engines), settings.queue_size, name="voxclone-synth"
         )
-        self.audit = AuditLog(settings.audit_path)
+        self.audit = AuditLog(self.database, legacy_file=settings.audit_path)
         self.provenance = Provenance(settings.data_dir, self.library, self.audit)
         self.speech = SpeechService(
             settings,

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     job_poll_s: float = Field(
         1.0, gt=0, description="How often an enrolment worker looks for jobs submitted elsewhere."
     )
+    job_checkpoint_s: float = Field(
+        30.0,
+        ge=0,
+        description="How often a running job's checkpoints (the deep fit's) are copied into the database at most, "
+        "for a worker on another machine that takes the job over to resume from.",
+    )
     run_enrolments: bool = Field(
         True, description="This process runs enrolment jobs (off: it only queues them, for workers elsewhere to run)."
     )
@@ -394,6 +400,7 @@ class Settings(BaseSettings):
 
     @property
     def audit_path(self) -> Path:
+        """Where earlier voxclone kept this machine's audit log (JSON lines); imported into the database once."""
         return self.data_dir / "audit.jsonl"
 
     @property

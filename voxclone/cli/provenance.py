@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..audit import AuditLog
+from ..database import Database
 from ..errors import VoxcloneError
 from ..provenance import Detection
 from ..runtime import Runtime
@@ -65,9 +66,12 @@ def audit(
     since: object, events: tuple[str, ...], as_json: bool, data_dir: Path | None, config_file: Path | None
 ) -> None:
     """Print the audit log: voices created and deleted, consent accepted and refused (oldest first)."""
-    log = AuditLog(settings_from(config_file, data_dir).audit_path)
+    settings = settings_from(config_file, data_dir)
     start = time.mktime(since.timetuple()) - time.timezone if since is not None else 0.0  # type: ignore[attr-defined]
-    for entry in log.entries():
-        if entry.time < start or (events and entry.event not in events):
-            continue
-        click.echo(json.dumps({"time": entry.time, "event": entry.event, **entry.details}) if as_json else entry.line())
+    database = Database(settings.db_url)
+    try:
+        for entry in AuditLog(database, legacy_file=settings.audit_path).entries(since=start):
+            if not events or entry.event in events:
+                click.echo(json.dumps(entry.json()) if as_json else entry.line())
+    finally:
+        database.close()

@@ -65,6 +65,13 @@ if TYPE_CHECKING:
     help="With --ray: GPUs each synthesis replica holds (1 for Bark, XTTS or OpenVoice on GPUs; Kokoro and Piper run on the CPU).",
 )
 @click.option(
+    "--cpus-per-enrolment-replica",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="With --ray: CPUs Ray reserves for each enrolment replica (its deep fits use that many threads).",
+)
+@click.option(
     "--api-replicas", default=1, show_default=True, type=click.IntRange(1), help="With --ray: HTTP API replicas."
 )
 @friendly_errors
@@ -83,6 +90,7 @@ def serve(
     max_replicas: int | None,
     enrolment_replicas: int,
     gpus_per_replica: float,
+    cpus_per_enrolment_replica: float,
     api_replicas: int,
 ) -> None:
     """Start the speech server."""
@@ -130,6 +138,7 @@ def serve(
             "enrolment_replicas": enrolment_replicas,
             "api_replicas": api_replicas,
             "gpus_per_replica": gpus_per_replica,
+            "cpus_per_enrolment_replica": cpus_per_enrolment_replica,
         }
         _serve_on_ray(_replica_settings(config_file, data_dir, model_paths, overrides), layout, host, port)
         return

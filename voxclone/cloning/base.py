@@ -149,6 +149,9 @@ class Cloner(ABC):
     # over a Kokoro voice); None: the cloner makes voices of its own engine.
     base_voice: str | None = None
     refines: ClassVar[bool] = False  # starts from `job.current` and runs after the voice's instant clone
+    # Files in `job.workdir` that hold the cloner's progress: copied where the job lives as they change, and
+    # back into the folder of whichever worker runs the job next, on any machine (written atomically).
+    checkpoints: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Cloner:
