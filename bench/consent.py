@@ -1,10 +1,12 @@
 """The consent check against issue 20's bar, on 20 speaker pairs from ../shared/data (LibriSpeech).
 
-    PYTHONPATH=. .venv/bin/python bench/consent.py [--pairs 20]
+    PYTHONPATH=. .venv/bin/python bench/consent.py [--pairs 20] [--offset 0] [--mixed]
 
 Each speaker's clip is cut in two: the first 8 s are the samples to clone, the rest (at least 3 s) is
 the consent recording. The "right sentence" is what that rest says, transcribed by Whisper base (a
-larger model than the tiny.en the check itself uses). Pairs are two speakers of the same sex. Three
+larger model than the tiny.en the check itself uses). Pairs are two speakers of the same sex (or, with
+--mixed, a woman and a man); --offset N skips the first N speakers of each sex, so that a threshold
+placed on one set of pairs can be checked on others (offsets 0, 20, 40 and 60 give disjoint sets). Three
 trials per pair, each through `Consents.check`, the server's own check:
   right speaker, right sentence        (should pass: >= 19/20)
   other speaker reading its sentence   (B's reading against A's samples: should fail, <= 1/20 pass)
@@ -31,7 +33,7 @@ from speech_corpus import REAL
 
 from voxclone.audit import AuditLog
 from voxclone.cloning.prepare import prepare
-from voxclone.consent import MAX_WER, MIN_SIMILARITY, Actor, Consent, Consents
+from voxclone.consent import MAX_WER, Actor, Consent, Consents
 from voxclone.database import Database
 from voxclone.errors import ConsentRefused
 from voxclone.listeners import Listeners
@@ -65,8 +67,9 @@ def _whisper_base(tmp: Path):  # type: ignore[no-untyped-def]
     return WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=2)
 
 
-def speakers(count: int) -> list[tuple[str, str]]:
-    """(clip stem, sex) of speakers whose clip is long enough, alternately F and M."""
+def speakers(count: int, offset: int = 0, mixed: bool = False) -> list[tuple[str, str]]:
+    """(clip stem, sex) of speakers whose clip is long enough, after the first `offset` of each sex: in
+    same-sex pairs (two women, then two men) or, `mixed`, a woman then a man."""
     sex = {}
     for line in (REAL / "SPEAKERS.TXT").read_text().splitlines():
         if not line.startswith(";") and "|" in line:
@@ -76,12 +79,19 @@ def speakers(count: int) -> list[tuple[str, str]]:
     for path in sorted(REAL.glob("*.flac")):
         if soundfile.info(path).duration >= SAMPLE_S + 3.5:
             chosen.append((path.stem, sex.get(path.stem.split("-")[0], "?")))
-    by_sex = {s: [c for c in chosen if c[1] == s] for s in ("F", "M")}
-    half = count // 2
-    return by_sex["F"][: 2 * half] + by_sex["M"][: 2 * (count - half)]
+    by_sex = {s: [c for c in chosen if c[1] == s][offset:] for s in ("F", "M")}
+    if mixed:
+        women, men = by_sex["F"][:count], by_sex["M"][:count]
+        people = [person for pair in zip(women, men, strict=False) for person in pair]
+    else:
+        half = count // 2
+        people = by_sex["F"][: 2 * half] + by_sex["M"][: 2 * (count - half)]
+    if len(people) < 2 * count:
+        raise SystemExit(f"only {len(people) // 2} pairs of long enough clips after offset {offset}")
+    return people
 
 
-def run(pairs: int) -> dict:
+def run(pairs: int, offset: int = 0, mixed: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         settings = Settings(data_dir=tmp / "data", preload=False, consent="on")
@@ -89,7 +99,7 @@ def run(pairs: int) -> dict:
         database = Database(settings.db_url)
         consents = Consents(settings, database, Listeners(settings), AuditLog(database))
         whisper = _whisper_base(tmp)
-        people = speakers(pairs)
+        people = speakers(pairs, offset, mixed)
         clips = {}
         for stem, sex in people:
             audio, rate = soundfile.read(REAL / f"{stem}.flac", dtype="float32")
@@ -129,6 +139,7 @@ def run(pairs: int) -> dict:
             attempt("right speaker, right sentence", a, a, clips[a]["text"])
             attempt("other speaker, its own sentence", a, b, clips[b]["text"])
             attempt("right speaker, another sentence", a, a, None)
+        database.close()
     summary = {}
     for kind in dict.fromkeys(t["kind"] for t in trials):
         rows = [t for t in trials if t["kind"] == kind]
@@ -143,7 +154,8 @@ def run(pairs: int) -> dict:
             "wer_range": [round(min(t.get("wer", 1) for t in rows), 3), round(max(t.get("wer", 0) for t in rows), 3)],
         }
     result = {
-        "thresholds": {"max_wer": MAX_WER, "min_similarity": MIN_SIMILARITY},
+        "pairs": {"count": pairs, "offset": offset, "mixed": mixed},
+        "thresholds": {"max_wer": MAX_WER, "min_similarity": settings.consent_min_similarity},
         "summary": summary,
         "trials": trials,
     }
@@ -154,6 +166,10 @@ def run(pairs: int) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=20)
-    result = run(parser.parse_args().pairs)
+    parser.add_argument("--offset", type=int, default=0, help="Skip the first N speakers of each sex.")
+    parser.add_argument("--mixed", action="store_true", help="Pair a woman with a man.")
+    args = parser.parse_args()
+    result = run(args.pairs, args.offset, args.mixed)
     OUT.mkdir(exist_ok=True)
-    (OUT / "consent.json").write_text(json.dumps(result, indent=1))
+    suffix = (f"-offset{args.offset}" if args.offset else "") + ("-mixed" if args.mixed else "")
+    (OUT / f"consent{suffix}.json").write_text(json.dumps(result, indent=1))

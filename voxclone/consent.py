@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from .listeners import Listeners
 
 MAX_WER = 0.4  # at most 4 words in 10 misheard: Whisper tiny.en on a phone microphone, not a stranger's text
-MIN_SIMILARITY = 0.70  # d-vector cosine of the reading to each sample: same speaker 0.72-0.94, another at most 0.66 (bench/consent.py)
 MAX_RECORDING_S = 30.0
 _CONSENT = "consent/"
 _MIN_SAMPLE_S = 1.5  # samples shorter than this give unreliable d-vectors; they are judged together
@@ -241,7 +240,8 @@ class Consents:
         heard = self.listeners.transcriber.transcribe(spoken.audio, REFERENCE_RATE)
         wer = round(word_error_rate(text, heard), 3)
         similarity = round(self.similarity(spoken.audio, samples), 3)
-        scores = {"wer": wer, "similarity": similarity, "max_wer": MAX_WER, "min_similarity": MIN_SIMILARITY}
+        least = self.settings.consent_min_similarity
+        scores = {"wer": wer, "similarity": similarity, "max_wer": MAX_WER, "min_similarity": least}
         details = {"challenge_id": consent.challenge_id[:40], "voice_name": voice_name, **scores}
         if wer > MAX_WER:
             self._refuse(
@@ -252,11 +252,11 @@ class Consents:
                 heard_words=len(heard.split()),
                 **details,
             )
-        if similarity < MIN_SIMILARITY:
+        if similarity < least:
             self._refuse(
                 "speaker",
                 f"the consent recording is not the same speaker as the samples (similarity "
-                f"{similarity:.2f}, at least {MIN_SIMILARITY} needed); the person cloned must read the sentence",
+                f"{similarity:.2f}, at least {least} needed); the person cloned must read the sentence",
                 actor,
                 **details,
             )

@@ -270,6 +270,11 @@ class Settings(BaseSettings):
         "auto", description="Cloning needs the speaker's recorded consent: auto = on whenever API keys are on."
     )
     consent_ttl_s: float = Field(300.0, gt=0, le=3600, description="How long a consent challenge may be answered.")
+    # d-vector cosine of a consent reading to each sample: the same speaker scored 0.775-0.948, another up
+    # to 0.760, over 80 LibriSpeech pairs (bench/consent.py; README "Provenance and consent").
+    consent_min_similarity: float = Field(
+        0.75, gt=0, lt=1, description="How close a consent reading's voice must be to each sample (d-vector cosine)."
+    )
 
     @field_validator(
         "api_keys",
