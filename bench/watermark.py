@@ -2,6 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python bench/speech_corpus.py             # once: 200 generated clips (unmarked)
     PYTHONPATH=. .venv/bin/python bench/watermark.py robustness      # detection per transformation + false positives
+    PYTHONPATH=. .venv/bin/python bench/watermark.py robustness --only noise_20dB,opus_24k --clips 60 --per-clip
     PYTHONPATH=. .venv/bin/python bench/watermark.py audibility      # WER, d-vector similarity, DNSMOS: marked vs not
     PYTHONPATH=. .venv/bin/python bench/watermark.py cost            # RTF and time-to-first-audio added
     PYTHONPATH=. .venv/bin/python bench/watermark.py perth           # the same robustness table for resemble-perth
@@ -10,7 +11,9 @@ Marked clips are made exactly as the server makes them (voxclone.provenance mark
 piece, with this bench's installation, the clip's voice and today), then put through each
 transformation and read by the server's own detector (`Provenance.detect_audio`). False positives:
 the 251 LibriSpeech recordings of ../shared/data (one per speaker), put through the same transformations.
-Results are printed and written to bench/out/watermark-*.json.
+Results are printed and written to bench/out/watermark-*.json; with --per-clip, every clip's score,
+threshold, match score, length, level and voice go to bench/out/watermark-clips.json, and the misses
+and the weakest clips of each transformation are printed (which clips a transformation costs, and why).
 
 `perth` needs torch and resemble-perth (MIT; `pip install --no-deps resemble-perth==1.0.1`); its
 audio processor imports torchaudio only for an STFT, which this bench provides through torch.stft.
@@ -109,22 +112,57 @@ def _rate(hits: list[bool]) -> float:
     return round(100.0 * sum(hits) / max(1, len(hits)), 2)
 
 
-def robustness(limit: int | None, real_limit: int | None, extra: bool) -> dict:
+def _level_dbfs(x: np.ndarray) -> float:
+    return round(float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-12)), 1)
+
+
+def _report_clips(name: str, clips: list[dict]) -> None:
+    """The misses and the five lowest margins (score - threshold) of one transformation."""
+    weakest = sorted(clips, key=lambda c: c["score"] - c["threshold"])[:5]
+    shown = [c for c in clips if not c["detected"]] + [c for c in weakest if c["detected"]]
+    for c in shown:
+        state = "MISSED" if not c["detected"] else "weak  "
+        print(
+            f"  {state} {c['file']} {c['voice']:14s} {c['seconds']:5.2f} s {c['level_dbfs']:6.1f} dBFS"
+            f"  score {c['score']:5.2f} / {c['threshold']:4.2f}  match {c['match_score']}"
+        )
+
+
+def robustness(limit: int | None, real_limit: int | None, extra: bool, only: list[str], per_clip: bool) -> dict:
     generated = speech_corpus.generated(limit)
     real = speech_corpus.real(real_limit)
-    transforms = {**TRANSFORMS, **(EXTRA if extra else {})}
+    transforms = {**TRANSFORMS, **EXTRA} if only else {**TRANSFORMS, **(EXTRA if extra else {})}
+    unknown = sorted(set(only) - set(transforms))
+    if unknown:
+        raise SystemExit(f"unknown transformation(s) {unknown}; choose from {sorted(transforms)}")
+    transforms = {name: transforms[name] for name in only} if only else transforms
     results: dict[str, dict] = {}
+    clips: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         prov = provenance(Path(tmp), sorted({row["voice"] for row, _, _ in generated}))
         marked = [(row, prov.mark(AudioChunk(x, r, row["text"]), row["voice"]).samples, r) for row, x, r in generated]
         for name, transform in transforms.items():
             started = time.perf_counter()
             found, named, scores = [], [], []
+            clips[name] = []
             for i, (row, y, r) in enumerate(marked):
                 detection = prov.detect_audio(*transform(y, r, i))
                 found.append(detection.watermarked)
                 named.append(detection.voice_id == row["voice"])
                 scores.append(detection.score)
+                clips[name].append(
+                    {
+                        "file": row["file"],
+                        "voice": row["voice"],
+                        "seconds": row["seconds"],
+                        "level_dbfs": _level_dbfs(y),
+                        "score": round(detection.score, 2),
+                        "threshold": round(detection.threshold, 2),
+                        "detected": detection.watermarked,
+                        "named": named[-1],
+                        "match_score": None if detection.match_score is None else round(detection.match_score, 2),
+                    }
+                )
             false = [prov.detect_audio(*transform(x, r, 1000 + i)) for i, (_, x, r) in enumerate(real)]
             results[name] = {
                 "detected_%": _rate(found),
@@ -139,6 +177,11 @@ def robustness(limit: int | None, real_limit: int | None, extra: bool) -> dict:
                 "seconds": round(time.perf_counter() - started, 1),
             }
             print(f"{name:22s} {json.dumps(results[name])}", flush=True)
+            if per_clip:
+                _report_clips(name, clips[name])
+    if per_clip:
+        OUT.mkdir(exist_ok=True)
+        (OUT / "watermark-clips.json").write_text(json.dumps(clips, indent=1))
     return results
 
 
@@ -265,10 +308,13 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=None, help="Generated clips (default: all 200).")
     parser.add_argument("--real", type=int, default=None, help="Real recordings (default: all 251).")
     parser.add_argument("--extra", action="store_true", help="Also harsher transformations than the bar asks for.")
+    parser.add_argument("--only", default="", help="Only these transformations (comma-separated names).")
+    parser.add_argument("--per-clip", action="store_true", help="Report each clip (misses and weakest printed).")
     parser.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args()
     if args.what == "robustness":
-        result = robustness(args.clips, args.real, args.extra)
+        only = [name for name in args.only.split(",") if name]
+        result = robustness(args.clips, args.real, args.extra, only, args.per_clip)
     elif args.what == "audibility":
         result = audibility(args.clips)
     elif args.what == "cost":

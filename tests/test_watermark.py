@@ -56,11 +56,26 @@ def test_three_seconds_anywhere_in_marked_speech_are_enough(client):
         assert _detect(client, encode(excerpt, rate, OutputFormat("wav")))["watermarked"] is True, start
 
 
-def test_unmarked_real_speech_is_not_detected(client):
-    for path in UNMARKED:
-        found = _detect(client, path.read_bytes(), path.name)
-        assert found["watermarked"] is False and found["voice_id"] is None, (path.name, found)
-        assert found["score"] < found["threshold"]
+def _with_noise(audio: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """White noise `snr_db` under the audio's mean power (a busy room at 20 dB, a street at 10 dB)."""
+    noise = np.random.default_rng(seed).standard_normal(audio.size).astype(np.float32)
+    return audio + noise * np.sqrt(np.mean(audio**2) / 10 ** (snr_db / 10))
+
+
+def test_marked_speech_under_white_noise_at_20_db_snr_is_found_and_names_its_voice(client):
+    for seed, path in enumerate(UNMARKED[:8]):
+        audio, rate = _marked(client, path)
+        found = _detect(client, encode(_with_noise(audio, 20.0, seed), rate, OutputFormat("wav")))
+        assert found["watermarked"] is True and found["voice_id"] == TONE, (path.name, found)
+
+
+def test_unmarked_real_speech_is_not_detected_clean_or_under_noise(client):
+    for seed, path in enumerate(UNMARKED):
+        audio, rate = soundfile.read(path, dtype="float32")
+        for body in (path.read_bytes(), encode(_with_noise(audio, 20.0, seed), rate, OutputFormat("wav"))):
+            found = _detect(client, body, path.name)
+            assert found["watermarked"] is False and found["voice_id"] is None, (path.name, found)
+            assert found["score"] < found["threshold"]
 
 
 def test_a_mark_from_another_installation_is_detected_but_not_claimed(client, make_client, settings):
@@ -170,8 +185,8 @@ def test_every_api_speaks_marked_audio_that_survives_mp3_and_opus(client, voice)
                 missed.append((api, found))
             assert found["voice_id"] in (voice, None), (api, found)
     # Ten round trips per voice. The mark is specified at >= 99 % per transformation (bench/watermark.py:
-    # opus at 24 kbps measures 99.0 %), and a stream's short first pieces are marked one by one, so one
-    # opus miss in ten is within that; two are not.
+    # opus at 24 kbps measures 99.5 %, its misses 3-4 s clips), and a stream's short first pieces are
+    # marked one by one, so one opus miss in ten is within that; two are not.
     assert len(missed) <= 1, missed
 
 
