@@ -16,7 +16,8 @@ threshold, match score, length, level and voice go to bench/out/watermark-clips.
 and the weakest clips of each transformation are printed (which clips a transformation costs, and why).
 
 `perth` needs torch and resemble-perth (MIT; `pip install --no-deps resemble-perth==1.0.1`); its
-audio processor imports torchaudio only for an STFT, which this bench provides through torch.stft.
+audio processor imports torchaudio only for an STFT, which this bench provides through torch.stft (as
+modules holding the same buffers as torchaudio's, which PerTh's checkpoint carries).
 """
 
 from __future__ import annotations
@@ -258,45 +259,87 @@ def cost(repeats: int) -> dict:
     return results
 
 
-def perth(limit: int | None, real_limit: int | None) -> dict:
-    """resemble-perth (PerTh, a neural implicit watermark: one presence bit, no payload) on the same table."""
+def _torchaudio_transforms() -> None:
+    """The three torchaudio.transforms PerTh's audio processor builds, on torch.stft. They are modules
+    with torchaudio's buffers (`window`, `phase_advance`): PerTh's checkpoint holds them, and loading it
+    is strict."""
+    import math
     import types
 
     import torch
 
-    def spectrogram(n_fft: int, win_length: int, hop_length: int, window_fn: Callable, **_: object) -> Callable:
-        return lambda x: torch.stft(
-            x, n_fft, hop_length, win_length, window_fn(win_length), center=True, return_complex=True
-        )
+    class _Stft(torch.nn.Module):
+        def __init__(self, n_fft: int, win_length: int, hop_length: int, window_fn: Callable, **_: object) -> None:
+            super().__init__()
+            self.n_fft, self.win_length, self.hop_length = n_fft, win_length, hop_length
+            self.register_buffer("window", window_fn(win_length))
 
-    def inverse(n_fft: int, win_length: int, hop_length: int, window_fn: Callable, **_: object) -> Callable:
-        return lambda spec: torch.istft(spec, n_fft, hop_length, win_length, window_fn(win_length), center=True)
+    class Spectrogram(_Stft):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.stft(
+                x, self.n_fft, self.hop_length, self.win_length, self.window, center=True, return_complex=True
+            )
+
+    class InverseSpectrogram(_Stft):
+        def forward(self, spec: torch.Tensor) -> torch.Tensor:
+            return torch.istft(spec, self.n_fft, self.hop_length, self.win_length, self.window, center=True)
+
+    class TimeStretch(torch.nn.Module):  # used only in training; kept for its buffer
+        def __init__(self, n_freq: int, hop_length: int, **_: object) -> None:
+            super().__init__()
+            self.register_buffer("phase_advance", torch.linspace(0, math.pi * hop_length, n_freq)[..., None])
 
     shim = types.ModuleType("torchaudio.transforms")
-    shim.Spectrogram, shim.InverseSpectrogram, shim.TimeStretch = spectrogram, inverse, lambda **_: None  # type: ignore[attr-defined]
+    shim.Spectrogram, shim.InverseSpectrogram, shim.TimeStretch = Spectrogram, InverseSpectrogram, TimeStretch  # type: ignore[attr-defined]
     sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))
     sys.modules["torchaudio.transforms"] = shim
+
+
+def perth(limit: int | None, real_limit: int | None) -> dict:
+    """resemble-perth (PerTh, a neural implicit watermark: one presence bit, no payload) on the same table,
+    with its cost (seconds per second of audio, one thread) and the mark's SNR."""
+    import torch
+
+    _torchaudio_transforms()
     torch.set_num_threads(1)
     from perth.perth_net.perth_net_implicit.perth_watermarker import PerthImplicitWatermarker
 
     marker = PerthImplicitWatermarker(device="cpu")
     generated, real = speech_corpus.generated(limit), speech_corpus.real(real_limit)
+    audio_s = sum(len(x) / r for _, x, r in generated)
     started = time.perf_counter()
     marked = [(np.asarray(marker.apply_watermark(x, sample_rate=r), np.float32), r) for _, x, r in generated]
-    embed_rtf = (time.perf_counter() - started) / sum(len(x) / r for _, x, r in generated)
+    embed_rtf = (time.perf_counter() - started) / audio_s
 
-    def present(x: np.ndarray, r: int) -> bool:
-        return float(np.mean(marker.get_watermark(x.astype(np.float32), sample_rate=r, round=False))) > 0.5
+    def score(x: np.ndarray, r: int) -> float:
+        return float(np.mean(marker.get_watermark(x.astype(np.float32), sample_rate=r, round=False)))
 
-    results: dict[str, dict] = {"embed_rtf": {"rtf": round(embed_rtf, 4)}}
+    started = time.perf_counter()
+    for y, r in marked:
+        score(y, r)
+    detect_rtf = (time.perf_counter() - started) / audio_s
+    snr = []
+    for (_, x, _), (y, _) in zip(generated, marked, strict=True):
+        n = min(len(x), len(y))  # the inverse STFT may drop a few samples at the end
+        snr.append(float(10 * np.log10(np.sum(x[:n] ** 2) / max(float(np.sum((y[:n] - x[:n]) ** 2)), 1e-12))))
+    results: dict[str, dict] = {
+        "cost": {"embed_rtf": round(embed_rtf, 4), "detect_rtf": round(detect_rtf, 4), "audio_s": round(audio_s, 1)},
+        "mark_snr_db": {"mean": round(statistics.mean(snr), 1), "min": round(min(snr), 1)},
+    }
+    print(json.dumps(results), flush=True)
     for name, transform in TRANSFORMS.items():
-        found = [present(*transform(y, r, i)) for i, (y, r) in enumerate(marked)]
-        false = [present(*transform(x, r, 1000 + i)) for i, (_, x, r) in enumerate(real)]
+        started = time.perf_counter()
+        scores = [score(*transform(y, r, i)) for i, (y, r) in enumerate(marked)]
+        false = [score(*transform(x, r, 1000 + i)) for i, (_, x, r) in enumerate(real)]
         results[name] = {
-            "detected_%": _rate(found),
-            "false_positive_%": _rate(false),
-            "clips": len(found),
+            "detected_%": _rate([s > 0.5 for s in scores]),
+            "false_positive_%": _rate([s > 0.5 for s in false]),
+            "clips": len(scores),
             "real_clips": len(false),
+            "score_p1": round(float(np.percentile(scores, 1)), 3),
+            "score_median": round(statistics.median(scores), 3),
+            "real_score_max": round(max(false), 3),
+            "seconds": round(time.perf_counter() - started, 1),
         }
         print(f"{name:22s} {json.dumps(results[name])}", flush=True)
     return results
