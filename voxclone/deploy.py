@@ -282,7 +282,11 @@ def build(overrides: Mapping[str, Any], options: Options) -> serve.Application:
         .options(
             max_ongoing_requests=per_replica,
             graceful_shutdown_timeout_s=_SYNTHESIS_DRAIN_S,
-            ray_actor_options={"num_cpus": options.cpus_per_replica, "num_gpus": options.gpus_per_replica},
+            ray_actor_options={
+                "num_cpus": options.cpus_per_replica,
+                "num_gpus": options.gpus_per_replica,
+                "runtime_env": {"env_vars": {"OMP_NUM_THREADS": str(_engine_threads(settings))}},
+            },
             **scaling,
         )
         .bind(overrides, options.parts)
@@ -304,6 +308,14 @@ def build(overrides: Mapping[str, Any], options: Options) -> serve.Application:
         graceful_shutdown_timeout_s=_API_DRAIN_S,
     )
     return api.bind(overrides, options.parts, synthesis, enrolment, capacity)
+
+
+def _engine_threads(settings: Settings) -> int:
+    """The threads a synthesis replica's BLAS gets. Ray sets a replica's OMP_NUM_THREADS to its CPU share
+    (1 by default), which numpy's and scipy's BLAS keep for life: a piece of Kokoro was then 10-15 % slower
+    on 2 cores. They get the engines' threads (VOXCLONE_ONNX_THREADS, else this machine's cores: give
+    nodes with other core counts the setting)."""
+    return settings.onnx_threads or os.cpu_count() or 1
 
 
 def app(args: dict[str, str]) -> serve.Application:
