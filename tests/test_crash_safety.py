@@ -15,6 +15,7 @@ import pytest
 from voxclone.blobs import open_blobs
 from voxclone.cache import AudioCache
 from voxclone.database import Database
+from voxclone.settings import Settings
 from voxclone.voices import VoiceLibrary
 
 pytestmark = pytest.mark.slow  # server processes killed with -9 in a loop
@@ -26,10 +27,11 @@ WRITER = textwrap.dedent(
     from voxclone.blobs import open_blobs
     from voxclone.cache import AudioCache
     from voxclone.database import Database
+    from voxclone.settings import Settings
     from voxclone.voices import VoiceLibrary
     root, url = Path(sys.argv[1]), sys.argv[2]
     database = Database(url)
-    library = VoiceLibrary(database, open_blobs(database, root / "voices", root / "voice-files"))
+    library = VoiceLibrary(database, open_blobs(Settings(data_dir=root), database))
     cache = AudioCache(root / "cache", 2_000_000)
     print("ready", flush=True)
     i = 0
@@ -60,7 +62,7 @@ def test_library_and_cache_survive_kill_9_mid_write(tmp_path, database_url):
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.close()
     database = Database(url)
-    library = VoiceLibrary(database, open_blobs(database, tmp_path / "voices", tmp_path / "voice-files"))
+    library = VoiceLibrary(database, open_blobs(Settings(data_dir=tmp_path), database))
     ids = {v.id for v in library.all()}
     assert set(committed) <= ids  # every voice whose write returned is there, whole
     assert all(v.version >= 1 and isinstance(v.scores, dict) for v in library.all())

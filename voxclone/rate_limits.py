@@ -128,14 +128,19 @@ class SharedWindows:
             self._held = {c: h for c, h in self._held.items() if now - h.read_at < self.sync_s}
 
     def window(self, client: str) -> tuple[int, float]:
-        """(requests the client has left now, unix time the current window ends). Blocking."""
+        """(requests the client has left now, unix time the current window ends); this process's hits
+        not yet written count too. Blocking."""
         now = time.time()
-        current = int(now // self.seconds) * self.seconds
+        current, previous = self._windows(now)
         with self.database.read() as db:
             query = select(rate_windows.c.window_start, rate_windows.c.hits).where(
-                rate_windows.c.client == client, rate_windows.c.window_start >= current - self.seconds
+                rate_windows.c.client == client, rate_windows.c.window_start >= previous
             )
             rows = {start: hits for start, hits in db.execute(query)}
-        used = rows.get(current - self.seconds, 0) * self._weight(now, current) + rows.get(current, 0)
+        with self._lock:
+            held = self._held.get(client)
+            since = Counter(held.since) if held else Counter[int]()
+        before = rows.get(previous, 0) + since[previous]
+        used = before * self._weight(now, current) + rows.get(current, 0) + since[current]
         left = max(0, math.floor(self.amount - used))
         return left, float(current + self.seconds)
