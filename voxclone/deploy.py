@@ -219,10 +219,10 @@ class Enrolment:
     deep fit runs with that many threads unless `deep_threads` says otherwise."""
 
     def __init__(self, overrides: dict[str, Any], parts: str | None, cpus: float = 0.0) -> None:
-        role: dict[str, Any] = {"run_enrolments": True}
-        if cpus > 0 and load_settings(**overrides).deep_threads == 0:
-            role["deep_threads"] = max(1, math.ceil(cpus))
-        self.runtime = Runtime(_settings(overrides, **role), _parts(parts))
+        settings = _settings(overrides, run_enrolments=True)
+        if cpus > 0 and settings.deep_threads == 0:
+            settings = settings.model_copy(update={"deep_threads": max(1, math.ceil(cpus))})
+        self.runtime = Runtime(settings, _parts(parts))
         self.runtime.start(None)  # engine calls run on the job's own thread: nothing else speaks here
 
     def check_health(self) -> None:
@@ -342,10 +342,10 @@ def run(overrides: Mapping[str, Any], options: Options, host: str, port: int) ->
     else:
         ray.init(ignore_reinit_error=True, num_cpus=_local_cpus(options))
     # Serve's own logs, the proxy's and the replicas' request lines included, at the level uvicorn's would be.
-    logging = LoggingConfig(log_level=load_settings(**overrides).log_level.upper())
-    serve.start(http_options={"host": host, "port": port}, logging_config=logging)
+    logs = LoggingConfig(log_level=load_settings(**overrides).log_level.upper())
+    serve.start(http_options={"host": host, "port": port}, logging_config=logs)
     try:
-        serve.run(build(overrides, options), name="voxclone", route_prefix="/", blocking=True, logging_config=logging)
+        serve.run(build(overrides, options), name="voxclone", route_prefix="/", blocking=True, logging_config=logs)
     finally:
         serve.shutdown()  # type: ignore[no-untyped-call]
 

@@ -425,8 +425,8 @@ class Checkpoints:
 
     `restore` writes the stored copy into the folder before the cloner starts: it is the job's latest
     (only the job's holder stores one), unless it was copied from this folder, which still has the file
-    (then at least as new: a restart on the same machine). `take` stores the files that changed since, at most every `every_s` seconds unless
-    forced (each a few hundred KB to a few MB)."""
+    (then at least as new: a restart on the same machine). `take` stores the files that changed since,
+    at most every `every_s` seconds unless forced (each a few hundred KB to a few MB)."""
 
     def __init__(
         self, queue: JobQueue, job: Job, worker: str, folder: Path, names: Collection[str], every_s: float

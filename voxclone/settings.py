@@ -85,9 +85,9 @@ class Settings(BaseSettings):
     rate_limit_sync_s: float = Field(
         0.5,
         ge=0,
-        description="With the rate limit counted in the database: how often a process writes the requests it "
-        "admitted and reads back everyone's (a caller near its limit is counted at once); 0 = every request is "
-        "a transaction (exact across processes, a few ms more per request).",
+        description="With the rate limit counted in the database: a process counts a caller there at most once per "
+        "this many seconds and admits it from memory in between (a caller near its limit is counted at once); "
+        "0 = every request is a transaction (exact across processes, a few ms more per request).",
     )
 
     # Engines
