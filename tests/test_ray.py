@@ -22,7 +22,7 @@ ray = pytest.importorskip("ray", reason="the scale extra (pip install 'voxclone[
 from ray import serve  # noqa: E402
 
 from voxclone.database import Database  # noqa: E402
-from voxclone.deploy import Options, build  # noqa: E402
+from voxclone.deploy import Options, build, start_local_cluster  # noqa: E402
 from voxclone.jobs import JobQueue  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a local Ray cluster and a PostgreSQL cluster: external systems, not tiny models
@@ -70,7 +70,7 @@ def cluster(postgres, tone_model, tmp_path_factory):
     before = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (tests, before) if p)  # the replicas import ray_parts
     try:
-        ray.init(num_cpus=4, include_dashboard=False, logging_level="warning", log_to_driver=False)
+        start_local_cluster(num_cpus=4, include_dashboard=False, logging_level="warning", log_to_driver=False)
     finally:
         if before is None:
             del os.environ["PYTHONPATH"]
@@ -252,9 +252,11 @@ def test_the_kubernetes_example_deploys_this_application_with_arguments_it_takes
     assert module == "voxclone.deploy" and callable(getattr(deploy, name))
     assert isinstance(deploy.app(application["args"]), serve.Application)  # every argument is known and typed
     env = {
-        e["name"]
+        e["name"]: e.get("value")
         for e in service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]["env"]
     }
-    assert {"VOXCLONE_DATABASE_URL", "VOXCLONE_API_KEYS"} <= env
+    assert {"VOXCLONE_DATABASE_URL", "VOXCLONE_API_KEYS"} <= set(env)
+    # the cluster's nodes run Ray as a cluster that `voxclone serve --ray` starts does
+    assert {k: env.get(k) for k in deploy.QUIET_CLUSTER} == deploy.QUIET_CLUSTER
     with pytest.raises(ValueError, match="unknown arguments"):
         deploy.app({"replica": "2"})

@@ -54,6 +54,18 @@ _SYNTHESIS_DRAIN_S = 60.0
 _RETRY_PAUSE_S = 0.2
 # What a replica's death looks like to a caller: the piece is spoken again, elsewhere.
 _REPLICA_GONE = (RayActorError, ReplicaUnavailableError, DeploymentUnavailableError)
+# Ray's defaults suit batch jobs: workers run at nice 15 below Ray's own processes, a metrics pipeline
+# samples every process, Serve's controller loops ten times a second. Where synthesis keeps every core
+# busy, each of those is taken out of speech (bench/ray_overhead.py, README "Scaling out": an idle
+# cluster's CPU falls from 4.8 to 3.1 CPU-seconds in 30 s, a piece in a replica at nice 15 took 12 % longer).
+# A cluster started here gets these unless the environment says otherwise; a cluster joined takes its
+# nodes' own (deploy/rayservice.yaml sets them).
+QUIET_CLUSTER = {
+    "RAY_worker_niceness": "0",  # replicas at the priority of Ray's own processes, as one process is
+    "RAY_enable_metrics_collection": "0",  # Ray's and Serve's own metrics; voxclone's /metrics stays
+    "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",  # the controller still checks replicas twice a second
+    "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
+}
 
 
 @dataclass(frozen=True)
@@ -336,11 +348,10 @@ def run(overrides: Mapping[str, Any], options: Options, host: str, port: int) ->
     """Start or join a Ray cluster (RAY_ADDRESS), deploy, and serve until interrupted. Blocking."""
     import ray
 
-    joining = bool(os.environ.get("RAY_ADDRESS"))
-    if joining:
+    if os.environ.get("RAY_ADDRESS"):
         ray.init(ignore_reinit_error=True, runtime_env=_forwarded_env())
     else:
-        ray.init(ignore_reinit_error=True, num_cpus=_local_cpus(options))
+        start_local_cluster(num_cpus=_local_cpus(options))
     # Serve's own logs, the proxy's and the replicas' request lines included, at the level uvicorn's would be.
     logs = LoggingConfig(log_level=load_settings(**overrides).log_level.upper())
     serve.start(http_options={"host": host, "port": port}, logging_config=logs)
@@ -348,6 +359,17 @@ def run(overrides: Mapping[str, Any], options: Options, host: str, port: int) ->
         serve.run(build(overrides, options), name="voxclone", route_prefix="/", blocking=True, logging_config=logs)
     finally:
         serve.shutdown()  # type: ignore[no-untyped-call]
+
+
+def start_local_cluster(**init: Any) -> None:
+    """Start a Ray cluster on this machine (ray.init's arguments) with QUIET_CLUSTER's settings where the
+    environment has none. Ray's processes read them from the environment they inherit, this one's too
+    (it starts Serve), so they stay set here."""
+    import ray
+
+    for key, value in QUIET_CLUSTER.items():
+        os.environ.setdefault(key, value)
+    ray.init(ignore_reinit_error=True, **init)
 
 
 def _local_cpus(options: Options) -> int:
