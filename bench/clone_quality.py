@@ -29,6 +29,7 @@ import argparse
 import io
 import json
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -346,6 +347,8 @@ def main() -> None:
             )
             spec = deep_spec(out_dir / f"deep-{stamp}" / sid / "deep.npz", 20_000)
             fields["rtf_deep"] = min(speak_voice(engine, spec, deep_chain)[1] for _ in range(2))
+            # An upper bound on the fit's memory: this process also holds the judge, Whisper and the engine.
+            fields["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             rows[-1].update(fields)
             served = "deep" if fields["accepted"] else "instant"
             print(
@@ -353,6 +356,15 @@ def main() -> None:
                 f"({fields['deep_steps']} steps), accepted: {fields['accepted']} -> serves {served}",
                 flush=True,
             )
+        # A long deep run keeps what it has measured if it is stopped: each speaker's row as it is done.
+        out_dir.mkdir(parents=True, exist_ok=True)
+        partial = out_dir / f"clone_quality-{stamp}.partial.json"
+        embeddings = {
+            sid: {"held": held_ge2e[sid].tolist(), "clone": clone_ge2e[sid].tolist()}
+            | ({"deep": deep_ge2e[sid].tolist()} if sid in deep_ge2e else {})
+            for sid in clone_ge2e
+        }
+        partial.write_text(json.dumps({"args": vars(args), "rows": rows, "embeddings": embeddings}, default=float))
 
     for row in rows:
         sims = {s: float(clone_ge2e[row["speaker"]] @ held_ge2e[s]) for s in ids}
