@@ -63,9 +63,10 @@ class SharedWindows:
         current = int(now // self.seconds) * self.seconds
         return current, current - self.seconds
 
-    def _weight(self, now: float, current: int) -> float:
-        """How much of the previous window still counts."""
-        return 1.0 - (now - current) / self.seconds
+    def _used(self, now: float, current: int, before: float, hits: float) -> float:
+        """A caller's sliding-window count: the previous window's hits, weighted by how much of that
+        window still counts, plus the current window's."""
+        return before * (1.0 - (now - current) / self.seconds) + hits
 
     def admit(self, client: str) -> bool:
         """Admit a request from what this process holds (never blocks); False when the database must
@@ -76,8 +77,8 @@ class SharedWindows:
             held = self._held.get(client)
             if held is None or held.window != current or now - held.read_at >= self.sync_s:
                 return False
-            used = (held.stored[1] + held.since[previous]) * self._weight(now, current) + held.stored[0]
-            if used + held.since[current] + 1 > self.amount:
+            used = self._used(now, current, held.stored[1] + held.since[previous], held.stored[0] + held.since[current])
+            if used + 1 > self.amount:
                 return False
             held.since[current] += 1
             return True
@@ -103,7 +104,7 @@ class SharedWindows:
             db.execute(
                 delete(rate_windows).where(rate_windows.c.client == client, rate_windows.c.window_start < previous)
             )
-            admitted = (before or 0) * self._weight(now, current) + hits <= self.amount
+            admitted = self._used(now, current, before or 0, hits) <= self.amount
             if not admitted:
                 db.execute(update(rate_windows).where(*mine).values(hits=rate_windows.c.hits - 1))
                 hits -= 1
@@ -141,6 +142,6 @@ class SharedWindows:
             held = self._held.get(client)
             since = Counter(held.since) if held else Counter[int]()
         before = rows.get(previous, 0) + since[previous]
-        used = before * self._weight(now, current) + rows.get(current, 0) + since[current]
+        used = self._used(now, current, before, rows.get(current, 0) + since[current])
         left = max(0, math.floor(self.amount - used))
         return left, float(current + self.seconds)
