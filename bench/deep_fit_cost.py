@@ -46,7 +46,7 @@ from voxclone.engines.kokoro import SAMPLE_RATE, KokoroEngine  # noqa: E402
 from voxclone.engines.kokoro_clone import InstantCloner  # noqa: E402
 from voxclone.engines.kokoro_deep.cloner import DeepCloner  # noqa: E402
 from voxclone.engines.piper import PiperEngine  # noqa: E402
-from voxclone.filters import FilterChain, build_chain  # noqa: E402
+from voxclone.filters import build_chain  # noqa: E402
 
 HELD_OUT = 4  # the corpus's last sentences: joe's held-out speech, never in a reference
 # With the corpus's 36 others, about 2.5 minutes of reference.
@@ -133,12 +133,10 @@ class Phases:
     def __init__(self) -> None:
         self.t0 = time.perf_counter()
         self.first: dict[str, float] = {}
-        self.last: dict = {}
 
     def __call__(self, fraction: float, message: str, eta_s: float | None = None) -> None:
         phase = message.split(",")[0].split(" ")[0]  # aligning / fitting / comparing / starting / finished
         self.first.setdefault(phase, time.perf_counter() - self.t0)
-        self.last = {"fraction": fraction, "message": message, "eta_s": eta_s}
 
 
 def judged(judge: Judge, held: np.ndarray, pieces: list[np.ndarray]) -> float:
@@ -170,7 +168,7 @@ def run_length(seconds: float, pieces, engine, judge, held_e, encoder, transcrib
             deep, scores = None, e.scores
     wall = time.perf_counter() - phases.t0
     result = json.loads((deep_job.workdir / "result.json").read_text())
-    chain = build_chain(result.get("filters", [])) if deep is not None else FilterChain()
+    chain = build_chain(result.get("filters", []))  # the verdict's filters, written whether or not accepted
     deep_spec = VoiceSpec(f"deep-cost-{int(seconds)}", 1, {"deep_file": str(deep_job.workdir / "deep.npz")})
     deep_pieces, _ = speak_voice(engine, deep_spec, chain)
     start = phases.first
