@@ -78,7 +78,7 @@ MORE_SENTENCES = (
 )
 
 
-def joe_speech() -> tuple[list[np.ndarray], int]:
+def joe_speech() -> list[np.ndarray]:
     """Each corpus sentence read by Piper's joe (float32 mono at Kokoro's rate, 24 kHz)."""
     engine = PiperEngine()
     engine.load()
@@ -88,7 +88,7 @@ def joe_speech() -> tuple[list[np.ndarray], int]:
         chunks = list(engine.synthesize(text, spec, SpeakOptions()))
         audio = np.concatenate([c.samples for c in chunks])
         pieces.append(resample(audio, chunks[0].sample_rate, SAMPLE_RATE))
-    return pieces, SAMPLE_RATE
+    return pieces
 
 
 def reference_of(pieces: list[np.ndarray], seconds: float) -> np.ndarray:
@@ -200,7 +200,7 @@ def main() -> None:
     ap.add_argument("--deep-budget", type=float, default=600.0, help="the fit's wall-time budget (s)")
     args = ap.parse_args()
 
-    pieces, _ = joe_speech()
+    pieces = joe_speech()
     print(f"joe: {len(pieces)} sentences, {sum(len(p) for p in pieces) / SAMPLE_RATE:.0f} s", flush=True)
     engine = KokoroEngine(Path("/tmp/vx-models"))
     engine.load()
