@@ -199,8 +199,10 @@ def test_consent_read_by_the_speaker_is_accepted_kept_shown_and_deleted_with_the
         "We watched the sun set behind the lighthouse on the cliff.",
         "jm_kumo",
     )
-    other_speaker = _challenge(keyed)
-    _refused(_add(keyed, samples, say(other_speaker["text"], "jf_alpha"), other_speaker["challenge_id"]), "speaker")
+    # jf_alpha reads English with an accent that Whisper tiny.en mishears in up to 4 words of 9 on some
+    # random sentences (tripping the words check, which comes first), so she reads one she reads cleanly.
+    other_speaker = keyed.app.state.runtime.consents.issue("Hungry farmers laughed over the golden lantern on Friday.")
+    _refused(_add(keyed, samples, say(other_speaker.text, "jf_alpha"), other_speaker.id), "speaker")
     wrong_text = _challenge(keyed)
     _refused(
         _add(
