@@ -22,7 +22,7 @@ ray = pytest.importorskip("ray", reason="the scale extra (pip install 'voxclone[
 from ray import serve  # noqa: E402
 
 from voxclone.database import Database  # noqa: E402
-from voxclone.deploy import Options, build, start_local_cluster  # noqa: E402
+from voxclone.deploy import BACKGROUND_NICENESS, Options, build, quiet_own_processes, start_local_cluster  # noqa: E402
 from voxclone.jobs import JobQueue  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a local Ray cluster and a PostgreSQL cluster: external systems, not tiny models
@@ -78,6 +78,7 @@ def cluster(postgres, tone_model, tmp_path_factory):
             os.environ["PYTHONPATH"] = before
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
+    quiet_own_processes()  # as `voxclone serve --ray` does once Serve has started
     options = Options(replicas=2, enrolment_replicas=2, cpus_per_replica=0, parts="ray_parts:parts")
     serve.run(build(overrides, options), name="voxclone", route_prefix="/")
     base = f"http://127.0.0.1:{port}"
@@ -134,6 +135,31 @@ def test_enrolment_replicas_hold_their_cpu_share_in_rays_accounting(cluster):
     while (used := ray.cluster_resources()["CPU"] - ray.available_resources().get("CPU", 0.0)) != 2:
         assert time.monotonic() < deadline, f"Ray accounts {used} CPUs to the replicas"
         time.sleep(0.5)
+
+
+def test_what_no_request_waits_on_runs_below_speech(cluster):
+    import psutil
+
+    def niceness(title: str) -> list[set[int]]:
+        """The priorities of the threads of each of this cluster's processes whose title starts so."""
+        found = []
+        for process in psutil.Process().children(recursive=True):
+            try:
+                if next(iter(process.cmdline()), "").startswith(title):
+                    found.append({os.getpriority(os.PRIO_PROCESS, t.id) for t in process.threads()})
+            except (psutil.Error, OSError):
+                continue
+        assert found, f"no process {title}"
+        return found
+
+    own = os.getpriority(os.PRIO_PROCESS, 0)  # the cluster started at this process's priority
+    quiet, speech = {max(own, BACKGROUND_NICENESS)}, {own}
+    assert niceness("ray::ServeReplica:voxclone:enrolment") == [quiet, quiet]  # every thread, both replicas
+    assert niceness("ray::ServeController") == [quiet]
+    assert all(n == quiet for n in niceness(str(Path(ray.__file__).parent / "core" / "src" / "ray" / "gcs")))
+    assert niceness("ray::ServeReplica:voxclone:synthesis") == [speech, speech]
+    assert niceness("ray::ServeReplica:voxclone:api") == [speech]
+    assert niceness("ray::ProxyActor") == [speech]
 
 
 def test_a_voice_cloned_by_an_enrolment_replica_speaks_on_both_synthesis_replicas(cluster):

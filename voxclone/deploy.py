@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 from ray import serve
@@ -52,6 +53,7 @@ _ATTEMPTS = 3  # a piece is tried on this many replicas before its stream fails
 _API_DRAIN_S = 300.0
 _SYNTHESIS_DRAIN_S = 60.0
 _RETRY_PAUSE_S = 0.2
+_CONTROLLER = "ray::ServeController"  # the title Ray gives Serve's controller process
 # What a replica's death looks like to a caller: the piece is spoken again, elsewhere.
 _REPLICA_GONE = (RayActorError, ReplicaUnavailableError, DeploymentUnavailableError)
 # Ray's defaults suit batch jobs: workers run at nice 15 below Ray's own processes, a metrics pipeline
@@ -66,6 +68,10 @@ QUIET_CLUSTER = {
     "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",  # the controller still checks replicas twice a second
     "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
 }
+# The priority of the processes no request waits on: enrolment replicas ("cloning never slows speech"),
+# and on a cluster started here Ray's GCS, dashboard and monitors and Serve's controller. On two cores
+# a piece's two engine threads wait for each other, so every wake-up of theirs stalls both.
+BACKGROUND_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -234,6 +240,7 @@ class Enrolment:
         settings = _settings(overrides, run_enrolments=True)
         if cpus > 0 and settings.deep_threads == 0:
             settings = settings.model_copy(update={"deep_threads": max(1, math.ceil(cpus))})
+        lower_priority(psutil.Process())  # its threads, and the fits it starts, yield to synthesis
         self.runtime = Runtime(settings, _parts(parts))
         self.runtime.start(None)  # engine calls run on the job's own thread: nothing else speaks here
 
@@ -348,13 +355,16 @@ def run(overrides: Mapping[str, Any], options: Options, host: str, port: int) ->
     """Start or join a Ray cluster (RAY_ADDRESS), deploy, and serve until interrupted. Blocking."""
     import ray
 
-    if os.environ.get("RAY_ADDRESS"):
+    joined = bool(os.environ.get("RAY_ADDRESS"))
+    if joined:
         ray.init(ignore_reinit_error=True, runtime_env=_forwarded_env())
     else:
         start_local_cluster(num_cpus=_local_cpus(options))
     # Serve's own logs, the proxy's and the replicas' request lines included, at the level uvicorn's would be.
     logs = LoggingConfig(log_level=load_settings(**overrides).log_level.upper())
     serve.start(http_options={"host": host, "port": port}, logging_config=logs)
+    if not joined:
+        quiet_own_processes()
     try:
         serve.run(build(overrides, options), name="voxclone", route_prefix="/", blocking=True, logging_config=logs)
     finally:
@@ -370,6 +380,43 @@ def start_local_cluster(**init: Any) -> None:
     for key, value in QUIET_CLUSTER.items():
         os.environ.setdefault(key, value)
     ray.init(ignore_reinit_error=True, **init)
+
+
+def quiet_own_processes() -> None:
+    """Lower the Ray processes of the cluster this process started that no request waits on to
+    BACKGROUND_NICENESS: the GCS, dashboard and monitors (its children from Ray's package) and Serve's
+    controller. Not the raylet: the replicas are its children and take its priority."""
+    import ray
+
+    package = os.path.dirname(ray.__file__)
+    for child in psutil.Process().children():
+        try:
+            if child.name() == "raylet":
+                background = [p for p in child.children() if _title(p).startswith(_CONTROLLER)]
+            elif any(arg.startswith(package) for arg in child.cmdline()):
+                background = [child, *child.children(recursive=True)]
+            else:
+                continue  # not Ray's
+            for process in background:
+                lower_priority(process)
+        except psutil.Error:  # ended meanwhile
+            continue
+
+
+def _title(process: psutil.Process) -> str:
+    """The name Ray gives a worker's process ("ray::ServeController"), as ps shows it."""
+    return next(iter(process.cmdline()), "")
+
+
+def lower_priority(process: psutil.Process) -> None:
+    """Every thread of `process` at BACKGROUND_NICENESS or lower: Linux keeps a priority per thread, so
+    setting the process's (its main thread's) would leave the threads doing its work where they were."""
+    for thread in process.threads():
+        try:
+            now = os.getpriority(os.PRIO_PROCESS, thread.id)
+            os.setpriority(os.PRIO_PROCESS, thread.id, max(now, BACKGROUND_NICENESS))
+        except OSError:  # ended meanwhile
+            continue
 
 
 def _local_cpus(options: Options) -> int:
