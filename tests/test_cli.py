@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -109,16 +110,7 @@ def test_serve_answers_health_and_speech(tmp_path, tone_model, run):
         [*VOXCLONE, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail("server never became healthy")
+        _wait_healthy(port, server, seconds=60)
         response = httpx.get(f"http://127.0.0.1:{port}/speak_as/{TONE}", params={"prompt": "Served."}, timeout=60)
         assert response.status_code == 200
         assert response.headers["content-type"] == "audio/wav"
@@ -141,3 +133,55 @@ def test_serve_on_ray_refuses_secrets_in_the_config_file(tmp_path, run):
     assert "api_keys" in result.stderr and "environment" in result.stderr
     assert "a-long-secret-admin-key" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_on_ray_speaks_without_the_dashboard_and_stops_whole(tmp_path, tone_model):
+    """`voxclone serve --ray` starts a Ray cluster, serves through Serve's proxy, and leaves no process
+    behind on Ctrl-C; the cluster runs none of the dashboard's processes unless --ray-dashboard."""
+    psutil = pytest.importorskip("psutil")
+    pytest.importorskip("ray", reason="the scale extra (pip install 'voxclone[scale]') runs this")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "VOXCLONE_DATA_DIR": str(tmp_path / "d"),
+        "VOXCLONE_EXTRA_VOICE_PATHS": str(tone_model),
+        "VOXCLONE_DEFAULT_VOICE": TONE,
+        "VOXCLONE_DISABLED_ENGINES": "kokoro,piper",
+    }
+    log = (tmp_path / "serve.log").open("w")
+    command = [*VOXCLONE, "serve", "--host", "127.0.0.1", "--port", str(port), "--ray", "--replicas", "1"]
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    cluster: list = []
+    try:
+        _wait_healthy(port, server, seconds=300)
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/speak_as/{TONE}", params={"prompt": "Served by Ray."}, timeout=60
+        )
+        assert response.status_code == 200
+        audio, rate = decode_audio(response.content)
+        assert rate == 16_000 and audio.size / rate == pytest.approx(len("Served by Ray.") * SECONDS_PER_CHAR, abs=0.1)
+        cluster = psutil.Process(server.pid).children(recursive=True)
+        titles = [" ".join(p.cmdline()) for p in cluster if p.is_running()]
+        assert any("raylet" in t for t in titles) and any("voxclone:synthesis" in t for t in titles)
+        assert not [t for t in titles if "ray-dashboard-" in t], "the dashboard's modules run though not asked for"
+    finally:
+        server.send_signal(signal.SIGINT)  # Ctrl-C, as a person stops it
+        code = server.wait(timeout=120)
+        log.close()
+    assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]
+    _, alive = psutil.wait_procs(cluster, timeout=30)
+    assert not alive, f"left running: {[p.pid for p in alive]}"
+
+
+def _wait_healthy(port: int, server: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server exited"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    pytest.fail("server never became healthy")

@@ -351,15 +351,23 @@ def app(args: dict[str, str]) -> serve.Application:
     return build({}, Options(**values))
 
 
-def run(overrides: Mapping[str, Any], options: Options, host: str, port: int) -> None:
-    """Start or join a Ray cluster (RAY_ADDRESS), deploy, and serve until interrupted. Blocking."""
+def run(overrides: Mapping[str, Any], options: Options, host: str, port: int, *, dashboard: bool = False) -> None:
+    """Start or join a Ray cluster (RAY_ADDRESS), deploy, and serve until interrupted. Blocking.
+
+    A cluster started here runs without Ray's dashboard unless `dashboard`: on a 2-core machine its
+    processes alone delayed the first audio by about 10 ms (README "Scaling out"). A cluster joined has
+    its own."""
     import ray
 
     joined = bool(os.environ.get("RAY_ADDRESS"))
     if joined:
+        if dashboard:
+            log.warning(
+                "the dashboard of a cluster joined (RAY_ADDRESS) is the cluster's own: --ray-dashboard is ignored"
+            )
         ray.init(ignore_reinit_error=True, runtime_env=_forwarded_env())
     else:
-        start_local_cluster(num_cpus=_local_cpus(options))
+        start_local_cluster(num_cpus=_local_cpus(options), include_dashboard=dashboard)
     # Serve's own logs, the proxy's and the replicas' request lines included, at the level uvicorn's would be.
     logs = LoggingConfig(log_level=load_settings(**overrides).log_level.upper())
     serve.start(http_options={"host": host, "port": port}, logging_config=logs)
@@ -367,6 +375,8 @@ def run(overrides: Mapping[str, Any], options: Options, host: str, port: int) ->
         quiet_own_processes()
     try:
         serve.run(build(overrides, options), name="voxclone", route_prefix="/", blocking=True, logging_config=logs)
+    except KeyboardInterrupt:  # Ctrl-C: a normal stop, as it is for one process (exit status 0)
+        log.info("stopping: Ctrl-C")
     finally:
         serve.shutdown()  # type: ignore[no-untyped-call]
 

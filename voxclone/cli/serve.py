@@ -74,6 +74,12 @@ if TYPE_CHECKING:
 @click.option(
     "--api-replicas", default=1, show_default=True, type=click.IntRange(1), help="With --ray: HTTP API replicas."
 )
+@click.option(
+    "--ray-dashboard",
+    is_flag=True,
+    help="With --ray, on the cluster it starts: run Ray's dashboard too (its web page on 127.0.0.1:8265, and "
+    "what `serve status` asks). Off by default: on two cores its processes delay speech (README).",
+)
 @friendly_errors
 def serve(
     host: str,
@@ -92,6 +98,7 @@ def serve(
     gpus_per_replica: float,
     cpus_per_enrolment_replica: float,
     api_replicas: int,
+    ray_dashboard: bool,
 ) -> None:
     """Start the speech server."""
     import uvicorn
@@ -140,7 +147,9 @@ def serve(
             "gpus_per_replica": gpus_per_replica,
             "cpus_per_enrolment_replica": cpus_per_enrolment_replica,
         }
-        _serve_on_ray(_replica_settings(config_file, data_dir, model_paths, overrides), layout, host, port)
+        _serve_on_ray(
+            _replica_settings(config_file, data_dir, model_paths, overrides), layout, host, port, ray_dashboard
+        )
         return
     app = create_app(settings)
     where = f"http://{host}:{port}{settings.root_path}/"
@@ -189,13 +198,13 @@ def _replica_settings(
     return {**values, **overrides}
 
 
-def _serve_on_ray(overrides: dict[str, object], layout: dict[str, Any], host: str, port: int) -> None:
+def _serve_on_ray(overrides: dict[str, object], layout: dict[str, Any], host: str, port: int, dashboard: bool) -> None:
     try:
         from ..deploy import Options, run
     except ImportError as e:
         raise click.ClickException(f"--ray needs the scale extra: pip install 'voxclone[scale]' ({e})") from e
     click.echo(f"voxclone on Ray Serve at http://{host}:{port}/ ({layout['replicas']} synthesis replicas)", err=True)
-    run(overrides, Options(**layout), host, port)
+    run(overrides, Options(**layout), host, port, dashboard=dashboard)
 
 
 def _auth(keys: KeyRing, tokens: TokenVerifier | None) -> str:
