@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -97,18 +98,7 @@ def _free_port() -> int:
 
 def test_serve_answers_health_and_speech(tmp_path, tone_model, run):
     assert run("voices").returncode == 0  # a library that has Kokoro's stock voices, then served without Kokoro
-    port = _free_port()
-    env = {
-        **os.environ,
-        "VOXCLONE_DATA_DIR": str(tmp_path / "d"),
-        "VOXCLONE_EXTRA_VOICE_PATHS": str(tone_model),
-        "VOXCLONE_DEFAULT_VOICE": TONE,
-        "VOXCLONE_DISABLED_ENGINES": "kokoro,piper",
-    }
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(
-        [*VOXCLONE, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    server, port, log = _serve(tmp_path, tone_model)
     try:
         _wait_healthy(port, server, seconds=60)
         response = httpx.get(f"http://127.0.0.1:{port}/speak_as/{TONE}", params={"prompt": "Served."}, timeout=60)
@@ -141,17 +131,7 @@ def test_serve_on_ray_speaks_without_the_dashboard_and_stops_whole(tmp_path, ton
     behind on Ctrl-C; the cluster runs none of the dashboard's processes unless --ray-dashboard."""
     psutil = pytest.importorskip("psutil")
     pytest.importorskip("ray", reason="the scale extra (pip install 'voxclone[scale]') runs this")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "VOXCLONE_DATA_DIR": str(tmp_path / "d"),
-        "VOXCLONE_EXTRA_VOICE_PATHS": str(tone_model),
-        "VOXCLONE_DEFAULT_VOICE": TONE,
-        "VOXCLONE_DISABLED_ENGINES": "kokoro,piper",
-    }
-    log = (tmp_path / "serve.log").open("w")
-    command = [*VOXCLONE, "serve", "--host", "127.0.0.1", "--port", str(port), "--ray", "--replicas", "1"]
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server, port, log = _serve(tmp_path, tone_model, "--ray", "--replicas", "1")
     cluster: list = []
     try:
         _wait_healthy(port, server, seconds=300)
@@ -172,6 +152,22 @@ def test_serve_on_ray_speaks_without_the_dashboard_and_stops_whole(tmp_path, ton
     assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]
     _, alive = psutil.wait_procs(cluster, timeout=30)
     assert not alive, f"left running: {[p.pid for p in alive]}"
+
+
+def _serve(tmp_path: Path, tone_model: Path, *options: str) -> tuple[subprocess.Popen[bytes], int, IO[str]]:
+    """`voxclone serve` on a free port of 127.0.0.1 with the tone voice only (Kokoro and Piper disabled),
+    its output in tmp_path/serve.log: (the process, its port, the open log)."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "VOXCLONE_DATA_DIR": str(tmp_path / "d"),
+        "VOXCLONE_EXTRA_VOICE_PATHS": str(tone_model),
+        "VOXCLONE_DEFAULT_VOICE": TONE,
+        "VOXCLONE_DISABLED_ENGINES": "kokoro,piper",
+    }
+    log = (tmp_path / "serve.log").open("w")
+    command = [*VOXCLONE, "serve", "--host", "127.0.0.1", "--port", str(port), *options]
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), port, log
 
 
 def _wait_healthy(port: int, server: subprocess.Popen[bytes], seconds: float) -> None:
