@@ -355,7 +355,7 @@ def run(overrides: Mapping[str, Any], options: Options, host: str, port: int, *,
     """Start or join a Ray cluster (RAY_ADDRESS), deploy, and serve until interrupted. Blocking.
 
     A cluster started here runs without Ray's dashboard unless `dashboard`: on a 2-core machine its
-    processes alone delayed the first audio by about 10 ms (README "Scaling out"). A cluster joined has
+    processes alone delayed the first audio by about 12 ms (README "Scaling out"). A cluster joined has
     its own."""
     import ray
 
