@@ -6,9 +6,12 @@ from __future__ import annotations
 import io
 import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import av
 import numpy as np
@@ -16,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from make_tone_model import write as write_tone_model
 from postgres import PostgresCluster
+from reverse_proxy import free_port
 
 from voxclone.database import Database
 from voxclone.engines import Engines, build_engines
@@ -367,3 +371,40 @@ def sdk_server(
     """One live server per SDK test module, with SDK_KEY as its key."""
     with LiveServer(sdk_app(engines, listeners, tmp_path_factory.mktemp("sdk") / "data", tone_model)) as server:
         yield server
+
+
+def serve_tone(
+    tmp_path: Path, tone_model: Path, *options: str, **env: str
+) -> tuple[subprocess.Popen[bytes], str, IO[str]]:
+    """`voxclone serve` in a child process on a free port of 127.0.0.1, over tmp_path/d, with the tone
+    voice only (Kokoro and Piper disabled) and `env` besides; its output in tmp_path/serve.log.
+    (the process, its URL, the open log)"""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "VOXCLONE_DATA_DIR": str(tmp_path / "d"),
+        "VOXCLONE_EXTRA_VOICE_PATHS": str(tone_model),
+        "VOXCLONE_DEFAULT_VOICE": TONE,
+        "VOXCLONE_DISABLED_ENGINES": "kokoro,piper",
+        **env,
+    }
+    log = (tmp_path / "serve.log").open("w")
+    command = [sys.executable, "-m", "voxclone.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *options]
+    process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    return process, f"http://127.0.0.1:{port}", log
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:
+    """Until `url`/health answers 200; fails the test if the process exits or the time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    pytest.fail("server never became healthy")

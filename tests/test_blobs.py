@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import boto3
 import pytest
 from conftest import SHARED_DATA, TONE, clone_elsewhere
 from moto.server import ThreadedMotoServer
+from reverse_proxy import free_port
 from tone_cloner import ToneCloner
 
 from voxclone.cloning import Cloners
@@ -27,15 +27,9 @@ CLIP = SHARED_DATA / "103-1240-0000.flac"  # 14 s of one reader
 PREFIX = "team/voices"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
@@ -125,7 +119,7 @@ def _voices_command(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_a_bad_blob_url_or_an_unreachable_bucket_stops_the_start_with_one_line(
     where, said, s3, s3_endpoint, tmp_path, tone_model
 ):
-    endpoint = f"http://127.0.0.1:{_free_port()}" if where == "unreachable" else s3_endpoint
+    endpoint = f"http://127.0.0.1:{free_port()}" if where == "unreachable" else s3_endpoint
     result = _voices_command(
         {
             "VOXCLONE_DATA_DIR": str(tmp_path / "d"),

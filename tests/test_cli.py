@@ -5,16 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
-from conftest import TONE, decode_audio
+from conftest import TONE, decode_audio, serve_tone, wait_healthy
 from make_tone_model import SECONDS_PER_CHAR
 
 VOXCLONE = [sys.executable, "-m", "voxclone.cli"]
@@ -91,23 +88,17 @@ def test_voices_lists_the_library(run):
     assert any(line.startswith(TONE) and "tone" in line for line in lines)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_answers_health_and_speech(tmp_path, tone_model, run):
     assert run("voices").returncode == 0  # a library that has Kokoro's stock voices, then served without Kokoro
-    server, port, log = _serve(tmp_path, tone_model)
+    server, url, log = serve_tone(tmp_path, tone_model)
     try:
-        _wait_healthy(port, server, seconds=60)
-        response = httpx.get(f"http://127.0.0.1:{port}/speak_as/{TONE}", params={"prompt": "Served."}, timeout=60)
+        wait_healthy(url, server, seconds=60)
+        response = httpx.get(f"{url}/speak_as/{TONE}", params={"prompt": "Served."}, timeout=60)
         assert response.status_code == 200
         assert response.headers["content-type"] == "audio/wav"
-        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
+        health = httpx.get(f"{url}/health", timeout=5).json()
         assert health["engines"]["kokoro"]["state"] == "disabled" and health["engines"]["tone"]["state"] == "ready"
-        refused = httpx.get(f"http://127.0.0.1:{port}/speak_as/jm_kumo", params={"prompt": "Hi."}, timeout=10)
+        refused = httpx.get(f"{url}/speak_as/jm_kumo", params={"prompt": "Hi."}, timeout=10)
         assert refused.status_code == 503 and "disabled" in refused.json()["detail"]["message"]
     finally:
         server.terminate()
@@ -132,13 +123,11 @@ def test_serve_on_ray_speaks_without_the_dashboard_and_stops_whole(tmp_path, ton
     behind on Ctrl-C; the cluster runs none of the dashboard's processes unless --ray-dashboard."""
     psutil = pytest.importorskip("psutil")
     pytest.importorskip("ray", reason="the scale extra (pip install 'voxclone[scale]') runs this")
-    server, port, log = _serve(tmp_path, tone_model, "--ray", "--replicas", "1")
+    server, url, log = serve_tone(tmp_path, tone_model, "--ray", "--replicas", "1")
     cluster: list = []
     try:
-        _wait_healthy(port, server, seconds=300)
-        response = httpx.get(
-            f"http://127.0.0.1:{port}/speak_as/{TONE}", params={"prompt": "Served by Ray."}, timeout=60
-        )
+        wait_healthy(url, server, seconds=300)
+        response = httpx.get(f"{url}/speak_as/{TONE}", params={"prompt": "Served by Ray."}, timeout=60)
         assert response.status_code == 200
         audio, rate = decode_audio(response.content)
         assert rate == 16_000 and audio.size / rate == pytest.approx(len("Served by Ray.") * SECONDS_PER_CHAR, abs=0.1)
@@ -156,32 +145,3 @@ def test_serve_on_ray_speaks_without_the_dashboard_and_stops_whole(tmp_path, ton
     assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]
     _, alive = psutil.wait_procs(cluster, timeout=30)
     assert not alive, f"left running: {[p.pid for p in alive]}"
-
-
-def _serve(tmp_path: Path, tone_model: Path, *options: str) -> tuple[subprocess.Popen[bytes], int, IO[str]]:
-    """`voxclone serve` on a free port of 127.0.0.1 with the tone voice only (Kokoro and Piper disabled),
-    its output in tmp_path/serve.log: (the process, its port, the open log)."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "VOXCLONE_DATA_DIR": str(tmp_path / "d"),
-        "VOXCLONE_EXTRA_VOICE_PATHS": str(tone_model),
-        "VOXCLONE_DEFAULT_VOICE": TONE,
-        "VOXCLONE_DISABLED_ENGINES": "kokoro,piper",
-    }
-    log = (tmp_path / "serve.log").open("w")
-    command = [*VOXCLONE, "serve", "--host", "127.0.0.1", "--port", str(port), *options]
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), port, log
-
-
-def _wait_healthy(port: int, server: subprocess.Popen[bytes], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the server exited"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    pytest.fail("server never became healthy")

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -17,7 +14,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, TONE, decode_audio
+from conftest import SHARED_DATA, TONE, decode_audio, serve_tone, wait_healthy
 from make_tone_model import SECONDS_PER_CHAR
 from tone_cloner import ToneCloner
 
@@ -235,33 +232,9 @@ def test_an_unreachable_upstream_is_502(settings, make_client, engines):
 
 
 def test_a_second_voxclone_process_serves_as_the_upstream(settings, tone_model, tmp_path, make_client, engines):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "VOXCLONE_DATA_DIR": str(tmp_path / "process"),
-        "VOXCLONE_EXTRA_VOICE_PATHS": str(tone_model),
-        "VOXCLONE_DEFAULT_VOICE": TONE,
-        "VOXCLONE_DISABLED_ENGINES": "kokoro,piper",
-        "VOXCLONE_API_KEYS": KEY,
-    }
-    log = (tmp_path / "upstream.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "voxclone.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server, url, log = serve_tone(tmp_path, tone_model, VOXCLONE_API_KEYS=KEY)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
+        wait_healthy(url, server, seconds=90)
         local, parts = _local(settings, url)
         client = make_client(local, Parts(engines=_with_elevenlabs(engines, local), cloners=parts.cloners))
         _wait_for_voice(client, REMOTE_TONE, timeout=30)
@@ -275,4 +248,4 @@ def test_a_second_voxclone_process_serves_as_the_upstream(settings, tone_model, 
         server.terminate()
         server.wait(timeout=20)
         log.close()
-    assert KEY not in (tmp_path / "upstream.log").read_text()
+    assert KEY not in (tmp_path / "serve.log").read_text()

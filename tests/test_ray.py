@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import SHARED_DATA, TONE, decode_audio
+from reverse_proxy import free_port
 
 ray = pytest.importorskip("ray", reason="the scale extra (pip install 'voxclone[scale]') runs these")
 from ray import serve  # noqa: E402
@@ -46,12 +46,6 @@ class Cluster:
     database_url: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def cluster(postgres, tone_model, tmp_path_factory):
     url = postgres.url(postgres.create_database())
@@ -76,7 +70,7 @@ def cluster(postgres, tone_model, tmp_path_factory):
             del os.environ["PYTHONPATH"]
         else:
             os.environ["PYTHONPATH"] = before
-    port = _free_port()
+    port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     quiet_own_processes()  # as `voxclone serve --ray` does once Serve has started
     options = Options(replicas=2, enrolment_replicas=2, cpus_per_replica=0, parts="ray_parts:parts")
